@@ -1,0 +1,31 @@
+# The README contract: `make demo` and `make test` do all the set-up on a fresh machine.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: demo test lint bench twin clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/carpool demo --config carpool.yml
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+twin: $(STAMP)
+	$(BIN)/carpool twin
+
+bench: $(STAMP)
+	$(BIN)/python -m etl.bench
+
+clean:
+	rm -rf out

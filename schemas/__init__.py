@@ -1,0 +1,1 @@
+"""carpool schemas package."""

@@ -1,0 +1,1 @@
+"""carpool sites.twin package."""
