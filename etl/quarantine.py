@@ -1,0 +1,123 @@
+"""Turn findings into the load/quarantine split, with per-file reconciliation.
+
+Rules of the split:
+- a row with an error finding is quarantined;
+- if its table's `on_error` is `patient`, the patient's rows in every table go with it
+  (rule CASCADE_PATIENT, naming the cause), except for DUPLICATE_EXACT (only the copy goes);
+- a source row that no table used is quarantined as UNMAPPED_ROW;
+- warnings are recorded and the row is loaded.
+Per source file: rows_read = rows_loaded + rows_quarantined, where a source row counts as
+quarantined if any row derived from it is. Values that are direct identifiers are masked.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from etl.readers import RawTable
+from schemas.catalog import Finding, finding
+from schemas.model import common_schema
+
+NO_CASCADE = {"DUPLICATE_EXACT"}
+MASK = "***"
+QUARANTINE_COLUMNS = ["site_id", "source_file", "source_row", "target_table", "rule_id", "severity",
+                      "column_name", "value", "message"]
+
+
+@dataclass(frozen=True)
+class Split:
+    loaded: dict[str, pd.DataFrame]
+    quarantine: pd.DataFrame
+    files: pd.DataFrame          # source, path, rows_read, rows_loaded, rows_quarantined
+    patients_read: int
+    patients_quarantined: int
+
+
+def resolve(site_id: str, tables: dict[str, pd.DataFrame], findings: list[Finding],
+            raw: dict[str, RawTable], identifier_values: set[str]) -> Split:
+    findings = _dedupe(findings)
+    bad = {(f.table, f.row_id) for f in findings if f.severity == "error" and f.row_id is not None}
+    causes: dict[str, Finding] = {}
+    for f in findings:
+        on_error = common_schema()[f.table].on_error if f.table in common_schema() else "row"
+        if f.severity == "error" and f.local_id and on_error == "patient" and f.rule_id not in NO_CASCADE:
+            causes.setdefault(f.local_id, f)
+    cascade = []
+    for name, frame in tables.items():
+        hit = frame[frame["local_id"].isin(causes.keys())]
+        for rid, lid in zip(hit["_row_id"], hit["local_id"], strict=True):
+            if (name, int(rid)) not in bad:
+                cause = causes[lid]
+                src = _row_of(tables, cause.table, cause.row_id)
+                cascade.append(finding("CASCADE_PATIENT", name, int(rid), "", "", local_id=lid,
+                                       detail=f"{cause.rule_id} in {cause.table} ({src})"))
+                bad.add((name, int(rid)))
+    findings = findings + cascade
+
+    loaded, q_rows, used = {}, set(), set()
+    for name, frame in tables.items():
+        is_bad = frame["_row_id"].map(lambda r, n=name: (n, int(r)) in bad).astype(bool)
+        loaded[name] = frame[~is_bad].reset_index(drop=True)
+        for rows in frame["_source_rows"]:
+            used.update(rows)
+        for rows in frame.loc[is_bad, "_source_rows"]:
+            q_rows.update(rows)
+    records = [_record(site_id, f, tables, identifier_values) for f in findings]
+    files = []
+    for r in raw.values():
+        read = {(r.label, int(n)) for n in r.frame["_source_row"]}
+        for label, n in sorted(read - used):
+            records.append({"site_id": site_id, "source_file": label, "source_row": n, "target_table": "",
+                            "rule_id": "UNMAPPED_ROW", "severity": "error", "column_name": "", "value": "",
+                            "message": finding("UNMAPPED_ROW", "", None, detail="no table mapping uses it").message})
+            q_rows.add((label, n))
+        quarantined = read & q_rows
+        loaded_rows = (read & used) - q_rows
+        files.append({"source": r.name, "path": r.label, "rows_read": len(read),
+                      "rows_loaded": len(loaded_rows), "rows_quarantined": len(quarantined)})
+    patient = tables.get("patient")
+    n_read = 0 if patient is None else int(patient["local_id"].nunique())
+    n_bad = 0 if patient is None else n_read - int(loaded["patient"]["local_id"].nunique())
+    quarantine = pd.DataFrame(records, columns=QUARANTINE_COLUMNS).sort_values(
+        ["source_file", "source_row", "rule_id"], kind="stable").reset_index(drop=True)
+    return Split(loaded, quarantine, pd.DataFrame(files), n_read, n_bad)
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen, out = set(), []
+    for f in findings:
+        key = (f.rule_id, f.table, f.row_id, f.column)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+def _row_of(tables: dict[str, pd.DataFrame], table: str, row_id: int | None) -> str:
+    if row_id is None or table not in tables:
+        return "?"
+    frame = tables[table]
+    row = frame[frame["_row_id"] == row_id]
+    if row.empty:
+        return "?"
+    return f"{row.iloc[0]['_source_file']} row {row.iloc[0]['_source_row']}"
+
+
+def _record(site_id: str, f: Finding, tables: dict[str, pd.DataFrame], identifiers: set[str]) -> dict:
+    source_file, source_row = "", None
+    frame = tables.get(f.table)
+    if frame is not None and f.row_id is not None:
+        row = frame[frame["_row_id"] == f.row_id]
+        if not row.empty:
+            source_file, source_row = row.iloc[0]["_source_file"], int(row.iloc[0]["_source_row"])
+    value, message = f.value, f.message
+    if value and value in identifiers:
+        message = message.replace(value, MASK)
+        value = MASK
+    for ident in identifiers:
+        if len(ident) >= 4 and ident in message:
+            message = message.replace(ident, MASK)
+    return {"site_id": site_id, "source_file": source_file, "source_row": source_row, "target_table": f.table,
+            "rule_id": f.rule_id, "severity": f.severity, "column_name": f.column, "value": value,
+            "message": message}

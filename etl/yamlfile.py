@@ -1,0 +1,82 @@
+"""Loading YAML config files into pydantic models with messages a person can act on.
+
+Every config-like file (carpool.yml, sites/*/mapping.yml, analysis plans) goes through
+`load_model`: unknown keys and bad values become a `ConfigError` naming the file, the
+line and the key path, never a pydantic traceback.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from etl.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_yaml(path: Path) -> tuple[object, dict[tuple, int]]:
+    """Parse YAML and return (data, {key path tuple: line number})."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    return data, _key_lines(node, ())
+
+
+def _key_lines(node, prefix: tuple) -> dict[tuple, int]:
+    lines: dict[tuple, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = prefix + (key_node.value,)
+            lines[path] = key_node.start_mark.line + 1
+            lines.update(_key_lines(value_node, path))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[prefix + (i,)] = item.start_mark.line + 1
+            lines.update(_key_lines(item, prefix + (i,)))
+    return lines
+
+
+def load_model(path: Path, model: type[M], context: dict | None = None) -> M:
+    """Parse `path` into `model`; any problem raises ConfigError naming file, line and key."""
+    data, lines = read_yaml(path)
+    if data is None:
+        raise ConfigError(f"{path}: file is empty")
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(path, exc, lines)) from None
+
+
+def describe_errors(path: Path, exc: ValidationError, lines: dict[tuple, int]) -> str:
+    """One line per problem: `file:line: key.path: message`."""
+    out = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        line = _nearest_line(loc, lines)
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not allowed here; check the spelling)"
+        where = f"{path}:{line}" if line else f"{path}"
+        out.append(f"{where}: {key}: {msg}")
+    return "\n".join(out)
+
+
+def _nearest_line(loc: tuple, lines: dict[tuple, int]) -> int | None:
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None

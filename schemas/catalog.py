@@ -1,0 +1,74 @@
+"""The check catalog (`schemas/checks.csv`) and the one shape every finding takes.
+
+A check is data: rule id, check type (the template that implements it), table, columns,
+Kahn category, severity and a message template. Every validation layer (pandera row
+rules, cross-table rules, the DuckDB path) reports `Finding`s against these rule ids.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+HERE = Path(__file__).parent
+SEVERITIES = ("error", "warning")
+KAHN = ("conformance", "completeness", "plausibility")
+
+
+@dataclass(frozen=True)
+class Check:
+    rule_id: str
+    check_type: str
+    table: str
+    columns: tuple[str, ...]
+    kahn_category: str
+    severity: str
+    threshold_pct: float
+    message: str
+
+    def format(self, **kw) -> str:
+        kw.setdefault("column", "")
+        kw.setdefault("value", "")
+        kw.setdefault("expected", "")
+        kw.setdefault("detail", "")
+        return self.message.format(**kw)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule broken by one row. `row_id` is the row's id within its mapped table."""
+
+    rule_id: str
+    severity: str
+    table: str
+    row_id: int | None
+    column: str
+    value: str
+    message: str
+    local_id: str | None = None
+
+
+@cache
+def catalog() -> dict[str, Check]:
+    with (HERE / "checks.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    out = {}
+    for r in rows:
+        if r["severity"] not in SEVERITIES or r["kahn_category"] not in KAHN:
+            raise ValueError(f"schemas/checks.csv: {r['rule_id']}: bad severity or category")
+        cols = tuple(c for c in r["columns"].split(",") if c)
+        out[r["rule_id"]] = Check(
+            r["rule_id"], r["check_type"], r["table"], cols, r["kahn_category"],
+            r["severity"], float(r["threshold_pct"] or 0), r["message"],
+        )
+    return out
+
+
+def finding(rule_id: str, table: str, row_id: int | None, column: str = "", value: object = "",
+            local_id: str | None = None, **kw) -> Finding:
+    """Build a Finding with the catalog's severity and message template."""
+    check = catalog()[rule_id]
+    shown = "" if value is None else str(value)
+    msg = check.format(column=column, value=value, **kw)
+    return Finding(rule_id, check.severity, table, row_id, column, shown, msg, local_id)

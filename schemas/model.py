@@ -1,0 +1,85 @@
+"""The common schema as typed objects, loaded from `schemas/common.yml` and code lists.
+
+This is the one source for column types, units, ranges and code sets. The pandera
+models (`schemas.pandera_models`), the GX suites and the warehouse data dictionary are
+all generated from it.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).parent
+TYPES = {"string", "int", "float", "bool", "date"}
+LINEAGE = ("source_file", "source_row")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    required: bool = False
+    description: str = ""
+    unit: str | None = None
+    codelist: str | None = None
+    min: float | None = None
+    max: float | None = None
+    key: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    description: str
+    on_error: str
+    columns: tuple[Column, ...] = field(default_factory=tuple)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def keys(self) -> list[str]:
+        return [c.name for c in self.columns if c.key]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"table {self.name} has no column {name}")
+
+
+@cache
+def common_schema() -> dict[str, Table]:
+    """All tables of the common schema, in dependency order (patient first)."""
+    raw = yaml.safe_load((HERE / "common.yml").read_text(encoding="utf-8"))
+    tables = {}
+    for tname, t in raw["tables"].items():
+        cols = []
+        for cname, c in t["columns"].items():
+            if c["type"] not in TYPES:
+                raise ValueError(f"schemas/common.yml: {tname}.{cname}: unknown type {c['type']}")
+            cols.append(Column(name=cname, **c))
+        tables[tname] = Table(tname, t["description"], t["on_error"], tuple(cols))
+    return tables
+
+
+@cache
+def codelist(name: str) -> tuple[dict[str, str], ...]:
+    """Rows of `schemas/codelists/<name>.csv` as dicts (column `code` is the code)."""
+    path = HERE / "codelists" / f"{name}.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        return tuple(csv.DictReader(fh))
+
+
+def codes(name: str) -> list[str]:
+    return [row["code"] for row in codelist(name)]
+
+
+def code_attr(name: str, attr: str) -> dict[str, str]:
+    """A code list's extra column as {code: value}, e.g. code_attr('analyte', 'unit')."""
+    return {row["code"]: row[attr] for row in codelist(name)}

@@ -1,0 +1,26 @@
+-- site_summary: what each center contributed to the latest refresh.
+-- Grain: one row per site. Sources: etl_file, quarantine, patient.
+-- patients_loaded counts validated patients in the warehouse; rows_* reconcile per file
+-- (rows_read = rows_loaded + rows_quarantined); errors/warnings count quarantine records.
+WITH files AS (
+    SELECT site_id, count(*) AS files, sum(rows_read) AS rows_read,
+           sum(rows_loaded) AS rows_loaded, sum(rows_quarantined) AS rows_quarantined
+    FROM etl_file
+    GROUP BY site_id
+),
+findings AS (
+    SELECT site_id,
+           count(*) FILTER (WHERE severity = 'error') AS errors,
+           count(*) FILTER (WHERE severity = 'warning') AS warnings
+    FROM quarantine
+    GROUP BY site_id
+),
+patients AS (
+    SELECT site_id, count(*) AS patients_loaded FROM patient GROUP BY site_id
+)
+SELECT f.site_id, coalesce(p.patients_loaded, 0) AS patients_loaded, f.files, f.rows_read,
+       f.rows_loaded, f.rows_quarantined, coalesce(q.errors, 0) AS errors, coalesce(q.warnings, 0) AS warnings
+FROM files f
+LEFT JOIN findings q USING (site_id)
+LEFT JOIN patients p USING (site_id)
+ORDER BY f.site_id
