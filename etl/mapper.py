@@ -81,7 +81,8 @@ class Mapper:
             rows = []
             for rec in frame.to_dict("records"):
                 for g in groups:
-                    if g is not None and convert.is_missing(rec.get(g.when)):
+                    if g is not None and (convert.is_missing(rec.get(g.when))
+                                          or _norm(rec.get(g.when)) in {_norm(x) for x in g.skip}):
                         continue
                     specs = {**tmap.columns, **(g.columns if g else {})}
                     rows.append(self._row(tname, table, specs, rec, raw, out, [rec[ROW]], len(rows)))

@@ -75,6 +75,7 @@ def _column_specs(v: Any) -> Any:
 
 class MeltGroup(_Strict):
     when: str = Field(description="Source column: the group yields a row only where it is filled.")
+    skip: list[Scalar] = Field(default_factory=list, description="Values of `when` that mean no row (e.g. 0 = no CRS).")
     columns: dict[str, ColumnSpec]
 
     @model_validator(mode="before")

@@ -37,12 +37,14 @@ class Split:
 def resolve(site_id: str, tables: dict[str, pd.DataFrame], findings: list[Finding],
             raw: dict[str, RawTable], identifier_values: set[str]) -> Split:
     findings = _dedupe(findings)
-    bad = {(f.table, f.row_id) for f in findings if f.severity == "error" and f.row_id is not None}
     causes: dict[str, Finding] = {}
     for f in findings:
         on_error = common_schema()[f.table].on_error if f.table in common_schema() else "row"
         if f.severity == "error" and f.local_id and on_error == "patient" and f.rule_id not in NO_CASCADE:
             causes.setdefault(f.local_id, f)
+    # an exact copy of a row whose patient is quarantined anyway goes with the patient
+    findings = [f for f in findings if not (f.rule_id in NO_CASCADE and f.local_id in causes)]
+    bad = {(f.table, f.row_id) for f in findings if f.severity == "error" and f.row_id is not None}
     cascade = []
     for name, frame in tables.items():
         hit = frame[frame["local_id"].isin(causes.keys())]

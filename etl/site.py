@@ -104,6 +104,8 @@ def _identifiers(mapping: SiteMapping, raw: dict[str, RawTable]) -> tuple[pd.Ser
         fmts = ids.birth_date.date or mapping.date_formats
         fmts = [fmts] if isinstance(fmts, str) else list(fmts)
         births = pd.Series([_try_date(v, fmts) for v in frame[ids.birth_date.from_]], index=local)
+    names = names[names.map(lambda v: not convert.is_missing(v))]
+    births = births[births.notna()]
     names = names[~names.index.duplicated()]
     births = births[~births.index.duplicated()]
     values = set()

@@ -118,7 +118,7 @@ def create_views(con: duckdb.DuckDBPyConnection, views_dir: Path = VIEWS_DIR) ->
                 continue
             comment = _header_comment(sql)
             if comment:
-                con.execute(f"COMMENT ON VIEW {name} IS ?", [comment])
+                con.execute(f"COMMENT ON VIEW {name} IS {_literal(comment)}")
             done.append(name)
             del pending[name]
             progressed = True
@@ -146,9 +146,14 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> 
 
 
 def _comment(con, table: str, description: str, columns: list[tuple[str, str]]) -> None:
-    con.execute(f"COMMENT ON TABLE {table} IS ?", [description])
+    con.execute(f"COMMENT ON TABLE {table} IS {_literal(description)}")
     for col, text in columns:
-        con.execute(f"COMMENT ON COLUMN {table}.{col} IS ?", [text])
+        con.execute(f"COMMENT ON COLUMN {table}.{col} IS {_literal(text)}")
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (COMMENT ON takes no parameters)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _dictionary(con: duckdb.DuckDBPyConnection) -> None:
@@ -164,7 +169,7 @@ def _dictionary(con: duckdb.DuckDBPyConnection) -> None:
         WHERE c.database_name = current_database() AND c.schema_name = 'main'
         ORDER BY kind, "table", c.column_index
     """)
-    con.execute("COMMENT ON TABLE data_dictionary IS 'Every warehouse table and view column: type, unit, description.'")
+    _comment(con, "data_dictionary", "Every warehouse table and view column: type, unit, description.", [])
 
 
 def _parquet(con: duckdb.DuckDBPyConnection, root: Path) -> None:

@@ -3,8 +3,8 @@
 -- patients_loaded counts validated patients in the warehouse; rows_* reconcile per file
 -- (rows_read = rows_loaded + rows_quarantined); errors/warnings count quarantine records.
 WITH files AS (
-    SELECT site_id, count(*) AS files, sum(rows_read) AS rows_read,
-           sum(rows_loaded) AS rows_loaded, sum(rows_quarantined) AS rows_quarantined
+    SELECT site_id, count(*) AS files, CAST(sum(rows_read) AS INTEGER) AS rows_read,
+           CAST(sum(rows_loaded) AS INTEGER) AS rows_loaded, CAST(sum(rows_quarantined) AS INTEGER) AS rows_quarantined
     FROM etl_file
     GROUP BY site_id
 ),

@@ -1,0 +1,156 @@
+"""The `carpool` command: a thin layer over the Python API in etl/, analysis/ and sites/.
+
+Exit codes (also in docs/operations.md):
+  0  ok (or no changes)
+  1  data-quality errors beyond the threshold, or an export that cannot be read
+  2  usage or configuration error, or another refresh holds the lock
+A data problem never prints a traceback: it is a quarantine record or a one-line error.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from etl.errors import CarpoolError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
+                  help="carpool: pooled, validated, pseudonymized CAR-T outcome data.\n\n"
+                       "Example: `carpool demo` builds the demo warehouse and report under out/.")
+console = Console(stderr=True)
+stdout = Console()
+CONFIG = typer.Option(Path("carpool.yml"), "--config", "-c", help="Run configuration file.")
+
+
+class _State:
+    json_log = False
+
+
+def log(event: str, message: str, **fields) -> None:
+    """Human line on stderr, or a JSON line for a log collector (`--log-json`)."""
+    if _State.json_log:
+        rec = {"ts": datetime.now(UTC).isoformat(timespec="seconds"), "event": event, "message": message, **fields}
+        print(json.dumps(rec, default=str), file=sys.stderr, flush=True)
+    else:
+        console.print(message, highlight=False)
+
+
+@app.callback()
+def _main(log_json: bool = typer.Option(False, "--log-json", help="Write logs as JSON lines on stderr.")) -> None:
+    _State.json_log = log_json
+
+
+def run(fn):
+    """Run a command body; turn carpool errors into their exit code and one message."""
+    try:
+        return fn()
+    except CarpoolError as exc:
+        log("error", f"[red]error:[/red] {exc}" if not _State.json_log else str(exc), exit_code=exc.exit_code)
+        raise typer.Exit(exc.exit_code) from None
+
+
+@app.command()
+def refresh(config: Path = CONFIG,
+            site: list[str] = typer.Option(None, "--site", "-s", help="Only refresh these sites (repeatable)."),
+            full: bool = typer.Option(False, "--full", help="Ignore cached site outputs; re-read everything.")) -> None:
+    """Read every site's export, validate, and publish the pooled warehouse.
+
+    Example: `carpool refresh --config carpool.yml` (cron: see docs/operations.md)
+    """
+    from etl.commands import do_refresh
+
+    outcome = run(lambda: do_refresh(config, site or None, full, log))
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command()
+def validate(site: str = typer.Option(..., "--site", "-s", help="Site id from the config."),
+             config: Path = CONFIG) -> None:
+    """Dry run for one site: read, map and validate; write out/validation/SITE/, not the warehouse.
+
+    Example: `carpool validate --site center_a`
+    """
+    from etl.commands import do_validate
+
+    code = run(lambda: do_validate(config, site, log))
+    raise typer.Exit(code)
+
+
+@app.command()
+def sql(query: str = typer.Argument(..., help="SQL to run (read-only)."), config: Path = CONFIG,
+        fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json.")) -> None:
+    """Query the warehouse read-only.
+
+    Example: `carpool sql "SELECT tox_group, count(*) FROM analysis_patient GROUP BY 1"`
+    """
+    from etl.commands import do_sql
+
+    frame = run(lambda: do_sql(config, query))
+    if fmt == "csv":
+        sys.stdout.write(frame.to_csv(index=False))
+    elif fmt == "json":
+        sys.stdout.write(frame.to_json(orient="records", date_format="iso") + "\n")
+    else:
+        table = Table(*[str(c) for c in frame.columns])
+        for row in frame.itertuples(index=False):
+            table.add_row(*["" if v is None else str(v) for v in row])
+        stdout.print(table)
+
+
+@app.command()
+def runs(config: Path = CONFIG, limit: int = typer.Option(10, "--limit", "-n", help="How many runs.")) -> None:
+    """List recent refreshes from the run log (newest first).
+
+    Example: `carpool runs -n 5`
+    """
+    from etl.commands import do_runs
+
+    rows = run(lambda: do_runs(config, limit))
+    table = Table("run_id", "status", "started_at", "sites", "message")
+    for r in rows:
+        table.add_row(r["run_id"], r["status"], r["started_at"][:19], str(len(r.get("sites", {}))), r.get("message", ""))
+    stdout.print(table)
+
+
+@app.command()
+def analyze(config: Path = CONFIG,
+            plan: Path = typer.Option(None, "--plan", help="Analysis plan YAML (default: the study plan)."),
+            snapshot: str = typer.Option(None, "--snapshot", help="Analyze a frozen snapshot instead.")) -> None:
+    """Run the analysis plan on the warehouse; write out/report/ (statistics.csv, index.html, audit.html).
+
+    Example: `carpool analyze --plan analysis/plans/study.yml`
+    """
+    from etl.commands import do_analyze
+
+    run(lambda: do_analyze(config, plan, snapshot, log))
+
+
+@app.command()
+def demo(config: Path = CONFIG) -> None:
+    """Refresh the demo centers and write the report: what `make demo` runs.
+
+    Example: `carpool demo` then open out/report/index.html
+    """
+    from etl.commands import do_analyze, do_refresh
+
+    outcome = run(lambda: do_refresh(config, None, False, log))
+    if outcome.status == "failed":
+        raise typer.Exit(1)
+    run(lambda: do_analyze(config, None, None, log))
+
+
+@app.command()
+def twin(out: Path = typer.Option(None, "--out", help="Root to write the four exports under (default: sites/)."),
+         seed: int = typer.Option(None, "--seed", help="Seed (default: the committed, calibrated one).")) -> None:
+    """Regenerate the synthetic twin: truth table and the four demo center exports.
+
+    Example: `carpool twin --out /tmp/twin` (synthetic patients, not real)
+    """
+    from etl.commands import do_twin
+
+    run(lambda: do_twin(out, seed, log))

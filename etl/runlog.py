@@ -1,0 +1,32 @@
+"""The run log: one JSON line per refresh (including failed and no-change runs).
+
+`out/run_log.jsonl` survives failed runs, which never publish a warehouse; the
+warehouse's `etl_run` table is rebuilt from it at every publish.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+def append_run(out: Path, record: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, sort_keys=True, default=str) + "\n"
+    with (out / "run_log.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_runs(out: Path) -> list[dict]:
+    path = out / "run_log.jsonl"
+    if not path.exists():
+        return []
+    runs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            runs.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut by a crash mid-write: skip it, keep the rest
+    return runs
