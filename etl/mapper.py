@@ -186,7 +186,7 @@ class Mapper:
 
     # -- shapes -------------------------------------------------------------------------
     def _pivot_rows(self, tname, table, tmap, raw, frame, out) -> list[dict]:
-        key, on = tmap.pivot.key, tmap.pivot.on
+        key, on = tmap.pivot.key, tmap.pivot.event_column
         rows = []
         for _, group in frame.groupby(key, sort=False):
             recs = group.to_dict("records")
@@ -241,7 +241,7 @@ class Mapper:
         needed |= {s.unit_from for s in specs if s.unit_from} | set((tmap.where or {}))
         needed |= {v for s in specs for v in s.args.values()} | {g.when for g in (tmap.melt or [])}
         if tmap.pivot:
-            needed |= {tmap.pivot.key, tmap.pivot.on}
+            needed |= {tmap.pivot.key, tmap.pivot.event_column}
         missing = sorted(needed - set(raw.frame.columns))
         if missing:
             raise ConfigError(f"{self.m.path}: tables.{tname}: source {raw.name!r} ({raw.label}) has no "
@@ -251,7 +251,7 @@ class Mapper:
 class _CellError(Exception):
     def __init__(self, rule: str, value: object, expected: str):
         super().__init__(rule)
-        self.rule, self.value, self.expected = rule, value, expected
+        self.rule, self.value, self.expected = rule, _norm(value), expected
 
 
 def _source_name(m: SiteMapping, raw: RawTable) -> str:

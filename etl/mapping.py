@@ -88,7 +88,7 @@ class MeltGroup(_Strict):
 
 class Pivot(_Strict):
     key: str = Field(description="Source column that identifies the patient.")
-    on: str = Field(description="Source column holding the event type.")
+    event_column: str = Field(description="Source column holding the event type (`when:` values).")
 
 
 class TableMap(_Strict):

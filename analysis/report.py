@@ -1,0 +1,302 @@
+"""The study report: one self-contained HTML page, returned as a string (never written).
+
+`render_report(results, analysis_patient_df, meta) -> Report` lays out, in the paper's
+order, Table 1 (by CRS, ICANS, concurrent CRS+ICANS), the response bars (Fig. 1), the
+Kaplan–Meier curves with numbers at risk and log-rank p (Figs. 2–3), the median
+follow-up, the CAR-T kinetics (Fig. 4), Table 2 (multivariable Cox) and a methods
+paragraph generated from the plan. Figures are embedded as base64 PNG data URIs;
+`Report.figures` carries the PNG and SVG bytes for the orchestrator to write alongside.
+
+`meta` gives what the analysis must not invent: `run_id`, `cutoff_date` (the data
+cut-off) and optionally `snapshot`, `generated_at`, `title`. p-values are shown as the
+paper prints them: 3 decimals, "<0.001". Templates use jinja2 with autoescaping.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from analysis.figures import (
+    ENDPOINT_TITLES,
+    LEVEL_LABELS,
+    TEST_NAMES,
+    Figure,
+    build_figures,
+    format_p,
+)
+from analysis.figures import _label as _label
+
+SECTIONS = ["Methods", "Table 1. Patient characteristics", "Response (Fig. 1)",
+            "Survival (Figs. 2–3)", "Follow-up", "CAR-T kinetics (Fig. 4)",
+            "Table 2. Multivariable Cox regression"]
+PRECISION = 2
+
+
+@dataclass(frozen=True, eq=False)
+class Report:
+    html: str
+    figures: tuple[Figure, ...]
+
+
+def format_number(x: float | None) -> str:
+    """Up to two decimals, thousands separated, no trailing zeros: 1,459.5 / 23.75 / 2."""
+    if x is None or not np.isfinite(x):
+        return "NA"
+    return f"{x:,.{PRECISION}f}".rstrip("0").rstrip(".")
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("analysis", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]),
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["p"] = format_p
+    env.filters["num"] = format_number
+    return env
+
+
+def _rows(table: pd.DataFrame, **where) -> pd.DataFrame:
+    m = pd.Series(True, index=table.index)
+    for k, v in where.items():
+        m &= table[k] == v
+    return table[m]
+
+
+def _value(table: pd.DataFrame, **where) -> float:
+    r = _rows(table, **where)
+    return float(r["value"].iloc[0]) if len(r) else float("nan")
+
+
+def _order(levels) -> list[str]:
+    rank = {"yes": 0, "no": 1, "none": 0, "grade3plus": 1, "other": 2}
+    return sorted(levels, key=lambda v: (rank.get(v, 9), str(v)))
+
+
+def _group_levels(table: pd.DataFrame, analysis: str, comp: str) -> list[str]:
+    terms = _rows(table, analysis=analysis, comparison=comp)["term"]
+    return _order(dict.fromkeys(t[6:].split("|")[0] for t in terms if t.startswith("level:")))
+
+
+def table1(results) -> dict:
+    """Header and rows of Table 1, formatted (median (range) / n (%), p and test)."""
+    plan, t = results.plan, results.table
+    if not plan.table1:
+        return {}
+    comps = plan.table1.compare_by
+    levels = {c: _group_levels(t, "table1", c) for c in comps}
+    first = plan.table1.variables[0]
+    header = [{"label": _label(plan, c), "groups": [
+        {"level": g, "n": _value(t, analysis="table1", comparison=c, endpoint=first,
+                                 term=f"level:{g}", statistic="n")} for g in levels[c]]}
+        for c in comps]
+    rows = []
+    for ep in plan.table1.variables:
+        var = plan.variables[ep]
+        head = {"label": _label(plan, ep), "kind": var.kind, "cells": [], "p": []}
+        for c in comps:
+            p = _rows(t, analysis="table1", comparison=c, endpoint=ep, term="",
+                      statistic="p_value")
+            head["p"].append({"p": float(p["value"].iloc[0]) if len(p) else float("nan"),
+                              "test": TEST_NAMES.get(p["test"].iloc[0], "") if len(p) else ""})
+        if var.kind == "continuous":
+            for c in comps:
+                for g in levels[c]:
+                    s = {st: _value(t, analysis="table1", comparison=c, endpoint=ep,
+                                    term=f"level:{g}", statistic=st)
+                         for st in ("median", "lower", "upper")}
+                    head["cells"].append(f"{format_number(s['median'])} "
+                                         f"({format_number(s['lower'])}–"
+                                         f"{format_number(s['upper'])})")
+            rows.append(head)
+            continue
+        rows.append(head)
+        values = var.levels or _order(dict.fromkeys(
+            term.split("|value:")[1] for term in _rows(t, analysis="table1", endpoint=ep)["term"]
+            if "|value:" in term))
+        for v in values:
+            cells = []
+            for c in comps:
+                for g in levels[c]:
+                    term = f"level:{g}|value:{v}"
+                    n = _value(t, analysis="table1", comparison=c, endpoint=ep, term=term,
+                               statistic="count")
+                    pct = _value(t, analysis="table1", comparison=c, endpoint=ep, term=term,
+                                 statistic="percent")
+                    cells.append(f"{0 if np.isnan(n) else int(n)} "
+                                 f"({0.0 if np.isnan(pct) else pct:.1f}%)")
+            rows.append({"label": v, "kind": "level", "cells": cells})
+    return {"header": header, "rows": rows}
+
+
+def _term_label(plan, term: str) -> str:
+    var, _, level = term.partition(":")
+    base = _label(plan, var)
+    if not level:
+        return base
+    ref = plan.variables[var].reference if var in plan.variables else None
+    return (f"{LEVEL_LABELS.get(level, level)} vs "
+            f"{LEVEL_LABELS.get(ref, ref) if ref else 'reference'}")
+
+
+def table2(results) -> list[dict]:
+    """One block per Cox endpoint: N, events, terms (HR, CI, p) and factors' global p."""
+    plan, t = results.plan, results.table
+    blocks = []
+    for ep, res in results.cox.items():
+        rows = []
+        factor_p = {r["variable"]: r for r in res.factors.to_dict("records")}
+        shown = set()
+        for r in res.summary.to_dict("records"):
+            var = r["variable"]
+            if var in factor_p and var not in shown:
+                f = factor_p[var]
+                rows.append({"label": _label(plan, var), "factor": True, "p": f["wald_p"],
+                             "lr_p": f["lr_p"]})
+                shown.add(var)
+            rows.append({"label": _term_label(plan, r["term"]), "hr": r["hr"],
+                         "lower": r["hr_lower"], "upper": r["hr_upper"], "p": r["p_value"],
+                         "indent": var in factor_p})
+        blocks.append({
+            "endpoint": ENDPOINT_TITLES.get(ep, ep).replace("\n", " "),
+            "n": _value(t, analysis="cox", comparison="all", endpoint=ep, term="",
+                        statistic="n"),
+            "events": _value(t, analysis="cox", comparison="all", endpoint=ep, term="",
+                             statistic="events"),
+            "rows": rows})
+    return blocks
+
+
+def screen(results) -> list[dict]:
+    """The univariate screen: each candidate's p per endpoint and whether it passed."""
+    plan = results.plan
+    out = []
+    for ep, sc in results.screen.items():
+        s = sc.summary
+        for r in s.drop_duplicates("variable").to_dict("records"):
+            out.append({"endpoint": ep.upper(), "label": _label(plan, r["variable"]),
+                        "p": r.get("variable_p", r.get("p_value")),
+                        "selected": r["variable"] in sc.selected})
+    return out
+
+
+def survival_tables(results) -> list[dict]:
+    """Per endpoint and comparison: n, events, median (95% CI) per group, log-rank p."""
+    plan = results.plan
+    out = []
+    for (comp, ep), sc in results.survival.items():
+        records = {r["group"]: r for r in sc.km.summary.to_dict("records")}
+        groups = [records[g] for g in _order(records)]
+        out.append({"name": f"km_{ep}_{comp}", "comparison": _label(plan, comp),
+                    "endpoint": ep, "p": sc.logrank.p_value,
+                    "test": TEST_NAMES.get(sc.logrank.test, sc.logrank.test),
+                    "groups": [dict(g, label=LEVEL_LABELS.get(g["group"], g["group"]))
+                               for g in groups]})
+    return out
+
+
+def methods(plan) -> list[str]:
+    """The statistical methods, generated from the plan (what is run is what is said)."""
+    out = []
+    pops = {k: (p.label or k) for k, p in plan.populations.items()}
+    pops = {k: v[:1].lower() + v[1:] for k, v in pops.items()}
+
+    def names(items) -> str:
+        items = [_label(plan, i) for i in items]
+        return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1] \
+            if items else ""
+
+    if plan.table1:
+        cont = [v for v in plan.table1.variables if plan.variables[v].kind == "continuous"]
+        cat = [v for v in plan.table1.variables if plan.variables[v].kind != "continuous"]
+        test = {"chi2": "Pearson's chi-square test without continuity correction (the "
+                        "'Pearson Chi-Square' line SPSS prints), also where expected counts "
+                        "are below 5",
+                "fisher": "Fisher's exact test (two-sided)",
+                None: "Pearson's chi-square test without continuity correction when every "
+                      "expected count is at least 5, otherwise Fisher's exact test"}[
+            plan.table1.categorical_test]
+        out.append(
+            f"Patient characteristics were compared by {names(plan.table1.compare_by)}. "
+            f"Continuous variables ({names(cont)}) are given as median (range) and compared "
+            "with the Mann–Whitney U test (normal approximation with tie correction and no "
+            "continuity correction, SPSS's asymptotic p; R: wilcox.test(correct = FALSE, "
+            f"exact = FALSE)). Categorical variables ({names(cat)}) are given as n (%) "
+            f"within each group and compared with {test}.")
+    if plan.response:
+        by_test: dict[str, list[str]] = {}
+        for comp in plan.response.compare_by:
+            by_test.setdefault(plan.response.tests.get(comp, "auto"), []).append(comp)
+        label = {"chi2": "Pearson's chi-square test (no continuity correction)",
+                 "fisher": "Fisher's exact test (two-sided)",
+                 "auto": "chi-square or, with expected counts below 5, Fisher's exact test"}
+        eps = [f"{ENDPOINT_TITLES.get(e, e).splitlines()[0]} ({pops[s.population]})"
+               for e, s in plan.response.endpoints.items()]
+        out.append("Response rates (" + "; ".join(eps) + ") were compared by "
+                   + "; ".join(f"{names(c)} with {label[t]}" for t, c in by_test.items())
+                   + ". A test is named next to every p-value.")
+    if plan.survival:
+        eps = "; ".join(f"{ENDPOINT_TITLES.get(e, e)} in {pops[s.population]} "
+                        f"({s.duration}, event {s.event})"
+                        for e, s in plan.survival.endpoints.items())
+        out.append(
+            f"Survival ({eps}) was estimated with the Kaplan–Meier method and compared by "
+            f"{names(plan.survival.compare_by)} with the log-rank test (R survdiff; k − 1 "
+            "degrees of freedom for k groups). Confidence intervals follow R's survfit "
+            "defaults (conf.type = \"log\", Greenwood variance); medians and their 95% CIs "
+            "follow R's quantile.survfit rule."
+            + (f" Median follow-up is the reverse Kaplan–Meier median of "
+               f"{ENDPOINT_TITLES.get(plan.followup.endpoint, plan.followup.endpoint).lower()}"
+               " (events and censorings swapped)." if plan.followup else ""))
+    if plan.kinetics:
+        for e, s in plan.kinetics.endpoints.items():
+            out.append(f"{ENDPOINT_TITLES.get(e, e)} ({pops[s.population]}) were "
+                       f"compared by {names(plan.kinetics.compare_by)} with the Mann–Whitney "
+                       "U test, or the Kruskal–Wallis test for three groups.")
+    if plan.cox:
+        eps = " and ".join(e.upper() for e in plan.cox.endpoints)
+        txt = (f"Cox proportional-hazards models for {eps} "
+               "use Efron's method for ties (R coxph default); hazard ratios have Wald 95% "
+               "CIs and p-values, and a factor with more than two levels also gets a global "
+               "Wald test (SPSS's 'Group' row) and a likelihood-ratio test.")
+        if plan.cox.screen:
+            txt += (f" Candidates ({names(plan.cox.screen.candidates)}) were first screened "
+                    f"one at a time and kept at p < {plan.cox.screen.threshold:g}.")
+        if plan.cox.terms:
+            txt += f" The multivariable model contains {names(plan.cox.terms)}."
+        out.append(txt)
+    out.append("All tests are two-sided. p-values are shown with three decimals, and as "
+               "<0.001 below that.")
+    return out
+
+
+def _data_uri(fig: Figure) -> str:
+    return "data:image/png;base64," + base64.b64encode(fig.png).decode("ascii")
+
+
+def render_report(results, analysis_patient_df: pd.DataFrame, meta: dict | None = None,
+                  audit=None) -> Report:
+    """The report page and its figures. `audit` (an AuditResult) adds a short summary."""
+    meta = dict(meta or {})
+    figures = build_figures(results, analysis_patient_df)
+    by_name = {f.name: {"name": f.name, "title": f.title, "src": _data_uri(f)}
+               for f in figures}
+    fu = results.followup.summary.iloc[0].to_dict() if results.followup is not None else None
+    plan = results.plan
+    html = _env().get_template("report.html.j2").render(
+        meta=meta, sections=SECTIONS, plan=plan, n_patients=len(analysis_patient_df),
+        populations=results.populations, methods=methods(plan),
+        table1=table1(results), response=[v for k, v in by_name.items()
+                                          if k.startswith("response_")],
+        survival=[dict(s, figure=by_name.get(s["name"])) for s in survival_tables(results)],
+        followup=fu, kinetics=[v for k, v in by_name.items() if k.startswith("kinetics_")],
+        kinetics_n=results.populations.get(
+            next(iter(plan.kinetics.endpoints.values())).population) if plan.kinetics else None,
+        table2=table2(results), screen=screen(results),
+        audit=None if audit is None else {
+            "summary": audit.summary.to_dict("records"),
+            "contradictions": audit.contradictions.to_dict("records")})
+    return Report(html=html, figures=tuple(figures))
