@@ -27,7 +27,7 @@ def write_validation_report(out_dir: Path, result, config: Path) -> Path:
         rules.append({"rule_id": rule, "severity": severity, "count": len(group),
                       "category": check.kahn_category if check else "",
                       "samples": group.head(SAMPLES_PER_RULE).to_dict("records")})
-    rules.sort(key=lambda r: (r["severity"] != "error", -r["count"]))
+    rules.sort(key=lambda r: (r["severity"] != "error", r["rule_id"] == "CASCADE_PATIENT", -r["count"]))
     summary = {"site_id": result.site_id, "patients_read": result.patients_read,
                "patients_would_load": result.patients_read - result.patients_quarantined,
                "patients_would_quarantine": result.patients_quarantined, "warnings": result.warnings,
