@@ -131,6 +131,37 @@ def analyze(config: Path = CONFIG,
 
 
 @app.command()
+def freeze(name: str = typer.Argument(..., help="Snapshot name, e.g. paper-2024-submission."),
+           config: Path = CONFIG) -> None:
+    """Freeze the published warehouse as an immutable snapshot under out/snapshots/NAME/.
+
+    Parquet of every table, the views, and a manifest (file hashes, run id, config);
+    files are read-only and an existing name is never overwritten.
+
+    Example: `carpool freeze paper-2024-submission` then `carpool analyze --snapshot paper-2024-submission`
+    """
+    from etl.commands import do_freeze
+
+    run(lambda: do_freeze(config, name, log))
+
+
+@app.command("export-aggregates")
+def export_aggregates(out: Path = typer.Option(..., "--out", "-o", help="CSV file to write."),
+                      min_cell: int = typer.Option(5, "--min-cell", help="Suppress counts below this (1..min-cell-1)."),
+                      config: Path = CONFIG) -> None:
+    """Export aggregate counts and analysis results for sharing outside the consortium.
+
+    Counts below --min-cell are suppressed (empty value, suppressed=true) and the first line
+    of the file says so. No patient-level rows leave.
+
+    Example: `carpool export-aggregates --min-cell 5 --out shared/aggregates.csv`
+    """
+    from etl.commands import do_export_aggregates
+
+    run(lambda: do_export_aggregates(config, out, min_cell, log))
+
+
+@app.command()
 def demo(config: Path = CONFIG) -> None:
     """Refresh the demo centers and write the report: what `make demo` runs.
 
@@ -154,3 +185,37 @@ def twin(out: Path = typer.Option(None, "--out", help="Root to write the four ex
     from etl.commands import do_twin
 
     run(lambda: do_twin(out, seed, log))
+
+
+@app.command()
+def profile(paths: list[Path] = typer.Argument(..., help="Export files: CSV, XLSX, SPSS .sav, REDCap CSV."),
+            dictionary: Path = typer.Option(None, "--dictionary", help="REDCap data dictionary CSV."),
+            out: Path = typer.Option(None, "--out", help="Report folder (default: out/profile/NAME/).")) -> None:
+    """Scan exports nobody has described yet: per column type, nulls, values, date formats, identifiers.
+
+    Values of probable direct identifiers are never printed. Writes index.html + profile.json.
+
+    Example: `carpool profile sites/center_e/export/cart_redcap_raw.csv --dictionary sites/center_e/export/cart_redcap_dictionary.csv`
+    """
+    from etl.commands import do_profile
+
+    report, errors = run(lambda: do_profile(paths, dictionary, out, stdout))
+    log("profile", f"report: {report}")
+    raise typer.Exit(1 if errors else 0)
+
+
+@app.command()
+def scaffold(paths: list[Path] = typer.Argument(..., help="The new center's export files."),
+             site: str = typer.Option(..., "--site", "-s", help="New site id, e.g. center_e."),
+             sites_dir: Path = typer.Option(Path("sites"), "--sites-dir", help="Where site folders live."),
+             dictionary: Path = typer.Option(None, "--dictionary", help="REDCap data dictionary CSV."),
+             force: bool = typer.Option(False, "--force", help="Overwrite an existing mapping.yml.")) -> None:
+    """Draft SITES_DIR/SITE/mapping.yml and code lists from an export, for a person to review.
+
+    Required fields with no match get a `# TODO` line; identifiers are marked for dropping.
+
+    Example: `carpool scaffold sites/center_f/export/data.csv --site center_f`
+    """
+    from etl.commands import do_scaffold
+
+    run(lambda: do_scaffold(paths, site, sites_dir, dictionary, force, log))

@@ -70,7 +70,8 @@ def do_validate(config: Path, site_id: str, log) -> int:
                     f"{result.patients_read - result.patients_quarantined} would load, "
                     f"{result.patients_quarantined} would be quarantined, {result.warnings} warnings")
     errors = result.quarantine[result.quarantine["severity"] == "error"]
-    for (rule, n) in errors["rule_id"].value_counts().head(8).items():
+    counts = errors["rule_id"].value_counts()  # causes first; their cascades last
+    for (rule, n) in sorted(counts.items(), key=lambda rn: (rn[0] == "CASCADE_PATIENT", -rn[1]))[:8]:
         example = errors[errors["rule_id"] == rule].iloc[0]
         log("problem", f"  {rule} x{n}: {example['source_file']} row {example['source_row']}"
                        f"{' column ' + example['column_name'] if example['column_name'] else ''}: {example['message']}")
@@ -108,11 +109,72 @@ def do_analyze(config: Path, plan: Path | None, snapshot: str | None, log) -> Pa
     return analyze_warehouse(cfg, plan, snapshot, log)
 
 
+def do_freeze(config: Path, name: str, log) -> Path:
+    from etl.snapshot import freeze, verify
+
+    cfg = load_config(config)
+    folder = freeze(cfg, name, datetime.now(UTC))
+    m = verify(cfg, name)
+    log("freeze", f"snapshot {name}: run {m['run_id']}, {len(m['tables'])} tables, {len(m['files'])} files "
+                  f"hashed in {folder / 'manifest.json'} (read-only)\n"
+                  f"analyze it: carpool analyze --snapshot {name} --config {config}",
+        snapshot=name, run_id=m["run_id"], path=str(folder))
+    return folder
+
+
+def do_export_aggregates(config: Path, out_file: Path, min_cell: int, log) -> Path:
+    from etl.aggregates import export_aggregates
+
+    if min_cell < 1:
+        raise UsageError(f"--min-cell must be at least 1 (got {min_cell})")
+    cfg = load_config(config)
+    path, suppressed = export_aggregates(warehouse_path(cfg), out_file, min_cell)
+    log("export", f"wrote {path}: {suppressed} cells suppressed (counts below {min_cell}, plus secondary "
+                  "suppression; see the note on its first line)",
+        path=str(path), suppressed=suppressed, min_cell=min_cell)
+    return path
+
+
 def do_twin(out: Path | None, seed: int | None, log) -> None:
     from sites.twin.generate import generate
 
     paths = generate(out, seed)
     log("twin", f"wrote {len(paths)} files (synthetic patients, not real)")
+
+
+def do_profile(paths: list[Path], dictionary: Path | None, out: Path | None, console) -> tuple[Path, list[str]]:
+    """Profile exports; print the summary; write out/profile/<name>/ (index.html, profile.json)."""
+    from etl.profile import profile_paths
+    from etl.profile_report import print_summary, write_report
+
+    missing = [p for p in [*paths, *([dictionary] if dictionary else [])] if not Path(p).exists()]
+    if missing:
+        raise UsageError(f"{missing[0]}: file not found")
+    paths = [f for p in map(Path, paths) for f in (sorted(x for x in p.iterdir() if x.is_file())
+                                                    if p.is_dir() else [p])]  # a folder: its files
+    if not paths:
+        raise UsageError("no files to profile")
+    tables, errors = profile_paths(paths, dictionary)
+    print_summary(tables, errors, console)
+    name = Path(paths[0]).stem
+    out_dir = out if out is not None else Path("out") / "profile" / name
+    return write_report(tables, errors, out_dir, ", ".join(Path(p).name for p in paths)), errors
+
+
+def do_scaffold(paths: list[Path], site_id: str, sites_dir: Path, dictionary: Path | None, force: bool,
+                log) -> list[Path]:
+    """Draft sites/<site>/mapping.yml and code lists from the export (a reviewed draft, with TODOs)."""
+    from etl.scaffold import scaffold
+
+    written, todos = scaffold(paths, site_id, sites_dir, dictionary, force)
+    for p in written:
+        log("scaffold", f"wrote {p}")
+    log("scaffold", f"{len(todos)} TODO(s) to fill in {written[0]}" if todos else "no TODOs left")
+    for t in todos[:20]:
+        log("todo", f"  TODO {t}")
+    log("scaffold", f"next: edit the mapping, then `carpool validate --site {site_id}` "
+                    f"(after adding the site to carpool.yml)")
+    return written
 
 
 def _tty() -> bool:

@@ -23,12 +23,13 @@ def refresh_lock(out: Path, on_stale=None):
     path = out / ".refresh.lock"
     fh = path.open("a+")
     try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder(path)
-            raise LockError(f"another refresh is running on {out} (pid {holder.get('pid', '?')}, "
-                            f"started {holder.get('started', '?')}); try again when it has finished") from None
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()                       # not ours: leave the holder's record as it is
+        holder = _holder(path)
+        raise LockError(f"another refresh is running on {out} (pid {holder.get('pid', '?')}, "
+                        f"started {holder.get('started', '?')}); try again when it has finished") from None
+    try:
         previous = _holder(path)
         if previous.get("pid") and not _alive(previous["pid"]) and on_stale:
             on_stale(f"cleared a stale lock left by pid {previous['pid']} (started {previous.get('started', '?')})")

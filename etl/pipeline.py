@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -99,7 +100,7 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
             return outcome
         signature = _signature(cfg, outcome.sites)
         live = publish.current(out)
-        if live and _built_from(live) == signature:
+        if live and not full and _built_from(live) == signature:
             outcome.status = "no_changes"
             outcome.warehouse = out / "warehouse.duckdb"
             outcome.message = "no changes"
@@ -117,10 +118,17 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
         data = WarehouseInput(run_id, _pool(outcome.sites, "tables"), _concat([s.quarantine for s in outcome.sites]),
                               _files(outcome.sites), _runs_frame(runs),
                               {"cutoff_date": cfg.cutoff_date.isoformat(), "study": cfg.study, "run_id": run_id})
-        build(run_dir, data)
-        (run_dir / "build.json").write_text(json.dumps({"signature": signature, "run_id": run_id}))
-        publish.mark_published(run_dir)
-        publish.publish(out, run_dir)
+        try:
+            build(run_dir, data)
+            (run_dir / "build.json").write_text(json.dumps({"signature": signature, "run_id": run_id}))
+            publish.mark_published(run_dir)
+            publish.publish(out, run_dir)
+        except Exception as exc:  # noqa: BLE001 - any build/publish failure: keep the old warehouse, record why
+            shutil.rmtree(run_dir, ignore_errors=True)
+            outcome.status = "failed"
+            outcome.message = f"warehouse build failed, previous warehouse kept: {type(exc).__name__}: {exc}"
+            append_run(out, _run_record(cfg, outcome, now, now))
+            return outcome
         outcome.warehouse = out / "warehouse.duckdb"
         append_run(out, record)
         return outcome

@@ -47,6 +47,13 @@ def publish(out: Path, run_dir: Path) -> None:
 
 def prune(out: Path, keep: int = KEEP) -> None:
     """Remove unpublished leftovers (killed runs) and all but the newest `keep` runs."""
+    for leftover in list(out.glob(".current.*")) + list((out / "sites").glob(".*.tmp*")) \
+            + list((out / "sites").glob(".*.old*")):
+        # left by a refresh killed between writing and renaming: never published, never read
+        if leftover.is_symlink() or leftover.is_file():
+            leftover.unlink()
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
     runs = out / "runs"
     if not runs.is_dir():
         return

@@ -13,7 +13,10 @@ from pathlib import Path
 def append_run(out: Path, record: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record, sort_keys=True, default=str) + "\n"
-    with (out / "run_log.jsonl").open("a", encoding="utf-8") as fh:
+    path = out / "run_log.jsonl"
+    if path.exists() and path.stat().st_size and not _ends_with_newline(path):
+        line = "\n" + line  # a line torn by a crash stays alone; this record is kept whole
+    with path.open("a", encoding="utf-8") as fh:
         fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
@@ -30,3 +33,9 @@ def read_runs(out: Path) -> list[dict]:
         except ValueError:
             continue  # a line cut by a crash mid-write: skip it, keep the rest
     return runs
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"
