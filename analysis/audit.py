@@ -69,7 +69,7 @@ def _read_csv(name: str) -> pd.DataFrame:
         df = pd.read_csv(fh, dtype=str, keep_default_na=False)
     for col in ("value", "n", "denominator"):
         if col in df:
-            df[col] = pd.to_numeric(df[col].replace("", np.nan))
+            df[col] = pd.to_numeric(df[col].mask(df[col] == ""))
     return df
 
 
@@ -92,13 +92,14 @@ class AuditResult:
     def as_results_rows(self) -> pd.DataFrame:
         """Rows in the results-table vocabulary for the warehouse table `analysis_result`.
 
-        analysis='audit'; `term` is "<published analysis>/<term>/<group>/<level>";
+        analysis='audit'; `term` is "<source>:<published analysis>/<term>/<group>/<level>";
         `statistic` as published; `value` the published number; `test` the status. One
         extra row per contradiction: term 'finding:<rule>', statistic 'contradiction',
         value 1, test the explanation.
         """
         t = self.table
-        term = (t["analysis"] + "/" + t["term"] + "/" + t["group"] + "/" + t["level"])
+        term = (t["source"] + ":" + t["analysis"] + "/" + t["term"] + "/" + t["group"] + "/"
+                + t["level"])
         rows = pd.DataFrame({
             "analysis": "audit", "comparison": t["comparison"], "endpoint": t["endpoint"],
             "term": term, "statistic": t["statistic"], "value": t["value"],

@@ -600,5 +600,18 @@ RULES = [rule_percent_vs_count, rule_group_sizes, rule_p_vs_crosstab, rule_respo
 def run_rules(ctx: Context, rules=None) -> pd.DataFrame:
     """All findings, one row each (rule, status, comparison, endpoint, rows, message)."""
     found = [f for rule in (RULES if rules is None else rules) for f in rule(ctx)]
+    for f in found:  # a reader must know when a finding rests on a noisy OCR reading
+        if f["status"] == CONTRADICTION:
+            f["message"] += _ocr_caveat(ctx, f["rows"])
     cols = ["rule", "status", "comparison", "endpoint", "rows", "message"]
     return pd.DataFrame(found, columns=cols)
+
+
+def _ocr_caveat(ctx: Context, rows: list[int]) -> str:
+    """Name the interpreted OCR readings (rows with an OCR text *and* a note) a finding uses."""
+    pub = ctx.pub.loc[rows]
+    if "ocr_text" not in pub or "note" not in pub:
+        return ""
+    noisy = pub[(pub["ocr_text"].astype(str) != "") & (pub["note"].astype(str) != "")]
+    notes = dict.fromkeys(f"'{r['ocr_text']}': {r['note']}" for _, r in noisy.iterrows())
+    return f" [rests on an interpreted OCR reading: {'; '.join(notes)}]" if notes else ""

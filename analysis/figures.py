@@ -32,6 +32,8 @@ TEST_NAMES = {"fisher": "Fisher's exact test", "chi2": "Pearson χ² test",
               "cox_lr": "likelihood-ratio test", "none": "no test"}
 LEVEL_LABELS = {"none": "No CRS/ICANS", "grade3plus": "Grade ≥3 CRS or ICANS",
                 "other": "Others"}
+SHORT_LEVELS = {"none": "None", "grade3plus": "≥G3", "other": "Others", "yes": "Yes",
+                "no": "No"}
 
 
 def format_p(p: float | None) -> str:
@@ -86,8 +88,8 @@ def km_figure(km, p_value: float | None, test: str, *, name: str, title: str,
     """Kaplan–Meier curves of a `KMResult` with a number-at-risk table below."""
     with matplotlib.rc_context(RC):
         fig = plt.figure(figsize=(6.2, 4.6))
-        ax = fig.add_axes([0.12, 0.36, 0.84, 0.56])
-        tab = fig.add_axes([0.12, 0.04, 0.84, 0.2])
+        ax = fig.add_axes([0.15, 0.36, 0.81, 0.56])
+        tab = fig.add_axes([0.15, 0.04, 0.81, 0.2])
         groups = _order(km.curves)
         t_max = max((float(c.timeline.max()) for c in km.curves.values() if len(c.timeline)),
                     default=1.0)
@@ -119,6 +121,9 @@ def km_figure(km, p_value: float | None, test: str, *, name: str, title: str,
                  transform=tab.transData, fontweight="bold")
         for k, g in enumerate(groups):
             y = len(groups) - 1 - k
+            tab.text(-0.05, y - 0.4, SHORT_LEVELS.get(g, g), ha="right", va="center",
+                     fontsize=8, color=COLORS[k % len(COLORS)],
+                     transform=tab.get_yaxis_transform())
             for t, n in zip(times, at_risk.loc[g], strict=True):
                 tab.text(t, y - 0.4, str(int(n)), ha="center", va="center", fontsize=8,
                          color=COLORS[k % len(COLORS)])

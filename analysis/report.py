@@ -8,8 +8,9 @@ paragraph generated from the plan. Figures are embedded as base64 PNG data URIs;
 `Report.figures` carries the PNG and SVG bytes for the orchestrator to write alongside.
 
 `meta` gives what the analysis must not invent: `run_id`, `cutoff_date` (the data
-cut-off) and optionally `snapshot`, `generated_at`, `title`. p-values are shown as the
-paper prints them: 3 decimals, "<0.001". Templates use jinja2 with autoescaping.
+cut-off) and optionally `snapshot`, `study` or `title`, `plan` (its path), `generated_at`.
+p-values are shown as the paper prints them: 3 decimals, "<0.001". Templates use jinja2
+with autoescaping.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def _env() -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["p"] = format_p
     env.filters["num"] = format_number
+    env.filters["num1"] = lambda x: "NA" if x is None or not np.isfinite(x) else f"{x:.1f}"
     return env
 
 
@@ -128,7 +130,7 @@ def table1(results) -> dict:
                                  statistic="percent")
                     cells.append(f"{0 if np.isnan(n) else int(n)} "
                                  f"({0.0 if np.isnan(pct) else pct:.1f}%)")
-            rows.append({"label": v, "kind": "level", "cells": cells})
+            rows.append({"label": str(v).replace("_", " "), "kind": "level", "cells": cells})
     return {"header": header, "rows": rows}
 
 
@@ -183,6 +185,10 @@ def screen(results) -> list[dict]:
     return out
 
 
+def _pct(x: float) -> str:
+    return "NA" if x is None or not np.isfinite(x) else f"{100 * x:.1f}%"
+
+
 def survival_tables(results) -> list[dict]:
     """Per endpoint and comparison: n, events, median (95% CI) per group, log-rank p."""
     plan = results.plan
@@ -190,12 +196,52 @@ def survival_tables(results) -> list[dict]:
     for (comp, ep), sc in results.survival.items():
         records = {r["group"]: r for r in sc.km.summary.to_dict("records")}
         groups = [records[g] for g in _order(records)]
+        times = list(plan.survival.times) if plan.survival else []
+        at = sc.km.survival_at(times) if times else pd.DataFrame(columns=["group"])
+        for g in groups:
+            part = at[at["group"] == g["group"]]
+            g["at_times"] = [f"{100 * r['survival']:.1f}% ({_pct(r['lower'])}–"
+                             f"{_pct(r['upper'])})" for r in part.to_dict("records")]
         out.append({"name": f"km_{ep}_{comp}", "comparison": _label(plan, comp),
+                    "times": [f"{t:g} months" for t in times],
                     "endpoint": ep, "p": sc.logrank.p_value,
                     "test": TEST_NAMES.get(sc.logrank.test, sc.logrank.test),
                     "groups": [dict(g, label=LEVEL_LABELS.get(g["group"], g["group"]))
                                for g in groups]})
     return out
+
+
+def group_table(results, analysis: str) -> dict:
+    """Per comparison: each group's summary and the p (with its test), per endpoint."""
+    plan, t = results.plan, results.table
+    objs = results.response if analysis == "response" else results.kinetics
+    endpoints = list(dict.fromkeys(ep for _, ep in objs))
+    rows = []
+    for comp in dict.fromkeys(c for c, _ in objs):
+        cells = []
+        for ep in endpoints:
+            res = objs.get((comp, ep))
+            if res is None:
+                cells.append(None)
+                continue
+            part = _rows(t, analysis=analysis, comparison=comp, endpoint=ep)
+            groups = []
+            for g in _group_levels(t, analysis, comp):
+                term = f"level:{g}"
+                if analysis == "response":
+                    c = _value(part, term=term, statistic="count")
+                    n = _value(part, term=term, statistic="n")
+                    groups.append(f"{LEVEL_LABELS.get(g, g)} {int(c)}/{int(n)} "
+                                  f"({0 if not n else 100 * c / n:.1f}%)")
+                else:
+                    groups.append(f"{LEVEL_LABELS.get(g, g)} "
+                                  f"{format_number(_value(part, term=term, statistic='median'))}"
+                                  f" (n={int(_value(part, term=term, statistic='n'))})")
+            cells.append({"groups": groups, "p": res.p_value,
+                          "test": TEST_NAMES.get(res.test, res.test)})
+        rows.append({"label": _label(plan, comp), "cells": cells})
+    return {"endpoints": [ENDPOINT_TITLES.get(e, e).replace("\n", " ") for e in endpoints],
+            "rows": rows}
 
 
 def methods(plan) -> list[str]:
@@ -296,6 +342,8 @@ def render_report(results, analysis_patient_df: pd.DataFrame, meta: dict | None 
         kinetics_n=results.populations.get(
             next(iter(plan.kinetics.endpoints.values())).population) if plan.kinetics else None,
         table2=table2(results), screen=screen(results),
+        response_table=group_table(results, "response"),
+        kinetics_table=group_table(results, "kinetics"),
         audit=None if audit is None else {
             "summary": audit.summary.to_dict("records"),
             "contradictions": audit.contradictions.to_dict("records")})

@@ -71,6 +71,8 @@ def parse_int(v: object, decimal: str = ".") -> int:
     x = parse_number(v, decimal)
     if x != int(x):
         raise ValueError("a whole number")
+    if abs(x) >= 2**53:  # beyond exact floats; would overflow the Int64 column
+        raise ValueError("a whole number of a plausible size")
     return int(x)
 
 
@@ -113,6 +115,26 @@ def parse_date(v: object, formats: list[str]) -> date:
         except ValueError:
             continue
     raise ValueError(" or ".join(formats))
+
+
+# dates a table column can hold (pandas datetime64[ns]: 1677-09-22 .. 2262-04-11)
+DATE_MIN, DATE_MAX = pd.Timestamp.min.date() + timedelta(days=1), pd.Timestamp.max.date()
+
+
+def storable_date(d: date) -> date:
+    """The date itself, or ValueError when it is outside what a date column can hold
+    (e.g. the 9999-12-31 'no date' sentinel of some exports)."""
+    if not DATE_MIN <= d <= DATE_MAX:
+        raise ValueError(f"a date between {DATE_MIN} and {DATE_MAX}")
+    return d
+
+
+def add_days(d: date, days: int) -> date:
+    """`d` plus a day count; ValueError (not OverflowError) when the result is no date."""
+    try:
+        return d + timedelta(days=days)
+    except OverflowError:
+        raise ValueError("a day count that gives a valid date") from None
 
 
 def convert_unit(x: float, source_unit: str, target_unit: str) -> float:

@@ -129,8 +129,8 @@ class Mapper:
             if column.type == "date":
                 if spec.relative_to:
                     ref = convert.parse_date(rec.get(spec.relative_to), self._formats(None))
-                    return ref + pd.Timedelta(days=convert.parse_int(v, decimal)).to_pytimedelta()
-                return convert.parse_date(v, self._formats(spec))
+                    return convert.storable_date(convert.add_days(ref, convert.parse_int(v, decimal)))
+                return convert.storable_date(convert.parse_date(v, self._formats(spec)))
             if column.type == "int":
                 return convert.parse_int(v, decimal)
             if column.type == "float":
@@ -188,8 +188,11 @@ class Mapper:
     def _pivot_rows(self, tname, table, tmap, raw, frame, out) -> list[dict]:
         key, on = tmap.pivot.key, tmap.pivot.event_column
         rows = []
-        for _, group in frame.groupby(key, sort=False):
-            recs = group.to_dict("records")
+        groups: dict = {}  # records by key in first-seen order, null keys left out (as groupby does)
+        for rec in frame.to_dict("records"):
+            if not pd.isna(rec[key]):
+                groups.setdefault(rec[key], []).append(rec)
+        for recs in groups.values():
             merged, used = {}, []
             for col, spec in tmap.columns.items():
                 if spec.when is None:

@@ -18,11 +18,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from etl.convert import DATE_FORMATS
 from etl.yamlfile import load_model
 
 Scalar = str | int | float | bool
+
+
+def _date_formats(v: Any) -> Any:
+    """A date format is a registered name (iso, dmy, ...), excel_serial, or a strftime pattern."""
+    for fmt in [v] if isinstance(v, str) else (v or []):
+        known = fmt in DATE_FORMATS or fmt == "excel_serial"
+        if isinstance(fmt, str) and not known and "%" not in fmt:
+            raise ValueError(f"unknown date format {fmt!r} (known: {', '.join(DATE_FORMATS)}, "
+                             "excel_serial, or a strftime pattern such as %d.%m.%Y)")
+    return v
 
 
 class _Strict(BaseModel):
@@ -56,6 +67,8 @@ class ColumnSpec(_Strict):
     derive: str | None = Field(None, description="A registered derivation, e.g. per_kg, age_at.")
     args: dict[str, str] = Field(default_factory=dict, description="Derivation arguments (source columns).")
     when: str | None = Field(None, description="pivot only: the event value this column is taken from.")
+
+    _known_dates = field_validator("date")(_date_formats)
 
     @model_validator(mode="after")
     def _one_origin(self) -> ColumnSpec:
@@ -137,6 +150,8 @@ class SiteMapping(_Strict):
     tables: dict[str, TableMap]
     adapter: str | None = Field(None, description="Optional sites/<center>/adapter.py hook (exceptions only).")
     path: Path | None = Field(None, exclude=True)
+
+    _known_dates = field_validator("date_formats")(_date_formats)
 
     @model_validator(mode="before")
     @classmethod

@@ -34,14 +34,28 @@ class Split:
     patients_quarantined: int
 
 
-def resolve(site_id: str, tables: dict[str, pd.DataFrame], findings: list[Finding],
-            raw: dict[str, RawTable], identifier_values: set[str]) -> Split:
-    findings = _dedupe(findings)
+def patient_causes(findings: list[Finding]) -> dict[str, Finding]:
+    """local id -> the first error that quarantines the whole patient."""
     causes: dict[str, Finding] = {}
-    for f in findings:
+    for f in _dedupe(findings):
         on_error = common_schema()[f.table].on_error if f.table in common_schema() else "row"
         if f.severity == "error" and f.local_id and on_error == "patient" and f.rule_id not in NO_CASCADE:
             causes.setdefault(f.local_id, f)
+    return causes
+
+
+def cascade_detail(tables: dict[str, pd.DataFrame], cause: Finding) -> str:
+    """The CASCADE_PATIENT detail naming the cause and where it is."""
+    return f"{cause.rule_id} in {cause.table} ({_row_of(tables, cause.table, cause.row_id)})"
+
+
+def resolve(site_id: str, tables: dict[str, pd.DataFrame], findings: list[Finding],
+            raw: dict[str, RawTable], identifier_values: set[str],
+            elsewhere: dict[str, tuple[set[int], set[int]]] | None = None) -> Split:
+    """`elsewhere`: file label -> (rows used, rows with an error) by tables resolved outside
+    (the DuckDB path) that share a file with these tables."""
+    findings = _dedupe(findings)
+    causes = patient_causes(findings)
     # an exact copy of a row whose patient is quarantined anyway goes with the patient
     findings = [f for f in findings if not (f.rule_id in NO_CASCADE and f.local_id in causes)]
     bad = {(f.table, f.row_id) for f in findings if f.severity == "error" and f.row_id is not None}
@@ -51,9 +65,8 @@ def resolve(site_id: str, tables: dict[str, pd.DataFrame], findings: list[Findin
         for rid, lid in zip(hit["_row_id"], hit["local_id"], strict=True):
             if (name, int(rid)) not in bad:
                 cause = causes[lid]
-                src = _row_of(tables, cause.table, cause.row_id)
                 cascade.append(finding("CASCADE_PATIENT", name, int(rid), "", "", local_id=lid,
-                                       detail=f"{cause.rule_id} in {cause.table} ({src})"))
+                                       detail=cascade_detail(tables, cause)))
                 bad.add((name, int(rid)))
     findings = findings + cascade
 
@@ -65,7 +78,10 @@ def resolve(site_id: str, tables: dict[str, pd.DataFrame], findings: list[Findin
             used.update(rows)
         for rows in frame.loc[is_bad, "_source_rows"]:
             q_rows.update(rows)
-    records = [_record(site_id, f, tables, identifier_values) for f in findings]
+    records = [r for f in findings for r in _records(site_id, f, tables, identifier_values)]
+    for label, (other_used, other_bad) in (elsewhere or {}).items():
+        used.update((label, n) for n in other_used)
+        q_rows.update((label, n) for n in other_bad)
     files = []
     for r in raw.values():
         read = {(r.label, int(n)) for n in r.frame["_source_row"]}
@@ -106,13 +122,15 @@ def _row_of(tables: dict[str, pd.DataFrame], table: str, row_id: int | None) -> 
     return f"{row.iloc[0]['_source_file']} row {row.iloc[0]['_source_row']}"
 
 
-def _record(site_id: str, f: Finding, tables: dict[str, pd.DataFrame], identifiers: set[str]) -> dict:
-    source_file, source_row = "", None
+def _records(site_id: str, f: Finding, tables: dict[str, pd.DataFrame], identifiers: set[str]) -> list[dict]:
+    """One record per source row the finding's target row came from (pivots merge several)."""
+    sources: list[tuple[str, int | None]] = [("", None)]
     frame = tables.get(f.table)
     if frame is not None and f.row_id is not None:
         row = frame[frame["_row_id"] == f.row_id]
         if not row.empty:
-            source_file, source_row = row.iloc[0]["_source_file"], int(row.iloc[0]["_source_row"])
+            rows = row.iloc[0]["_source_rows"] or ((row.iloc[0]["_source_file"], row.iloc[0]["_source_row"]),)
+            sources = sorted({(str(file), int(n)) for file, n in rows})
     value, message = f.value, f.message
     if value and value in identifiers:
         message = message.replace(value, MASK)
@@ -120,6 +138,6 @@ def _record(site_id: str, f: Finding, tables: dict[str, pd.DataFrame], identifie
     for ident in identifiers:
         if len(ident) >= 4 and ident in message:
             message = message.replace(ident, MASK)
-    return {"site_id": site_id, "source_file": source_file, "source_row": source_row, "target_table": f.table,
-            "rule_id": f.rule_id, "severity": f.severity, "column_name": f.column, "value": value,
-            "message": message}
+    return [{"site_id": site_id, "source_file": file, "source_row": n, "target_table": f.table,
+             "rule_id": f.rule_id, "severity": f.severity, "column_name": f.column, "value": value,
+             "message": message} for file, n in sources]

@@ -69,12 +69,12 @@ def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, dict]:
     except LookupError:
         raise InputError(f"{path}: unknown encoding {source.encoding!r}") from None
     text = text.removeprefix("\ufeff")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=source.delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=source.delimiter, strict=True)
     header, rows, numbers = None, [], []
-    for record in reader:
+    for record in _records(path, reader):
         line = reader.line_num
         if header is None:
-            if line >= source.header_row:
+            if line >= source.header_row and any(h.strip() for h in record):
                 header = [h.strip() for h in record]
             continue
         if not any(cell.strip() for cell in record):
@@ -90,6 +90,19 @@ def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, dict]:
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     frame[ROW] = numbers
     return frame, {}
+
+
+def _records(path: Path, reader):
+    """csv records; a broken quote (e.g. a file cut inside a quoted field) is an InputError,
+    not the rest of the file swallowed into one cell."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"{path}: line {reader.line_num}: {exc} (unbalanced quote: "
+                             f"truncated file or a stray \" in a value?)") from None
 
 
 def _read_excel(path: Path, source: Source) -> tuple[pd.DataFrame, dict]:

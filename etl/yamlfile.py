@@ -32,7 +32,27 @@ def read_yaml(path: Path) -> tuple[object, dict[tuple, int]]:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    except ValueError as exc:  # a scalar YAML cannot construct, e.g. the date 2023-02-30
+        line, key = _bad_scalar(node, ()) or ("?", "(unknown key)")
+        raise ConfigError(f"{path}:{line}: {key}: invalid value ({exc})") from None
     return data, _key_lines(node, ())
+
+
+def _bad_scalar(node, prefix: tuple) -> tuple[int, str] | None:
+    """(line, key path) of the first scalar the YAML constructor rejects."""
+    if isinstance(node, yaml.ScalarNode):
+        try:
+            yaml.SafeLoader("").construct_object(node, deep=True)
+        except ValueError:
+            return node.start_mark.line + 1, ".".join(str(p) for p in prefix) or "(top level)"
+        return None
+    children = (node.value if isinstance(node, yaml.MappingNode)
+                else enumerate(node.value) if isinstance(node, yaml.SequenceNode) else [])
+    for k, v in children:
+        found = _bad_scalar(v, prefix + (k.value if isinstance(k, yaml.Node) else k,))
+        if found:
+            return found
+    return None
 
 
 def _key_lines(node, prefix: tuple) -> dict[tuple, int]:

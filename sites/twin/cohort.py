@@ -2,8 +2,8 @@
 
 `draw_truth(seed)` assembles, in order:
 1. the exact categorical skeleton (sites.twin.structure);
-2. the fitted continuous columns (sites.twin.measures), using the per-column
-   sub-seeds that sites/twin/calibrate.py found and committed in calibration.yml;
+2. the fitted continuous columns (sites.twin.measures); for the calibrated seed
+   the values that sites/twin/calibrate.py found are read from calibration.yml;
 3. grades and ASTCT components (sites.twin.components), sites, dates, identifiers;
 4. survival: infusion dates and death / relapse / last-contact days. For the
    calibrated seed these are read from calibration.yml (the result of the seeded
@@ -23,7 +23,7 @@ import yaml
 
 from sites.twin.components import CRS_COLS, ICANS_COLS, crs_components, icans_components
 from sites.twin.identities import identities
-from sites.twin.measures import solve_all
+from sites.twin.measures import finish, solve_all
 from sites.twin.structure import skeleton
 
 HERE = Path(__file__).parent
@@ -66,11 +66,15 @@ def _weight(rng: np.random.Generator, age: int, male: bool) -> float:
     return round(float(rng.normal(70 if male else 58, 9)), 1)
 
 
-def base_table(seed: int, subseeds: dict | None = None) -> pd.DataFrame:
-    """Everything except infusion dates and outcomes (those are calibrated)."""
+def base_table(seed: int, solved: dict | None = None) -> pd.DataFrame:
+    """Everything except infusion dates and outcomes (those are calibrated).
+
+    `solved` holds the fitted columns (calibration.yml: columns); when absent they
+    are solved here, which takes a while.
+    """
     rng = np.random.default_rng([seed, 1000])
     sk = skeleton(rng)
-    vals = solve_all(sk, seed, subseeds)
+    vals = finish(pd.DataFrame(solved, index=sk.index)) if solved else solve_all(sk, seed)
     df = pd.DataFrame(index=sk.index)
     df["site_id"] = np.repeat([s for s, _ in SITES], [k for _, k in SITES])
     df["sex"] = np.where(sk["male"], "M", "F")
@@ -78,13 +82,15 @@ def base_table(seed: int, subseeds: dict | None = None) -> pd.DataFrame:
     df["disease_status"] = np.where(sk["primary_refractory"], "primary_refractory", "relapsed")
     df = df.join(vals)
     df["ecog"] = (rng.random(len(df)) < 0.4).astype(int)
-    df["weight_kg"] = [_weight(rng, a, m) for a, m in zip(df["age_years"], sk["male"])]
+    df["weight_kg"] = [_weight(rng, a, m)
+                       for a, m in zip(df["age_years"], sk["male"], strict=True)]
     sev = {"0": [0], "mild": [1, 2], "severe": [3, 3, 4]}
     df["crs_grade"] = [int(rng.choice(sev[s])) for s in sk["crs_sev"]]
     df["icans_grade"] = [int(rng.choice(sev[s])) for s in sk["icans_sev"]]
     crs = pd.DataFrame([crs_components(rng, g) for g in df["crs_grade"]], index=df.index)
     icans = pd.DataFrame([icans_components(rng, g, a)
-                          for g, a in zip(df["icans_grade"], df["age_years"])], index=df.index)
+                          for g, a in zip(df["icans_grade"], df["age_years"], strict=True)],
+                         index=df.index)
     df = df.join(crs).join(icans)
     has_crs, has_icans = df["crs_grade"] > 0, df["icans_grade"] > 0
     df["crs_resolution_day"] = df["crs_onset_day"] + np.where(
@@ -133,7 +139,7 @@ def draw_truth(seed: int = DEFAULT_SEED) -> pd.DataFrame:
     """The 93-row truth table for a seed (calibrated survival for the committed seed)."""
     cal = load_calibration()
     calibrated = cal.get("seed") == seed
-    base = base_table(seed, cal.get("subseeds") if calibrated else None)
+    base = base_table(seed, cal.get("columns") if calibrated else None)
     out = outcomes_from_calibration(cal, base.index) if calibrated else plain_outcomes(seed, base)
     return assemble(seed, base, out)
 
@@ -155,8 +161,8 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
     for col in INT_COLS:
         df[col] = pd.array(pd.to_numeric(df[col]).round(), dtype="Int64")
     for col in BOOL_COLS:
-        df[col] = df[col].map({True: True, False: False, "True": True, "False": False,
-                               1: True, 0: False}).astype("boolean")
+        df[col] = df[col].map({True: True, False: False, "True": True,
+                               "False": False}).astype("boolean")
     return df
 
 

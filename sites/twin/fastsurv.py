@@ -33,9 +33,22 @@ def logrank_p(time: np.ndarray, event: np.ndarray, codes: np.ndarray) -> float:
 
 def cox_hr(x: np.ndarray, time: np.ndarray, event: np.ndarray,
            beta: np.ndarray | None = None, n_iter: int = 30) -> np.ndarray:
-    """Hazard ratios of an Efron-ties Cox model by Newton-Raphson."""
+    """Log hazard ratios of an Efron-ties Cox model by Newton-Raphson.
+
+    A warm start (`beta`) that does not converge is retried from zero; a fit that
+    still does not converge (e.g. a group without events) returns +-10 per term.
+    """
+    if beta is not None and np.all(np.abs(beta) < 5):
+        b = _newton(x, time, event, beta.copy(), n_iter)
+        if b is not None:
+            return b
+    b = _newton(x, time, event, np.zeros(x.shape[1]), n_iter)
+    return np.full(x.shape[1], 10.0) if b is None else b
+
+
+def _newton(x: np.ndarray, time: np.ndarray, event: np.ndarray, beta: np.ndarray,
+            n_iter: int) -> np.ndarray | None:
     p = x.shape[1]
-    beta = np.zeros(p) if beta is None else beta.copy()
     ts = np.unique(time[event])
     at_risk = (time[None, :] >= ts[:, None]).astype(float)
     tied = ((time[None, :] == ts[:, None]) & event[None, :]).astype(float)
@@ -59,10 +72,13 @@ def cox_hr(x: np.ndarray, time: np.ndarray, event: np.ndarray,
             hess -= ((phi2 / phi0[:, None, None] - m1[:, :, None] * m1[:, None, :])
                      * use[:, None, None]).sum(0)
         step = np.linalg.solve(hess, grad)
+        step = step * min(1.0, 1.0 / max(1e-12, float(np.max(np.abs(step)))))
         beta = beta - step
+        if not np.all(np.isfinite(beta)) or np.max(np.abs(beta)) > 8:
+            return None
         if np.max(np.abs(step)) < 1e-9:
-            break
-    return beta
+            return beta
+    return None
 
 
 def km_median(time: np.ndarray, event: np.ndarray) -> float:

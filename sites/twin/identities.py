@@ -57,6 +57,14 @@ def _mrn(rng: np.random.Generator, site: str) -> str:
             "center_c": f"{digits[:3]}-{digits[3:]}", "center_d": f"9{digits}"}[site]
 
 
+def _years_before(d: date, years: int) -> date:
+    """The same calendar day `years` earlier (Feb 29 becomes Feb 28)."""
+    try:
+        return d.replace(year=d.year - years)
+    except ValueError:
+        return d.replace(year=d.year - years, day=28)
+
+
 def identities(rng: np.random.Generator, site_id: pd.Series, infusion_date: pd.Series,
                age_years: pd.Series) -> pd.DataFrame:
     """Identifier columns; rows of a site are numbered in infusion order."""
@@ -69,9 +77,10 @@ def identities(rng: np.random.Generator, site_id: pd.Series, infusion_date: pd.S
     for i in site_id.index:
         site = site_id[i]
         inf = date.fromisoformat(infusion_date[i])
-        # A birthday strictly between (age + 1) and age years before infusion.
-        latest = inf.replace(year=inf.year - int(age_years[i]), day=1 if inf.day > 28 else inf.day)
-        birth = latest - timedelta(days=int(rng.integers(1, 360)))
+        # Born after the (age + 1)-th and on or before the age-th anniversary before infusion.
+        latest = _years_before(inf, int(age_years[i]))
+        earliest = _years_before(inf, int(age_years[i]) + 1) + timedelta(days=1)
+        birth = earliest + timedelta(days=int(rng.integers(0, (latest - earliest).days + 1)))
         out.loc[i, "full_name"] = _name(rng, site)
         out.loc[i, "mrn"] = _mrn(rng, site)
         out.loc[i, "birth_date"] = birth.isoformat()

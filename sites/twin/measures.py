@@ -107,8 +107,22 @@ def _specs(sk: pd.DataFrame) -> dict[str, dict]:
         "peak_car_copies": dict(targets=[
             car_p(crs, 0.205), car_p(icans, 0.799), car_p(crs & icans, 0.799),
             car_p(toc, 0.535), car_p(st, 0.732), ("kruskal", car, tox_codes, 0.281)],
-            lo=1e3, hi=2e5, decimals=0, active=car),
+            lo=1e3, hi=2e5, decimals=0, active=car, soft_iter=8000),
     }
+
+
+def solve_one(sk: pd.DataFrame, name: str, seed: int, subseed: int, done: pd.DataFrame,
+              n_iter: int = 20000) -> np.ndarray:
+    """One fitted column; `done` holds the columns solved before it (for ordering)."""
+    specs = _specs(sk)
+    spec = dict(specs[name])
+    rng = np.random.default_rng([seed, list(specs).index(name), subseed])
+    after = spec.pop("after", None)
+    if after is not None:
+        ref = done[after[0]].fillna(-1).to_numpy()
+        mask, slack = after[1], after[2]
+        spec["penalty"] = (lambda x: 0.5 * max(0, int(np.sum(x[mask] < ref[mask])) - slack))
+    return solve_column(rng, len(sk), n_iter=n_iter, **spec)
 
 
 def solve_all(sk: pd.DataFrame, seed: int, subseeds: dict[str, int] | None = None,
@@ -116,16 +130,14 @@ def solve_all(sk: pd.DataFrame, seed: int, subseeds: dict[str, int] | None = Non
     """Every fitted column; `subseeds` (from calibration.yml) picks runs known to converge."""
     subseeds = subseeds or {}
     out = pd.DataFrame(index=sk.index)
-    for k, (name, spec) in enumerate(_specs(sk).items()):
-        spec = dict(spec)
-        rng = np.random.default_rng([seed, k, subseeds.get(name, 0)])
-        after = spec.pop("after", None)
-        if after is not None:
-            ref = out[after[0]].fillna(-1).to_numpy()
-            mask, slack = after[1], after[2]
-            spec["penalty"] = (lambda x, ref=ref, mask=mask, slack=slack:
-                               0.5 * max(0, int(np.sum(x[mask] < ref[mask])) - slack))
-        out[name] = solve_column(rng, len(sk), n_iter=n_iter, **spec)
+    for name in _specs(sk):
+        out[name] = solve_one(sk, name, seed, subseeds.get(name, 0), out, n_iter)
+    return finish(out)
+
+
+def finish(out: pd.DataFrame) -> pd.DataFrame:
+    """Unit conversions and integer types of the solved columns."""
+    out = out.copy()
     out["toci_mg"] = out.pop("toci_40mg_units") * 40.0
     for col in ("age_years", "prior_lines", "n_relapses"):
         out[col] = out[col].astype(int)

@@ -84,6 +84,15 @@ def solve_column(
     idx = np.flatnonzero(active)
     pins = sorted({t[-1] for t in targets
                    if t[0] in _EXACT and round(t[-1], decimals) == t[-1]})
+    if (hi - lo) * 10 ** decimals > 1000:
+        # Fine-grained column: no more than two patients on any published number.
+        user_penalty = penalty
+        pin_arr = np.array(pins)
+
+        def penalty(x: np.ndarray) -> float:
+            extra = user_penalty(x) if user_penalty is not None else 0.0
+            counts = (x[idx][:, None] == pin_arr[None, :]).sum(0)
+            return extra + float(np.maximum(counts - 2, 0).sum())
 
     def draw(k: int) -> np.ndarray:
         if log:

@@ -193,13 +193,16 @@ def _published_like(results) -> pd.DataFrame:
             add(r, "0.001" if p < 0.001 else f"{p:.3f}", "<" if p < 0.001 else "=")
         elif r["analysis"] == "cox" and r["statistic"] in ("hr", "hr_lower", "hr_upper"):
             add(r, f"{r['value']:.3f}")
+        elif r["analysis"] == "cohort" and r["statistic"] == "percent":
+            total = t[(t["analysis"] == "cohort") & (t["statistic"] == "n")]["value"].iloc[0]
+            add(r, f"{r['value']:.1f}", n=round(r["value"] * total / 100), den=total)
         elif r["analysis"] == "cohort":
-            add(r, f"{r['value']:.1f}" if r["statistic"] == "percent" else f"{r['value']:g}")
+            add(r, f"{r['value']:g}")
         elif r["statistic"] == "significance_claim":
             add(r, f"{r['value']:g}")
     pub = pd.DataFrame(rows)
     for col in ("n", "denominator"):
-        pub[col] = pd.to_numeric(pub[col].replace("", np.nan))
+        pub[col] = pd.to_numeric(pub[col].map(lambda x: np.nan if x == "" else x))
     return pub
 
 
@@ -249,6 +252,8 @@ def test_results_rows_use_the_results_vocabulary(paper):
     assert list(rows.columns) == COLUMNS
     assert (rows["analysis"] == "audit").all()
     assert (rows["statistic"] == "contradiction").sum() == len(paper.contradictions)
+    keys = [c for c in COLUMNS if c != "value"]
+    assert not rows.duplicated(subset=keys).any()  # unique on all but value, as the runner
 
 
 class _Text(HTMLParser):

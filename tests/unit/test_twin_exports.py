@@ -344,7 +344,8 @@ def _rows(df: pd.DataFrame, table: str, ids: set) -> list[tuple]:
 
 
 def _read_a(path: Path) -> dict[str, pd.DataFrame]:
-    a = pd.read_csv(path, dtype=str, keep_default_na=False).rename(columns={"patient_id": "local_id"})
+    a = pd.read_csv(path, dtype=str, keep_default_na=False)
+    a = a.rename(columns={"patient_id": "local_id"})
     iso = lambda s: date.fromisoformat(s) if s else None  # noqa: E731
     num = lambda s: float(s) if s else None  # noqa: E731
     out = {"patient": pd.DataFrame({
@@ -406,6 +407,10 @@ def test_center_a_round_trips_to_the_expected_tables(root, truth):
     _check_round_trip(_read_a(_path(root, "center_a")), truth, "center_a")
 
 
+def _age(birth: date, at: date) -> int:
+    return at.year - birth.year - ((at.month, at.day) < (birth.month, birth.day))
+
+
 def _read_b(path: Path) -> dict[str, pd.DataFrame]:
     book = CalamineWorkbook.from_path(str(path))
     sheets = {}
@@ -429,10 +434,11 @@ def _read_b(path: Path) -> dict[str, pd.DataFrame]:
     return {
         "patient": pd.DataFrame({
             "local_id": p.local_id, "sex": p["性别"].map({"男": "M", "女": "F"}),
-            "age_years": [(inf[i].year - dt(b).year - ((inf[i].month, inf[i].day) <
-                           (dt(b).month, dt(b).day))) for i, b in zip(p.local_id, p["出生日期"])],
+            "age_years": [_age(dt(b), inf[i]) for i, b in zip(p.local_id, p["出生日期"],
+                                                                 strict=True)],
             "ph_positive": p["Ph染色体"].map(YES),
-            "disease_status": p["疾病状态"].map({"原发难治": "primary_refractory", "复发": "relapsed"}),
+            "disease_status": p["疾病状态"].map({"原发难治": "primary_refractory",
+                                             "复发": "relapsed"}),
             "n_relapses": p["既往复发次数"], "prior_lines": p["既往治疗线数"],
             "bm_blasts_pct": p["骨髓原始细胞(%)"], "ecog": p["ECOG评分"]}),
         "infusion": pd.DataFrame({"local_id": p.local_id, "infusion_date": p["回输日期"].map(dt),
@@ -477,7 +483,8 @@ def _read_c(path: Path) -> dict[str, pd.DataFrame]:
     tox = c[c.event.isin(["CRS", "ICANS"])]
     tr, lab = ev["用药"], ev["检验"]
     outcome = pd.DataFrame({"local_id": reg.local_id})
-    for e, col in (("复发", "relapse_date"), ("死亡", "death_date"), ("末次随访", "last_contact_date")):
+    for e, col in (("复发", "relapse_date"), ("死亡", "death_date"),
+                   ("末次随访", "last_contact_date")):
         outcome = outcome.merge(ev[e][["local_id", "event_date"]].rename(
             columns={"event_date": col}), how="left").fillna("")
         outcome[col] = outcome[col].map(dmy)
@@ -573,8 +580,7 @@ def _read_d(path: Path) -> dict[str, pd.DataFrame]:
             v = getattr(r, var)
             if not np.isnan(v):
                 lab.append((r.local_id, analyte, on(i, getattr(r, day)), v * factor, unit))
-    age = [i.year - b.year - ((i.month, i.day) < (b.month, b.day))
-           for b, i in zip(d.dob, d.infdate)]
+    age = [_age(b, i) for b, i in zip(d.dob, d.infdate, strict=True)]
     tox = pd.DataFrame(tox)
     # grade_astct is regraded by the ETL from the components; here: taken from the truth side
     return {
@@ -587,16 +593,17 @@ def _read_d(path: Path) -> dict[str, pd.DataFrame]:
         "infusion": pd.DataFrame({"local_id": d.local_id, "infusion_date": d.infdate,
                                   "dose_1e6_per_kg": (d.cells_e8 * 100 / d.weight).round(6)}),
         "toxicity": tox,
-        "toxicity_treatment": pd.DataFrame(tr, columns=["local_id", *COMPARE["toxicity_treatment"]]),
+        "toxicity_treatment": pd.DataFrame(tr, columns=["local_id",
+                                                        *COMPARE["toxicity_treatment"]]),
         "lab": pd.DataFrame(lab, columns=["local_id", "analyte", "sample_date", "value",
                                           "source_unit"]),
         "response": pd.DataFrame({
             "local_id": d.local_id, "assessment_date": [on(i, x) for i, x in
-                                                        zip(d.infdate, d.resp_day)],
+                                                        zip(d.infdate, d.resp_day, strict=False)],
             "response": d.resp.map(lab_of["resp"]), "mrd_pct": d.mrd,
             "mrd_negative": d.mrdneg.map(yn)}),
         "outcome": pd.DataFrame({"local_id": d.local_id, **{
-            col: [on(i, x) for i, x in zip(d.infdate, d[var])]
+            col: [on(i, x) for i, x in zip(d.infdate, d[var], strict=False)]
             for col, var in (("relapse_date", "rel_day"), ("death_date", "death_day"),
                              ("last_contact_date", "last_day"))}}),
     }

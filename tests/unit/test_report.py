@@ -1,0 +1,219 @@
+"""The HTML report and its figures, rendered on a seeded synthetic cohort.
+
+The page is parsed with html.parser: every section heading is there, every image is a
+PNG data URI, p-values are printed as the paper prints them, and `meta` is escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.figures import format_p, km_figure, p_text
+from analysis.plan import load_plan
+from analysis.report import SECTIONS, format_number, methods, render_report
+from analysis.runner import run_plan
+from analysis.survival import kaplan_meier
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def make_patients(seed: int = 7, n: int = 93) -> pd.DataFrame:
+    """Seeded synthetic analysis_patient rows (not the twin; no real patients)."""
+    rng = np.random.default_rng(seed)
+    crs_grade = rng.choice([0, 1, 2, 3, 4], n, p=[0.18, 0.35, 0.27, 0.15, 0.05])
+    icans_grade = np.where(rng.random(n) < 0.17, rng.choice([1, 2, 3], n), 0)
+    crs, icans = crs_grade > 0, icans_grade > 0
+    severe = (crs_grade >= 3) | (icans_grade >= 3)
+    refractory = rng.random(n) < 0.13
+    cr = rng.random(n) < 0.92
+    os_m = rng.exponential(40, n).clip(0.5, 80).round(1)
+    return pd.DataFrame({
+        "study_id": [f"P{i:03d}" for i in range(n)],
+        "site_id": rng.choice(["center_a", "center_b", "center_c", "center_d"], n),
+        "sex": rng.choice(["M", "F"], n), "age_years": rng.integers(2, 70, n),
+        "ph_positive": rng.random(n) < 0.2,
+        "disease_status": np.where(refractory, "primary_refractory", "relapsed"),
+        "n_relapses": np.where(refractory, 0, rng.integers(1, 5, n)),
+        "prior_lines": rng.integers(0, 14, n), "bm_blasts_pct": rng.uniform(0, 95, n).round(1),
+        "dose_1e6_per_kg": rng.uniform(0.4, 4.3, n).round(1),
+        "crs_any": crs, "crs_grade": crs_grade, "icans_any": icans, "icans_grade": icans_grade,
+        "crs_icans_concurrent": crs & icans,
+        "tox_group": np.where(~crs & ~icans, "none", np.where(severe, "grade3plus", "other")),
+        "steroids": crs & (rng.random(n) < 0.65), "tocilizumab": crs & (rng.random(n) < 0.6),
+        "cr_d30": cr, "mrd_neg_cr": pd.array(np.where(cr, rng.random(n) < 0.8, None),
+                                             dtype="boolean"),
+        "peak_il6_pg_ml": (10 ** rng.normal(2, 1, n)).round(1),
+        "peak_ferritin_ng_ml": (10 ** rng.normal(3.4, 0.5, n)).round(0),
+        "peak_car_copies": np.where(rng.random(n) < 0.26, 10 ** rng.normal(4.5, 0.8, n), np.nan),
+        "os_months": os_m, "os_event": rng.random(n) < 0.45,
+        "lfs_months": np.where(cr, np.minimum(os_m, rng.exponential(30, n).round(1)), np.nan),
+        "lfs_event": pd.array(np.where(cr, rng.random(n) < 0.5, None), dtype="boolean"),
+    })
+
+
+class Page(HTMLParser):
+    """Headings, images, inline svgs and table cells of the report."""
+
+    def __init__(self):
+        super().__init__()
+        self.headings: dict[str, list[str]] = {"h1": [], "h2": [], "h3": []}
+        self.images: list[str] = []
+        self.svgs = 0
+        self.cells: list[str] = []
+        self._tag: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+        if tag == "svg":
+            self.svgs += 1
+        if tag in self.headings or tag == "td":
+            self._tag = tag
+            (self.cells if tag == "td" else self.headings[tag]).append("")
+
+    def handle_endtag(self, tag):
+        if tag == self._tag:
+            self._tag = None
+
+    def handle_data(self, data):
+        if self._tag == "td":
+            self.cells[-1] += data
+        elif self._tag:
+            self.headings[self._tag][-1] += data
+
+
+@pytest.fixture(scope="module")
+def cohort() -> pd.DataFrame:
+    return make_patients()
+
+
+@pytest.fixture(scope="module")
+def results(cohort):
+    return run_plan(cohort, load_plan())
+
+
+@pytest.fixture(scope="module")
+def report(results, cohort):
+    meta = {"run_id": "run-<42>", "cutoff_date": "2023-03-01", "snapshot": "snap_2023_03"}
+    return render_report(results, cohort, meta)
+
+
+@pytest.fixture(scope="module")
+def page(report) -> Page:
+    p = Page()
+    p.feed(report.html)
+    return p
+
+
+def test_every_section_heading_is_present(page):
+    h2 = [h.strip() for h in page.headings["h2"]]
+    for section in SECTIONS:
+        assert section in h2
+
+
+def test_every_image_is_an_embedded_png(page, report):
+    assert len(page.images) == len(report.figures) > 0
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1]).startswith(PNG_MAGIC)
+    assert "http://" not in report.html.replace("http://www.w3.org", "")  # self-contained
+
+
+def test_figures_carry_png_and_svg(report):
+    names = {f.name for f in report.figures}
+    assert {"km_os_crs", "km_lfs_tox_group", "response_crs", "kinetics_car_peak_crs"} <= names
+    for f in report.figures:
+        assert f.png.startswith(PNG_MAGIC)
+        assert b"<svg" in f.svg[:2000]
+
+
+def test_one_km_figure_per_survival_comparison(results, report):
+    km = [f for f in report.figures if f.name.startswith("km_")]
+    assert len(km) == len(results.survival) == 12
+
+
+def test_meta_is_shown_and_escaped(report):
+    assert "run-&lt;42&gt;" in report.html and "run-<42>" not in report.html
+    assert "2023-03-01" in report.html and "snap_2023_03" in report.html
+
+
+def test_p_values_in_the_page_are_formatted_as_the_paper(results, report, page):
+    t = results.table
+    p = t[(t["analysis"] == "survival") & (t["comparison"] == "crs") & (t["endpoint"] == "os")
+          & (t["statistic"] == "p_value")]["value"].iloc[0]
+    assert f"log-rank test: p = {format_p(p)}" in report.html or "p <0.001" in report.html
+    assert any(c.strip() == "<0.001 Pearson χ² test" for c in page.cells)  # steroids by CRS
+
+
+@pytest.mark.parametrize(("p", "shown"), [
+    (0.0004, "<0.001"), (0.1, "0.100"), (0.001, "0.001"), (0.0009999, "<0.001"),
+    (1.0, "1.000"), (0.3424, "0.342"), (float("nan"), "NA"), (None, "NA")])
+def test_format_p(p, shown):
+    assert format_p(p) == shown
+
+
+def test_p_text_names_the_test():
+    assert p_text(0.0004, "logrank") == "p <0.001 (log-rank test)"
+    assert p_text(0.1, "fisher") == "p = 0.100 (Fisher's exact test)"
+
+
+def test_format_number():
+    assert format_number(1459.5) == "1,459.5"
+    assert format_number(23.75) == "23.75"
+    assert format_number(2.0) == "2"
+
+
+def test_table2_shows_hr_ci_p_global_p_n_and_events(results, page, report):
+    h3 = " ".join(page.headings["h3"])
+    cox = results.cox["os"]
+    assert f"N = {cox.n}, events = {cox.events}" in h3
+    hr = cox.summary.iloc[0]
+    assert f"{hr['hr']:.3f}" in report.html
+    assert "Toxicity group (global)" in page.cells
+
+
+def test_followup_is_reported(results, report):
+    s = results.followup.summary.iloc[0]
+    assert f"{s['median']:.1f} months" in report.html
+
+
+def test_methods_follow_the_plan():
+    plan = load_plan()
+    text = " ".join(methods(plan))
+    assert "Pearson's chi-square test without continuity correction" in text
+    assert "Fisher's exact test (two-sided)" in text  # response by CRS
+    fisher = plan.model_copy(update={"table1": plan.table1.model_copy(
+        update={"categorical_test": "fisher"})})
+    t1 = methods(fisher)[0]
+    assert "Fisher's exact test" in t1 and "Pearson" not in t1
+
+
+def test_figures_are_reproducible(cohort):
+    km = kaplan_meier(cohort, "os_months", "os_event", "crs_any")
+    a = km_figure(km, 0.5, "logrank", name="x", title="OS")
+    b = km_figure(km, 0.5, "logrank", name="x", title="OS")
+    assert a.png == b.png and a.svg == b.svg
+    assert b"Date" not in a.svg[:1000]
+
+
+def test_audit_summary_section_when_an_audit_is_given(results, cohort):
+    from analysis.audit import audit, load_published
+    rep = render_report(results, cohort, {"run_id": "r", "cutoff_date": "2023-03-01"},
+                        audit=audit(load_published(), results.table))
+    p = Page()
+    p.feed(rep.html)
+    assert "Consistency with the published paper" in [h.strip() for h in p.headings["h2"]]
+    assert 'href="audit.html"' in rep.html
+
+
+def test_response_and_kinetics_p_values_are_in_the_page(results, page):
+    cells = [c.strip() for c in page.cells]
+    r = results.response[("crs", "cr")]
+    assert f"{format_p(r.p_value)} Fisher's exact test" in cells
+    k = results.kinetics[("tox_group", "car_peak")]
+    assert f"{format_p(k.p_value)} Kruskal–Wallis test" in cells
