@@ -97,16 +97,21 @@ class Mapper:
         row: dict = {"_row_id": row_id, "_source_file": raw.label, "_source_row": source_rows[0],
                      "_source_rows": tuple((raw.label, r) for r in source_rows)}
         for col, spec in specs.items():
-            try:
-                row[col] = self._value(table.column(col), spec, rec, raw)
-            except _CellError as err:
-                row[col] = None
-                out.reported.add((row_id, col))
-                self.findings.append(finding(err.rule, tname, row_id, col, err.value, expected=err.expected,
-                                             local_id=_local(rec, specs)))
+            row[col] = self._cell(tname, table.column(col), spec, rec, raw, out, row_id, _local(rec, specs))
         if tname == "lab" and "value" in specs:
             self._lab_units(row, specs["value"], rec, out, tname)
         return row
+
+    def _cell(self, tname: str, column: Column, spec: ColumnSpec, rec: dict, raw: RawTable,
+              out: MappedTable, row_id: int, local_id: str | None) -> object:
+        """One converted value; a conversion problem becomes a finding and a null."""
+        try:
+            return self._value(column, spec, rec, raw)
+        except _CellError as err:
+            out.reported.add((row_id, column.name))
+            self.findings.append(finding(err.rule, tname, row_id, column.name, err.value,
+                                         expected=err.expected, local_id=local_id))
+            return None
 
     def _value(self, column: Column, spec: ColumnSpec, rec: dict, raw: RawTable) -> object:
         decimal = self.m.sources[_source_name(self.m, raw)].decimal
@@ -211,13 +216,8 @@ class Mapper:
                 if rec is None:
                     row[col] = None
                     continue
-                try:
-                    row[col] = self._value(table.column(col), spec, rec, raw)
-                except _CellError as err:
-                    row[col] = None
-                    out.reported.add((row_id, col))
-                    self.findings.append(finding(err.rule, tname, row_id, col, err.value, expected=err.expected,
-                                                 local_id=_local(rec0, tmap.columns)))
+                row[col] = self._cell(tname, table.column(col), spec, rec, raw, out, row_id,
+                                      _local(rec0, tmap.columns))
             rows.append(row)
         return rows
 

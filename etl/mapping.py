@@ -86,10 +86,8 @@ def _column_specs(v: Any) -> Any:
     return v
 
 
-class MeltGroup(_Strict):
-    when: str = Field(description="Source column: the group yields a row only where it is filled.")
-    skip: list[Scalar] = Field(default_factory=list, description="Values of `when` that mean no row (e.g. 0 = no CRS).")
-    columns: dict[str, ColumnSpec]
+class _WithColumns(_Strict):
+    """A block with a `columns:` map that allows the shorthand `target: source_column`."""
 
     @model_validator(mode="before")
     @classmethod
@@ -97,6 +95,12 @@ class MeltGroup(_Strict):
         if isinstance(data, dict) and "columns" in data:
             data = {**data, "columns": _column_specs(data["columns"])}
         return data
+
+
+class MeltGroup(_WithColumns):
+    when: str = Field(description="Source column: the group yields a row only where it is filled.")
+    skip: list[Scalar] = Field(default_factory=list, description="Values of `when` that mean no row (e.g. 0 = no CRS).")
+    columns: dict[str, ColumnSpec]
 
 
 class Pivot(_Strict):
@@ -104,20 +108,13 @@ class Pivot(_Strict):
     event_column: str = Field(description="Source column holding the event type (`when:` values).")
 
 
-class TableMap(_Strict):
+class TableMap(_WithColumns):
     source: str = Field(description="Name of an entry in `sources`.")
     where: dict[str, list[Scalar]] | None = Field(None, description="Keep only rows whose column is one of these values.")
     distinct: bool = Field(False, description="Collapse repeated rows of one patient (denormalized exports).")
     columns: dict[str, ColumnSpec] = Field(default_factory=dict)
     melt: list[MeltGroup] | None = None
     pivot: Pivot | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "columns" in data:
-            data = {**data, "columns": _column_specs(data["columns"])}
-        return data
 
     @model_validator(mode="after")
     def _shape(self) -> TableMap:
