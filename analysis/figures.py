@@ -26,6 +26,7 @@ import pandas as pd  # noqa: E402
 RC = {"svg.hashsalt": "carpool", "svg.fonttype": "path", "font.size": 9,
       "axes.spines.top": False, "axes.spines.right": False}
 COLORS = ["#1f5fa8", "#c8402a", "#3c9a4a", "#8c5fb0", "#d08c1e"]
+RASTER_ABOVE = 2000  # draw denser point layers as an embedded bitmap, in PNG and SVG alike
 TEST_NAMES = {"fisher": "Fisher's exact test", "chi2": "Pearson χ² test",
               "logrank": "log-rank test", "mann_whitney": "Mann–Whitney U test",
               "kruskal_wallis": "Kruskal–Wallis test", "cox_wald": "Wald test",
@@ -103,7 +104,8 @@ def km_figure(km, p_value: float | None, test: str, *, name: str, title: str,
             ax.step(c.timeline, c.survival, where="post", color=color, lw=1.6, label=label)
             cens = c.censored > 0
             if cens.any():
-                ax.plot(c.timeline[cens], c.survival[cens], "|", color=color, ms=7, mew=1.2)
+                ax.plot(c.timeline[cens], c.survival[cens], "|", color=color, ms=7, mew=1.2,
+                        rasterized=int(cens.sum()) > RASTER_ABOVE)
         ax.set_ylim(-0.02, 1.03)
         ax.set_xlim(0, max(times[-1], t_max) * 1.02)
         ax.set_xticks(times)
@@ -184,7 +186,8 @@ def kinetics_figure(values: pd.DataFrame, p_value: float | None, test: str, *, n
         for k, g in enumerate(groups):
             v = data.loc[data["group"] == g, "value"].to_numpy(dtype=float)
             x = k + rng.uniform(-0.12, 0.12, len(v))
-            ax.scatter(x, v, s=18, color=COLORS[k % len(COLORS)], alpha=0.8, zorder=2)
+            ax.scatter(x, v, s=18, color=COLORS[k % len(COLORS)], alpha=0.8, zorder=2,
+                       rasterized=len(v) > RASTER_ABOVE)  # a 100k-point SVG is megabytes of markers
             if len(v):
                 ax.hlines(np.median(v), k - 0.25, k + 0.25, color="black", lw=1.6, zorder=3)
         ax.set_yscale("log")

@@ -59,9 +59,12 @@ class ColumnSpec(_Strict):
 
     from_: str | None = Field(None, alias="from", description="Source column.")
     value: Scalar | None = Field(None, description="A constant.")
-    codes: str | None = Field(None, description="Code list CSV (source_value,target_value), relative to the site folder.")
-    date: str | list[str] | None = Field(None, description="Date formats: iso, dmy, ymd_slash, excel_serial, or a strftime pattern.")
-    relative_to: str | None = Field(None, description="Source column with the reference date; the value is days after it.")
+    codes: str | None = Field(
+        None, description="Code list CSV (source_value,target_value), relative to the site folder.")
+    date: str | list[str] | None = Field(
+        None, description="Date formats: iso, dmy, ymd_slash, excel_serial, or a strftime pattern.")
+    relative_to: str | None = Field(
+        None, description="Source column with the reference date; the value is days after it.")
     unit: str | None = Field(None, description="Source unit (converted to the canonical unit).")
     unit_from: str | None = Field(None, description="Source column holding each row's unit.")
     derive: str | None = Field(None, description="A registered derivation, e.g. per_kg, age_at.")
@@ -110,7 +113,8 @@ class Pivot(_Strict):
 
 class TableMap(_WithColumns):
     source: str = Field(description="Name of an entry in `sources`.")
-    where: dict[str, list[Scalar]] | None = Field(None, description="Keep only rows whose column is one of these values.")
+    where: dict[str, list[Scalar]] | None = Field(
+        None, description="Keep only rows whose column is one of these values.")
     distinct: bool = Field(False, description="Collapse repeated rows of one patient (denormalized exports).")
     columns: dict[str, ColumnSpec] = Field(default_factory=dict)
     melt: list[MeltGroup] | None = None

@@ -18,6 +18,6 @@ def generate(root: Path | None = None, seed: int | None = None) -> list[Path]:
     root = Path(root) if root is not None else SITES_DIR
     truth_path = root / "twin" / "truth.csv"
     truth_path.parent.mkdir(parents=True, exist_ok=True)
-    truth = cohort.write_truth(truth_path, seed if seed is not None else cohort.DEFAULT_SEED)
+    cohort.write_truth(truth_path, seed if seed is not None else cohort.DEFAULT_SEED)
     written = exports.write_exports(cohort.load_truth(truth_path), root)
     return [truth_path, *written]
