@@ -24,8 +24,14 @@ lint: $(STAMP)
 twin: $(STAMP)
 	$(BIN)/carpool twin
 
+# make bench [BENCH_PATIENTS=100000] [BENCH_SITES=8] [BENCH_LABS=100] [BENCH_REPEATS=3] [BENCH_DIR=/tmp/b]
+BENCH_PATIENTS ?= 100000
+BENCH_SITES    ?= 8
+BENCH_LABS     ?= 100
+BENCH_REPEATS  ?= 3
 bench: $(STAMP)
-	$(BIN)/python -m etl.bench
+	BENCH_PATIENTS=$(BENCH_PATIENTS) BENCH_SITES=$(BENCH_SITES) BENCH_LABS=$(BENCH_LABS) \
+	BENCH_REPEATS=$(BENCH_REPEATS) BENCH_DIR=$(BENCH_DIR) $(BIN)/python -m etl.bench
 
 clean:
 	rm -rf out

@@ -22,7 +22,7 @@ from etl.errors import CarpoolError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
                   help="carpool: pooled, validated, pseudonymized CAR-T outcome data.\n\n"
                        "Example: `carpool demo` builds the demo warehouse and report under out/.")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one problem, one line: greppable logs
 stdout = Console()
 CONFIG = typer.Option(Path("carpool.yml"), "--config", "-c", help="Run configuration file.")
 
@@ -173,6 +173,25 @@ def demo(config: Path = CONFIG) -> None:
     if outcome.status == "failed":
         raise typer.Exit(1)
     run(lambda: do_analyze(config, None, None, log))
+
+
+@app.command()
+def synth(out: Path = typer.Option(..., "--out", "-o", help="Folder to write the consortium (and its carpool.yml) into."),
+          patients: int = typer.Option(100_000, "--patients", "-n", min=1, help="Patients in total."),
+          sites: int = typer.Option(8, "--sites", "-k", min=1, help="Sites; they cycle the four demo formats."),
+          labs_per_patient: int = typer.Option(100, "--labs-per-patient", "-m", min=1, help="Lab rows per patient."),
+          seed: int = typer.Option(7, "--seed", help="Seed of the resampling.")) -> None:
+    """Write a large synthetic consortium (resampled twin patients) for scale tests.
+
+    Example: `carpool synth --patients 20000 --sites 8 --out /tmp/scale && carpool refresh --config /tmp/scale/carpool.yml`
+    """
+    from etl.synth import synth as write
+
+    def go():
+        path = write(out, patients, sites, labs_per_patient, seed)
+        log("synth", f"{patients} synthetic patients over {sites} sites ({patients * labs_per_patient} lab rows): "
+                     f"{path}\nrefresh: carpool refresh --config {path}")
+    run(go)
 
 
 @app.command()

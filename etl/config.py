@@ -48,12 +48,20 @@ class QualityConfig(_Strict):
     max_quarantined_pct: float = Field(25.0, ge=0, le=100, description="Exit 1 when a site quarantines more patients than this.")
 
 
+class PerformanceConfig(_Strict):
+    duckdb_threshold_mb: float = Field(
+        8.0, ge=0, description="Tables whose source file is at least this large are read, mapped and validated "
+                                "in DuckDB (etl.duckpath) when their shape allows; 0 = always.")
+    workers: int | None = Field(None, ge=1, description="Sites processed in parallel; default: the machine's cores.")
+
+
 class Config(_Strict):
     study: str = "study"
     cutoff_date: date
     output_dir: Path = Path("out")
     pseudonym_key: KeyConfig = KeyConfig()
     quality: QualityConfig = QualityConfig()
+    performance: PerformanceConfig = PerformanceConfig()
     sites: list[SiteConfig]
     path: Path | None = Field(None, exclude=True)
 

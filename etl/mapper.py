@@ -241,7 +241,7 @@ class Mapper:
     def _check_columns(self, tname: str, tmap: TableMap, raw: RawTable) -> None:
         specs = list(tmap.columns.values()) + [s for g in (tmap.melt or []) for s in g.columns.values()]
         needed = {s.from_ for s in specs if s.from_} | {s.relative_to for s in specs if s.relative_to}
-        needed |= {s.unit_from for s in specs if s.unit_from} | set((tmap.where or {}))
+        needed |= {s.unit_from for s in specs if s.unit_from} | set(tmap.where or {})
         needed |= {v for s in specs for v in s.args.values()} | {g.when for g in (tmap.melt or [])}
         if tmap.pivot:
             needed |= {tmap.pivot.key, tmap.pivot.event_column}

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +70,7 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
         key, _ = pseudonym_key(cfg)
         salt = f"{code_version()}|{key_fingerprint(key)}"
         outcome = RefreshOutcome(run_id, "ok")
+        todo: list[tuple] = []
         for site in [s for s in cfg.sites if s.enabled]:
             if site_hook:
                 site_hook(site.id)
@@ -84,15 +87,17 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
                 outcome.sites.append(sitecache.load(out, site.id))
                 continue
             say(f"{site.id}: reading, mapping and validating")
-            try:
-                result = run_site(cfg, site, key)
-            except InputError as exc:
-                outcome.failures[site.id] = str(exc)
+            todo.append((site, h))
+        for (site, h), result in zip(todo, _run_sites(cfg, [s for s, _ in todo], key), strict=True):
+            if isinstance(result, InputError):
+                outcome.failures[site.id] = str(result)
                 continue
             so = SiteOutput(site.id, h, result.tables, result.quarantine, result.files, result.patients_read,
                             result.patients_quarantined, result.warnings)
-            sitecache.save(out, so)
-            outcome.sites.append(so)
+            outcome.sites.append(sitecache.save(out, so))
+            shutil.rmtree(_work_dir(cfg, site.id), ignore_errors=True)
+        order = {s.id: i for i, s in enumerate(cfg.sites)}
+        outcome.sites.sort(key=lambda s: order[s.site_id])
         if outcome.failures:
             outcome.status = "failed"
             outcome.message = "; ".join(f"{k}: {v}" for k, v in outcome.failures.items())
@@ -134,6 +139,27 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
         return outcome
 
 
+def _work_dir(cfg: Config, site_id: str) -> Path:
+    return cfg.out / "sites" / f".{site_id}.tmpwork"  # a killed run's leftover goes with publish.prune
+
+
+def _one_site(cfg: Config, site, key: bytes):
+    """A process-pool task: one site's SiteResult, or the InputError that stopped it."""
+    try:
+        return run_site(cfg, site, key, work_dir=_work_dir(cfg, site.id))
+    except InputError as exc:
+        return exc
+
+
+def _run_sites(cfg: Config, sites: list, key: bytes) -> list:
+    """Independent sites run in parallel, one process per core (performance.workers)."""
+    workers = min(cfg.performance.workers or os.cpu_count() or 1, len(sites))
+    if workers <= 1:
+        return [_one_site(cfg, s, key) for s in sites]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_one_site, [cfg] * len(sites), sites, [key] * len(sites)))
+
+
 def _signature(cfg: Config, sites: list[SiteOutput]) -> str:
     parts = [code_version(), cfg.config_hash()] + sorted(f"{s.site_id}:{s.input_hash}" for s in sites)
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
@@ -146,9 +172,17 @@ def _built_from(run_dir: Path) -> str | None:
         return None
 
 
-def _pool(sites: list[SiteOutput], attr: str) -> dict[str, pd.DataFrame]:
+def _pool(sites: list[SiteOutput], attr: str) -> dict[str, pd.DataFrame | list]:
+    """Per table: one DataFrame, or (when some site wrote it as Parquet on the DuckDB path)
+    a list of DataFrames and Parquet paths for the warehouse to insert one by one."""
     names = sorted({n for s in sites for n in getattr(s, attr)})
-    return {n: _concat([getattr(s, attr)[n] for s in sites if n in getattr(s, attr)]) for n in names}
+    out: dict[str, pd.DataFrame | list] = {}
+    for n in names:
+        parts = [getattr(s, attr)[n] for s in sites if n in getattr(s, attr)]
+        paths = [p for p in parts if isinstance(p, Path)]
+        frames = _concat([p for p in parts if not isinstance(p, Path)])
+        out[n] = ([frames] if len(frames) else []) + paths if paths else frames
+    return out
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

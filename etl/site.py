@@ -7,19 +7,20 @@ counts. Nothing here touches the pooled warehouse, so a site can run where its d
 from __future__ import annotations
 
 import hashlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from etl import convert
+from etl import convert, duckpath
 from etl.config import Config, SiteConfig
 from etl.errors import ConfigError
 from etl.harmonize import harmonize_site
 from etl.mapper import Mapper
 from etl.mapping import SiteMapping, load_mapping
 from etl.pseudonymize import pseudonymize
-from etl.quarantine import Split, resolve
+from etl.quarantine import QUARANTINE_COLUMNS, Split, cascade_detail, patient_causes, resolve
 from etl.readers import RawTable, read_source
 from schemas.catalog import Finding
 from schemas.pandera_models import validate_table
@@ -30,7 +31,8 @@ from schemas.rules import cross_table_findings
 class SiteResult:
     site_id: str
     mapping: SiteMapping
-    tables: dict[str, pd.DataFrame]     # loaded rows, pseudonymized, with source_file/source_row
+    tables: dict[str, pd.DataFrame | Path]   # loaded rows, pseudonymized, with source_file/source_row;
+    #                                          a Path is a Parquet file written by the DuckDB path
     quarantine: pd.DataFrame
     files: pd.DataFrame                 # source, path, sha256, rows_read, rows_loaded, rows_quarantined
     patients_read: int
@@ -53,16 +55,32 @@ def export_dir(cfg: Config, site: SiteConfig, mapping: SiteMapping) -> Path:
     return cfg.resolve(site.export_dir) if site.export_dir else mapping.site_dir
 
 
-def read_site(cfg: Config, site: SiteConfig) -> tuple[SiteMapping, dict[str, RawTable]]:
+def read_site(cfg: Config, site: SiteConfig, skip: set[str] = frozenset()) -> tuple[SiteMapping, dict[str, RawTable]]:
+    """Read every source some pandas-path table (or the identifiers) needs; `skip`: SQL-path tables."""
     mapping = site_mapping(cfg, site)
     folder = export_dir(cfg, site, mapping)
-    return mapping, {n: read_source(n, s, folder) for n, s in mapping.sources.items()}
+    wanted = {t.source for n, t in mapping.tables.items() if n not in skip} | {mapping.identifiers.source}
+    wanted |= {n for n in mapping.sources if not any(t.source == n for t in mapping.tables.values())}
+    return mapping, {n: read_source(n, s, folder) for n, s in mapping.sources.items() if n in wanted}
 
 
-def map_site(mapping: SiteMapping, raw: dict[str, RawTable]) -> tuple[dict[str, pd.DataFrame], list[Finding], set[str]]:
+def sql_tables(cfg: Config, site: SiteConfig, mapping: SiteMapping) -> set[str]:
+    """Tables over the size threshold whose shape the DuckDB path handles."""
+    folder = export_dir(cfg, site, mapping)
+    limit = cfg.performance.duckdb_threshold_mb * 1e6
+    out = set()
+    for name, tmap in mapping.tables.items():
+        path = folder / mapping.sources[tmap.source].path
+        if duckpath.eligible(mapping, name) is None and path.is_file() and path.stat().st_size >= limit:
+            out.add(name)
+    return out
+
+
+def map_site(mapping: SiteMapping, raw: dict[str, RawTable], skip: set[str] = frozenset()
+             ) -> tuple[dict[str, pd.DataFrame], list[Finding], set[str]]:
     """Mapped (not yet pseudonymized) tables, every finding, and the identifier values."""
     mapper = Mapper(mapping, raw)
-    mapped = mapper.map_all()
+    mapped = {t: mapper.map_table(t, tm) for t, tm in mapping.tables.items() if t not in skip}
     tables = {name: mt.frame for name, mt in mapped.items()}
     for frame in tables.values():
         frame["site_id"] = mapping.site_id
@@ -75,20 +93,61 @@ def map_site(mapping: SiteMapping, raw: dict[str, RawTable]) -> tuple[dict[str, 
     return tables, findings, ident_values
 
 
-def run_site(cfg: Config, site: SiteConfig, key: bytes) -> SiteResult:
-    mapping, raw = read_site(cfg, site)
-    tables, findings, ident_values = map_site(mapping, raw)
-    split: Split = resolve(site.id, tables, findings, raw, ident_values)
-    out = {}
+def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = None,
+             sql: set[str] | None = None) -> SiteResult:
+    """`sql`: tables to run on the DuckDB path (default: by `performance.duckdb_threshold_mb`);
+    their Parquet files are written under `work_dir` (default: <output_dir>/work/<site>)."""
+    mapping = site_mapping(cfg, site)
+    sql = sql_tables(cfg, site, mapping) if sql is None else {t for t in sql if t in mapping.tables}
+    mapping, raw = read_site(cfg, site, skip=sql)
+    tables, findings, ident_values = map_site(mapping, raw, skip=sql)
+    done: dict[str, duckpath.SqlTable] = {}
+    if sql:
+        work = work_dir or cfg.out / "work" / site.id
+        causes = patient_causes(findings)
+        details = {lid: cascade_detail(tables, f) for lid, f in causes.items()}
+        patients = set(tables["patient"]["local_id"].dropna()) if "patient" in tables else None
+        folder = export_dir(cfg, site, mapping)
+        for name in sorted(sql):
+            src = mapping.tables[name].source
+            try:
+                done[name] = duckpath.run_table(mapping, name, folder, work, key=key, patients=patients,
+                                                causes=details, identifiers=ident_values, shared=src in raw)
+            except duckpath.NotSqlable:  # e.g. blank lines shift row numbers: the pandas path keeps them
+                return run_site(cfg, site, key, work_dir, sql - {name})
+    elsewhere = {d.label: (d.used, d.bad) for d in done.values() if d.file_counts is None}
+    split: Split = resolve(site.id, tables, findings, raw, ident_values, elsewhere)
+    out: dict[str, pd.DataFrame | Path] = {}
     for name, frame in split.loaded.items():
         frame = frame.drop(columns=["_row_id", "_source_rows"]).rename(
             columns={"_source_file": "source_file", "_source_row": "source_row"})
         out[name] = pseudonymize(frame, key, site.id)
     files = split.files.copy()
     files["sha256"] = [_sha256(raw[s].path) for s in files["source"]]
-    warnings = int((split.quarantine["severity"] == "warning").sum())
-    return SiteResult(site.id, mapping, out, split.quarantine, files, split.patients_read,
+    quarantine = split.quarantine
+    for name, d in sorted(done.items()):
+        out[name] = d.parquet
+        if d.file_counts is not None:
+            src = mapping.tables[name].source
+            path = export_dir(cfg, site, mapping) / mapping.sources[src].path
+            files = pd.concat([files, pd.DataFrame([{"source": src, "path": d.label, **d.file_counts,
+                                                     "sha256": _sha256(path)}])], ignore_index=True)
+        quarantine = pd.concat([quarantine, d.quarantine], ignore_index=True)
+    if done:
+        quarantine = quarantine[QUARANTINE_COLUMNS].sort_values(
+            ["source_file", "source_row", "rule_id"], kind="stable").reset_index(drop=True)
+    warnings = int((quarantine["severity"] == "warning").sum())
+    return SiteResult(site.id, mapping, out, quarantine, files, split.patients_read,
                       split.patients_quarantined, warnings)
+
+
+def discard_work(cfg: Config, site_id: str) -> None:
+    """Remove what the DuckDB path wrote for a dry run (`carpool validate`)."""
+    shutil.rmtree(cfg.out / "work" / site_id, ignore_errors=True)
+    try:
+        (cfg.out / "work").rmdir()
+    except OSError:
+        pass  # other sites' work, or none
 
 
 def _identifiers(mapping: SiteMapping, raw: dict[str, RawTable]) -> tuple[pd.Series, pd.Series, set[str]]:

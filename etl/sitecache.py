@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +24,7 @@ SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
 class SiteOutput:
     site_id: str
     input_hash: str
-    tables: dict[str, pd.DataFrame]
+    tables: dict[str, pd.DataFrame | Path]   # a Path: Parquet written by the DuckDB path
     quarantine: pd.DataFrame
     files: pd.DataFrame
     patients_read: int
@@ -68,28 +68,37 @@ def cached(out: Path, site_id: str) -> dict | None:
 def load(out: Path, site_id: str) -> SiteOutput:
     d = out / "sites" / site_id
     m = json.loads((d / "manifest.json").read_text())
-    tables = {name: pd.read_parquet(d / f"{name}.parquet") for name in m["tables"]}
+    on_disk = set(m.get("parquet_tables", []))   # DuckDB-path tables stay Parquet files
+    tables = {name: d / f"{name}.parquet" if name in on_disk else pd.read_parquet(d / f"{name}.parquet")
+              for name in m["tables"]}
     return SiteOutput(site_id, m["input_hash"], tables, pd.read_parquet(d / "quarantine.parquet"),
                       pd.read_parquet(d / "files.parquet"), m["patients_read"], m["patients_quarantined"],
                       m["warnings"], reused=True)
 
 
-def save(out: Path, result: SiteOutput) -> None:
+def save(out: Path, result: SiteOutput) -> SiteOutput:
+    """Write the site's output; returns it with DuckDB-path tables pointing at the cache."""
     final = out / "sites" / result.site_id
     tmp = out / "sites" / f".{result.site_id}.tmp{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     for name, frame in result.tables.items():
-        frame.to_parquet(tmp / f"{name}.parquet", index=False)
+        if isinstance(frame, Path):
+            shutil.move(frame, tmp / f"{name}.parquet")
+        else:
+            frame.to_parquet(tmp / f"{name}.parquet", index=False)
     result.quarantine.to_parquet(tmp / "quarantine.parquet", index=False)
     result.files.to_parquet(tmp / "files.parquet", index=False)
     manifest = {"site_id": result.site_id, "input_hash": result.input_hash, "tables": sorted(result.tables),
                 "patients_read": result.patients_read, "patients_quarantined": result.patients_quarantined,
-                "warnings": result.warnings}
+                "warnings": result.warnings,
+                "parquet_tables": sorted(n for n, f in result.tables.items() if isinstance(f, Path))}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     old = out / "sites" / f".{result.site_id}.old{os.getpid()}"
     if final.exists():
         os.replace(final, old)
     os.replace(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
+    tables = {n: final / f"{n}.parquet" if isinstance(f, Path) else f for n, f in result.tables.items()}
+    return replace(result, tables=tables)

@@ -7,6 +7,8 @@ into a fresh directory; publishing it atomically is `etl.publish`'s job.
 """
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,8 @@ import pandas as pd
 from schemas.model import common_schema
 
 VIEWS_DIR = Path(__file__).resolve().parents[1] / "warehouse" / "views"
+MEMORY_LIMIT = os.environ.get("CARPOOL_DUCKDB_MEMORY", "512MB")  # bounded; DuckDB spills beyond it
+SORT_MAX_ROWS = 1_000_000
 SQL_TYPES = {"string": "VARCHAR", "int": "INTEGER", "float": "DOUBLE", "bool": "BOOLEAN", "date": "DATE"}
 META_TABLES: dict[str, list[tuple[str, str, str]]] = {
     "quarantine": [
@@ -54,7 +58,8 @@ META_TABLES: dict[str, list[tuple[str, str, str]]] = {
 @dataclass(frozen=True)
 class WarehouseInput:
     run_id: str
-    tables: dict[str, pd.DataFrame]      # pooled clinical tables (study_id, site_id, ..., source_file, source_row)
+    tables: dict[str, pd.DataFrame | list]  # pooled clinical tables (study_id, site_id, ..., source_file,
+    #                                         source_row); a list mixes DataFrames and Parquet paths
     quarantine: pd.DataFrame
     files: pd.DataFrame
     runs: pd.DataFrame
@@ -73,16 +78,20 @@ def build(dest: Path, data: WarehouseInput) -> Path:
     """Write dest/warehouse.duckdb and dest/parquet/<table>/site_id=<id>/; return the db path."""
     dest.mkdir(parents=True, exist_ok=True)
     db_path = dest / "warehouse.duckdb"
-    con = duckdb.connect(str(db_path))
+    con = duckdb.connect(str(db_path), config={"memory_limit": MEMORY_LIMIT,
+                                               "temp_directory": str(dest / ".spill")})
     try:
         for name, table in common_schema().items():
             con.execute(clinical_ddl(name))
-            frame = data.tables.get(name)
-            if frame is not None and len(frame):
-                cols = ["study_id"] + [c for c in table.column_names if c != "local_id"] + ["source_file", "source_row"]
-                con.register("_frame", frame[cols])
-                con.execute(f"INSERT INTO {name} SELECT * FROM _frame")
-                con.unregister("_frame")
+            cols = ["study_id"] + [c for c in table.column_names if c != "local_id"] + ["source_file", "source_row"]
+            parts = data.tables.get(name)
+            for part in parts if isinstance(parts, list) else [parts]:
+                if isinstance(part, Path):  # a DuckDB-path table: straight from its Parquet file
+                    con.execute(f"INSERT INTO {name} SELECT {', '.join(cols)} FROM read_parquet('{_sql_path(part)}')")
+                elif part is not None and len(part):
+                    con.register("_frame", part[cols])
+                    con.execute(f"INSERT INTO {name} SELECT * FROM _frame")
+                    con.unregister("_frame")
             _comment(con, name, table.description, [(c.name, c.description + (f" [{c.unit}]" if c.unit else ""))
                                                      for c in table.columns if c.name != "local_id"]
                      + [("study_id", "Pseudonymous patient id: keyed HMAC of site and local id."),
@@ -101,6 +110,7 @@ def build(dest: Path, data: WarehouseInput) -> Path:
         con.execute("CHECKPOINT")
     finally:
         con.close()
+        shutil.rmtree(dest / ".spill", ignore_errors=True)
     return db_path
 
 
@@ -179,7 +189,10 @@ def _parquet(con: duckdb.DuckDBPyConnection, root: Path) -> None:
         target = root / name
         if n == 0:
             continue
-        con.execute(f"COPY (SELECT * FROM {name} ORDER BY ALL) TO '{_sql_path(target)}' "
+        # ORDER BY ALL makes the files byte-stable; a table too large to sort cheaply keeps its
+        # insertion order, which is deterministic too (sites in config order, rows in file order)
+        order = "ORDER BY ALL" if n <= SORT_MAX_ROWS else ""
+        con.execute(f"COPY (SELECT * FROM {name} {order}) TO '{_sql_path(target)}' "
                     "(FORMAT PARQUET, PARTITION_BY (site_id), OVERWRITE_OR_IGNORE)")
 
 

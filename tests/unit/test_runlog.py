@@ -1,5 +1,6 @@
-import json
 from etl.runlog import append_run, read_runs
+
+
 def test_torn_line_does_not_swallow_the_next_record(tmp_path):
     (tmp_path / "run_log.jsonl").write_text('{"run_id": "a"}\n{"run_id": "b", "sta')
     append_run(tmp_path, {"run_id": "c"})
