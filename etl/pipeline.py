@@ -70,6 +70,7 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
         key, _ = pseudonym_key(cfg)
         salt = f"{code_version()}|{key_fingerprint(key)}"
         outcome = RefreshOutcome(run_id, "ok")
+        digests = sitecache.load_digests(out)
         todo: list[tuple] = []
         for site in [s for s in cfg.sites if s.enabled]:
             if site_hook:
@@ -77,14 +78,14 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
             mapping = site_mapping(cfg, site)
             folder = export_dir(cfg, site, mapping)
             files = [folder / s.path for s in mapping.sources.values() if (folder / s.path).is_file()]
-            h = sitecache.input_hash(files, mapping.site_dir, salt)
+            h = sitecache.input_hash(files, mapping.site_dir, salt, digests)
             prior = sitecache.cached(out, site.id)
             wanted = only is None or site.id in only
             if prior and not full and (prior["input_hash"] == h or not wanted):
                 if prior["input_hash"] != h:
                     (warn or say)(f"{site.id}: inputs changed but not refreshed (not in --site); using its last good output")
                 say(f"{site.id}: unchanged, reusing validated output")
-                outcome.sites.append(sitecache.load(out, site.id))
+                outcome.sites.append(sitecache.summary(out, site.id))  # tables loaded only if we build
                 continue
             say(f"{site.id}: reading, mapping and validating")
             todo.append((site, h))
@@ -96,6 +97,7 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
                             result.patients_quarantined, result.warnings)
             outcome.sites.append(sitecache.save(out, so))
             shutil.rmtree(_work_dir(cfg, site.id), ignore_errors=True)
+        sitecache.save_digests(out, digests)
         order = {s.id: i for i, s in enumerate(cfg.sites)}
         outcome.sites.sort(key=lambda s: order[s.site_id])
         if outcome.failures:
@@ -112,6 +114,7 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
             append_run(out, _run_record(cfg, outcome, now, now))
             return outcome
         say("building the pooled warehouse")
+        outcome.sites = [sitecache.load(out, s.site_id) if s.reused else s for s in outcome.sites]
         over = [s for s in outcome.sites if s.quarantined_pct > cfg.quality.max_quarantined_pct]
         if over:
             outcome.status = "data_errors"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
+USED = "__used__"
 
 
 @dataclass(frozen=True)
@@ -46,15 +47,54 @@ class SiteOutput:
                 "reused": self.reused}
 
 
-def input_hash(export_files: list[Path], site_dir: Path, code_version: str) -> str:
+def input_hash(export_files: list[Path], site_dir: Path, code_version: str,
+               digests: dict[str, str] | None = None) -> str:
+    """Hash of everything a site's output depends on. `digests` caches file hashes by
+    (path, size, mtime), as make and rsync do, so an unchanged night does not re-read
+    gigabytes of exports; a file rewritten with the same size and mtime would be missed."""
     h = hashlib.sha256(code_version.encode())
     paths = sorted(set(export_files)) + sorted(p for p in site_dir.rglob("*") if p.is_file()
                                               and "export" not in p.relative_to(site_dir).parts)
     paths += sorted(p for p in SCHEMAS_DIR.rglob("*") if p.is_file() and p.suffix in {".yml", ".csv"})
     for p in paths:
         h.update(str(p.name).encode())
-        h.update(hashlib.sha256(p.read_bytes()).digest())
+        h.update(bytes.fromhex(_digest(p, digests)))
     return h.hexdigest()[:20]
+
+
+def _digest(path: Path, digests: dict[str, str] | None) -> str:
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    if digests is not None and key in digests:
+        digests[USED].append(key)
+        return digests[key]
+    sha = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(chunk)
+    value = sha.hexdigest()
+    if digests is not None:
+        digests[key] = value
+        digests[USED].append(key)
+    return value
+
+
+def load_digests(out: Path) -> dict:
+    try:
+        digests = json.loads((out / "sites" / ".digests.json").read_text())
+    except (OSError, ValueError):
+        digests = {}
+    digests[USED] = []
+    return digests
+
+
+def save_digests(out: Path, digests: dict[str, str]) -> None:
+    path = out / "sites" / ".digests.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".digests.json.tmp{os.getpid()}")
+    used = set(digests.get(USED, []))   # forget files that were not looked at this run
+    tmp.write_text(json.dumps({k: v for k, v in digests.items() if k in used}, sort_keys=True))
+    os.replace(tmp, path)
 
 
 def cached(out: Path, site_id: str) -> dict | None:
@@ -63,6 +103,13 @@ def cached(out: Path, site_id: str) -> dict | None:
         return json.loads(manifest.read_text())
     except (OSError, ValueError):
         return None
+
+
+def summary(out: Path, site_id: str) -> SiteOutput:
+    """A reused site's counts from its manifest, without reading its tables (`load` does)."""
+    m = json.loads((out / "sites" / site_id / "manifest.json").read_text())
+    return SiteOutput(site_id, m["input_hash"], {}, pd.DataFrame(), pd.DataFrame(), m["patients_read"],
+                      m["patients_quarantined"], m["warnings"], reused=True)
 
 
 def load(out: Path, site_id: str) -> SiteOutput:
