@@ -12,6 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
+from etl.durable import fsync_dir
+
 KEEP = 3
 
 
@@ -34,9 +36,9 @@ def publish(out: Path, run_dir: Path) -> None:
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()
     tmp.symlink_to(run_dir.relative_to(out))
-    _fsync_dir(run_dir)
+    fsync_dir(run_dir)
     os.replace(tmp, out / "current")
-    _fsync_dir(out)
+    fsync_dir(out)
     for name in ("warehouse.duckdb", "parquet"):
         link = out / name
         if not link.is_symlink():
@@ -69,11 +71,3 @@ def prune(out: Path, keep: int = KEEP) -> None:
 
 def mark_published(run_dir: Path) -> None:
     (run_dir / ".published").write_text("ok\n")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

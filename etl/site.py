@@ -6,7 +6,6 @@ counts. Nothing here touches the pooled warehouse, so a site can run where its d
 """
 from __future__ import annotations
 
-import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ import pandas as pd
 
 from etl import convert, duckpath
 from etl.config import Config, SiteConfig
+from etl.durable import sha256_file
 from etl.errors import ConfigError
 from etl.harmonize import harmonize_site
 from etl.mapper import Mapper
@@ -123,7 +123,7 @@ def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = 
             columns={"_source_file": "source_file", "_source_row": "source_row"})
         out[name] = pseudonymize(frame, key, site.id)
     files = split.files.copy()
-    files["sha256"] = [_sha256(raw[s].path) for s in files["source"]]
+    files["sha256"] = [sha256_file(raw[s].path) for s in files["source"]]
     quarantine = split.quarantine
     for name, d in sorted(done.items()):
         out[name] = d.parquet
@@ -131,7 +131,7 @@ def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = 
             src = mapping.tables[name].source
             path = export_dir(cfg, site, mapping) / mapping.sources[src].path
             files = pd.concat([files, pd.DataFrame([{"source": src, "path": d.label, **d.file_counts,
-                                                     "sha256": _sha256(path)}])], ignore_index=True)
+                                                     "sha256": sha256_file(path)}])], ignore_index=True)
         quarantine = pd.concat([quarantine, d.quarantine], ignore_index=True)
     if done:
         quarantine = quarantine[QUARANTINE_COLUMNS].sort_values(
@@ -182,11 +182,3 @@ def _try_date(v: object, formats: list[str]):
         return None if convert.is_missing(v) else convert.parse_date(v, formats)
     except ValueError:
         return None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

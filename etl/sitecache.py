@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from etl.durable import sha256_file
+
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
 USED = "__used__"
 
@@ -68,11 +70,7 @@ def _digest(path: Path, digests: dict[str, str] | None) -> str:
     if digests is not None and key in digests:
         digests[USED].append(key)
         return digests[key]
-    sha = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            sha.update(chunk)
-    value = sha.hexdigest()
+    value = sha256_file(path)
     if digests is not None:
         digests[key] = value
         digests[USED].append(key)

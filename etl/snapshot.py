@@ -13,7 +13,6 @@ data, bit for bit. The freeze time comes in as an argument; nothing here reads t
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -26,6 +25,7 @@ import duckdb
 
 from etl import publish
 from etl.config import Config
+from etl.durable import fsync_dir, sha256_file, sql_path
 from etl.errors import UsageError
 from etl.lock import refresh_lock
 from etl.version import code_version
@@ -64,7 +64,7 @@ def freeze(cfg: Config, name: str, now: datetime) -> Path:
             for table in tables:
                 target = tmp / "parquet" / f"{table}.parquet"
                 # Identifiers come from the warehouse catalog, the path from our own folder.
-                con.execute(f'COPY (SELECT * FROM "{table}") TO \'{_sql_path(target)}\' (FORMAT PARQUET)')
+                con.execute(f'COPY (SELECT * FROM "{table}") TO \'{sql_path(target)}\' (FORMAT PARQUET)')
             settings = dict(con.execute("SELECT key, value FROM study_config").fetchall())
             run = con.execute("SELECT code_version, config_hash FROM etl_run WHERE run_id = ?",
                               [settings.get("run_id")]).fetchone()
@@ -78,13 +78,13 @@ def freeze(cfg: Config, name: str, now: datetime) -> Path:
             "freeze_code_version": code_version(), "config_hash": cfg.config_hash(),
             "config": cfg.model_dump(mode="json", exclude={"pseudonym_key"}),
             "study_config": settings, "tables": tables,
-            "files": {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()},
+            "files": {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _make_read_only(tmp)
         os.rename(tmp, final)             # same folder: atomic; the name appears complete or not at all
         final.chmod(0o555)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
     return final
 
 
@@ -109,7 +109,7 @@ def verify(cfg: Config, name: str) -> dict:
         p = root / rel
         if not p.is_file():
             problems.append(f"{rel}: missing")
-        elif _sha256(p) != digest:
+        elif sha256_file(p) != digest:
             problems.append(f"{rel}: content changed (sha256 differs from the manifest)")
     extra = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
                    if p.is_file() and p.name != MANIFEST and p.relative_to(root).as_posix() not in m["files"])
@@ -136,7 +136,7 @@ def snapshot_connection(cfg: Config, name: str) -> duckdb.DuckDBPyConnection:
         try:
             for table in m["tables"]:
                 src = root / "parquet" / f"{table}.parquet"
-                con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM read_parquet(\'{_sql_path(src)}\')')
+                con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM read_parquet(\'{sql_path(src)}\')')
             create_views(con, root / "views")
             con.execute("CHECKPOINT")
         finally:
@@ -155,27 +155,6 @@ def _make_read_only(root: Path) -> None:
                 os.fsync(fh.fileno())
             p.chmod(0o444)
         else:
-            _fsync_dir(p)
+            fsync_dir(p)
             p.chmod(0o555)
-    _fsync_dir(root)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _sql_path(path: Path) -> str:
-    """A filesystem path as a SQL string literal body (COPY / read_parquet paths)."""
-    return str(path).replace("'", "''")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(root)

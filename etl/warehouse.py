@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from etl.durable import sql_path
 from schemas.model import common_schema
 
 VIEWS_DIR = Path(__file__).resolve().parents[1] / "warehouse" / "views"
@@ -87,7 +88,7 @@ def build(dest: Path, data: WarehouseInput) -> Path:
             parts = data.tables.get(name)
             for part in parts if isinstance(parts, list) else [parts]:
                 if isinstance(part, Path):  # a DuckDB-path table: straight from its Parquet file
-                    con.execute(f"INSERT INTO {name} SELECT {', '.join(cols)} FROM read_parquet('{_sql_path(part)}')")
+                    con.execute(f"INSERT INTO {name} SELECT {', '.join(cols)} FROM read_parquet('{sql_path(part)}')")
                 elif part is not None and len(part):
                     con.register("_frame", part[cols])
                     con.execute(f"INSERT INTO {name} SELECT * FROM _frame")
@@ -192,10 +193,5 @@ def _parquet(con: duckdb.DuckDBPyConnection, root: Path) -> None:
         # ORDER BY ALL makes the files byte-stable; a table too large to sort cheaply keeps its
         # insertion order, which is deterministic too (sites in config order, rows in file order)
         order = "ORDER BY ALL" if n <= SORT_MAX_ROWS else ""
-        con.execute(f"COPY (SELECT * FROM {name} {order}) TO '{_sql_path(target)}' "
+        con.execute(f"COPY (SELECT * FROM {name} {order}) TO '{sql_path(target)}' "
                     "(FORMAT PARQUET, PARTITION_BY (site_id), OVERWRITE_OR_IGNORE)")
-
-
-def _sql_path(path: Path) -> str:
-    """A filesystem path as a SQL string literal body (COPY cannot take a parameter)."""
-    return str(path).replace("'", "''")
