@@ -19,7 +19,8 @@ from rich.table import Table
 
 from etl.errors import CarpoolError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode="markdown",
                   help="carpool: pooled, validated, pseudonymized CAR-T outcome data.\n\n"
                        "Example: `carpool demo` builds the demo warehouse and report under out/.")
 console = Console(stderr=True, soft_wrap=True)  # one problem, one line: greppable logs
@@ -113,7 +114,8 @@ def runs(config: Path = CONFIG, limit: int = typer.Option(10, "--limit", "-n", h
     rows = run(lambda: do_runs(config, limit))
     table = Table("run_id", "status", "started_at", "sites", "message")
     for r in rows:
-        table.add_row(r["run_id"], r["status"], r["started_at"][:19], str(len(r.get("sites", {}))), r.get("message", ""))
+        table.add_row(r["run_id"], r["status"], r["started_at"][:19], str(len(r.get("sites", {}))),
+                      r.get("message", ""))
     stdout.print(table)
 
 
@@ -176,14 +178,16 @@ def demo(config: Path = CONFIG) -> None:
 
 
 @app.command()
-def synth(out: Path = typer.Option(..., "--out", "-o", help="Folder to write the consortium (and its carpool.yml) into."),
+def synth(out: Path = typer.Option(..., "--out", "-o",
+                                   help="Folder to write the consortium (and its carpool.yml) into."),
           patients: int = typer.Option(100_000, "--patients", "-n", min=1, help="Patients in total."),
           sites: int = typer.Option(8, "--sites", "-k", min=1, help="Sites; they cycle the four demo formats."),
           labs_per_patient: int = typer.Option(100, "--labs-per-patient", "-m", min=1, help="Lab rows per patient."),
           seed: int = typer.Option(7, "--seed", help="Seed of the resampling.")) -> None:
     """Write a large synthetic consortium (resampled twin patients) for scale tests.
 
-    Example: `carpool synth --patients 20000 --sites 8 --out /tmp/scale && carpool refresh --config /tmp/scale/carpool.yml`
+    Example: `carpool synth --patients 20000 --sites 8 --out /tmp/scale`
+    then `carpool refresh --config /tmp/scale/carpool.yml`
     """
     from etl.synth import synth as write
 
@@ -214,7 +218,8 @@ def profile(paths: list[Path] = typer.Argument(..., help="Export files: CSV, XLS
 
     Values of probable direct identifiers are never printed. Writes index.html + profile.json.
 
-    Example: `carpool profile sites/center_e/export/cart_redcap_raw.csv --dictionary sites/center_e/export/cart_redcap_dictionary.csv`
+    Example: `carpool profile sites/center_e/export/cart_redcap_raw.csv
+    --dictionary sites/center_e/export/cart_redcap_dictionary.csv`
     """
     from etl.commands import do_profile
 

@@ -77,7 +77,8 @@ def _sample(path: Path) -> tuple[pd.DataFrame, int]:
     try:
         rel = f"read_parquet('{str(path).replace(chr(39), chr(39) * 2)}')"
         total = con.execute(f"SELECT count(*) FROM {rel}").fetchone()[0]
-        frame = con.execute(f"SELECT * FROM {rel} USING SAMPLE reservoir({GX_SAMPLE_ROWS} ROWS) REPEATABLE (7)").fetchdf()
+        frame = con.execute(f"SELECT * FROM {rel} USING SAMPLE reservoir({GX_SAMPLE_ROWS} ROWS) "
+                            "REPEATABLE (7)").fetchdf()
     finally:
         con.close()
     frame["sample_date"] = pd.to_datetime(frame["sample_date"]) if "sample_date" in frame else None

@@ -45,7 +45,8 @@ class KeyConfig(_Strict):
 
 
 class QualityConfig(_Strict):
-    max_quarantined_pct: float = Field(25.0, ge=0, le=100, description="Exit 1 when a site quarantines more patients than this.")
+    max_quarantined_pct: float = Field(
+        25.0, ge=0, le=100, description="Exit 1 when a site quarantines more patients than this.")
 
 
 class PerformanceConfig(_Strict):

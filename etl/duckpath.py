@@ -192,7 +192,10 @@ def _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key
         if spec.value is not None and str(spec.value).strip() in sc.MISSING:
             raw_base = "NULL"
         c = table.column(col)
-        fmts = ([spec.date] if isinstance(spec.date, str) else list(spec.date)) if spec.date else list(mapping.date_formats)
+        if spec.date:
+            fmts = [spec.date] if isinstance(spec.date, str) else list(spec.date)
+        else:
+            fmts = list(mapping.date_formats)
         b, pcol = f"b{i}", f"p{i}"
         if spec.codes:
             frame = pd.DataFrame(list(load_codes(mapping.site_dir / spec.codes).items()), columns=["k", "v"])
@@ -267,7 +270,8 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
         con.execute("""CREATE TEMP VIEW t2 AS SELECT t.* REPLACE (
                 CASE WHEN t.value IS NULL OR a.unit IS NULL OR t.source_unit IS NULL THEN t.value
                      WHEN u.factor IS NULL THEN NULL ELSE t.value * u.factor END AS value),
-                (t.value IS NOT NULL AND a.unit IS NOT NULL AND t.source_unit IS NOT NULL AND u.factor IS NULL) AS _unit_err,
+                (t.value IS NOT NULL AND a.unit IS NOT NULL AND t.source_unit IS NOT NULL
+                 AND u.factor IS NULL) AS _unit_err,
                 a.unit AS _target_unit
             FROM t LEFT JOIN analyte_unit a ON a.code = t.analyte
             LEFT JOIN units u ON u.su = t.source_unit AND u.tu = a.unit""")
@@ -369,7 +373,8 @@ def _duplicates(con, table) -> list[str]:
         f"SELECT d._row, 'DUPLICATE_CONFLICT', g.differ, '', '', 'same patient/key on source rows ' || g.rows || "
         f"' with different ' || replace(g.differ, ',', ', '), d.local_id FROM dups d JOIN dupgroups g ON {on} "
         "WHERE g.differ <> ''",
-        f"SELECT d._row, 'DUPLICATE_EXACT', '', '', '', 'exact copy of source row ' || g.first_row || ', which is loaded', "
+        f"SELECT d._row, 'DUPLICATE_EXACT', '', '', '', "
+        f"'exact copy of source row ' || g.first_row || ', which is loaded', "
         f"d.local_id FROM dups d JOIN dupgroups g ON {on} WHERE g.differ = '' AND d._row <> g.first_row",
     ]
 
@@ -380,7 +385,8 @@ def _mask(q: pd.DataFrame, identifiers: set[str]) -> pd.DataFrame:
         return q
     q = q.copy()
     hit = q["value"].isin(identifiers) & (q["value"] != "")
-    q.loc[hit, "message"] = [m.replace(v, MASK) for m, v in zip(q.loc[hit, "message"], q.loc[hit, "value"], strict=True)]
+    q.loc[hit, "message"] = [m.replace(v, MASK)
+                             for m, v in zip(q.loc[hit, "message"], q.loc[hit, "value"], strict=True)]
     q.loc[hit, "value"] = MASK
     long = sorted((i for i in identifiers if len(i) >= 4), key=len, reverse=True)
     if long:

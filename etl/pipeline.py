@@ -83,7 +83,8 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
             wanted = only is None or site.id in only
             if prior and not full and (prior["input_hash"] == h or not wanted):
                 if prior["input_hash"] != h:
-                    (warn or say)(f"{site.id}: inputs changed but not refreshed (not in --site); using its last good output")
+                    (warn or say)(f"{site.id}: inputs changed but not refreshed (not in --site); "
+                                  "using its last good output")
                 say(f"{site.id}: unchanged, reusing validated output")
                 outcome.sites.append(sitecache.summary(out, site.id))  # tables loaded only if we build
                 continue

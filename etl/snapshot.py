@@ -93,7 +93,8 @@ def manifest(cfg: Config, name: str) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        known = sorted(p.name for p in (cfg.out / "snapshots").glob("[!.]*")) if (cfg.out / "snapshots").is_dir() else []
+        folder = cfg.out / "snapshots"
+        known = sorted(p.name for p in folder.glob("[!.]*")) if folder.is_dir() else []
         raise UsageError(f"no snapshot {name!r} under {cfg.out / 'snapshots'}"
                          f" (known: {', '.join(known) or 'none'}); make one with `carpool freeze {name}`") from None
     except ValueError as exc:

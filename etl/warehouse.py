@@ -43,12 +43,14 @@ META_TABLES: dict[str, list[tuple[str, str, str]]] = {
     "etl_run": [
         ("run_id", "VARCHAR", "Run id."), ("started_at", "TIMESTAMP", "Start (UTC)."),
         ("finished_at", "TIMESTAMP", "End (UTC)."), ("status", "VARCHAR", "ok, data_errors or failed."),
-        ("code_version", "VARCHAR", "carpool version and git commit."), ("config_hash", "VARCHAR", "Hash of the config file."),
+        ("code_version", "VARCHAR", "carpool version + hash of its sources (etl.version)."),
+        ("config_hash", "VARCHAR", "Hash of the config file."),
         ("sites", "VARCHAR", "Per-site counts (JSON)."), ("message", "VARCHAR", "Failure reason, if any."),
     ],
     "study_config": [("key", "VARCHAR", "Setting."), ("value", "VARCHAR", "Value (e.g. cutoff_date).")],
     "analysis_result": [
-        ("run_id", "VARCHAR", "Run."), ("analysis", "VARCHAR", "table1, response, survival, followup, kinetics, cox, audit."),
+        ("run_id", "VARCHAR", "Run."),
+        ("analysis", "VARCHAR", "table1, response, survival, followup, kinetics, cox, audit."),
         ("comparison", "VARCHAR", "Grouping compared."), ("endpoint", "VARCHAR", "Variable or endpoint."),
         ("term", "VARCHAR", "Cox term or group level."), ("statistic", "VARCHAR", "p_value, hr, median, ..."),
         ("value", "DOUBLE", "The number."), ("test", "VARCHAR", "Test or method that produced it."),

@@ -335,7 +335,8 @@ def test_freeze_is_read_only_refuses_overwrite_and_detects_tampering(work):
 
     con = snapshot_connection(cfg, "submitted-2026")
     try:
-        assert con.execute("SELECT count(*) FROM analysis_patient").fetchone()[0] == row_counts(cfg.out)["analysis_patient"]
+        n = con.execute("SELECT count(*) FROM analysis_patient").fetchone()[0]
+        assert n == row_counts(cfg.out)["analysis_patient"]
         for stmt in ["CREATE TABLE x AS SELECT 1", "DELETE FROM patient",
                      f"COPY patient TO '{snap / 'parquet' / 'patient.parquet'}' (FORMAT PARQUET)"]:
             with pytest.raises(duckdb.Error):

@@ -87,7 +87,8 @@ def test_dates_iso_excel_serial_and_mixed(tmp_path):
     columns:
       local_id: id
       assessment_date: d2
-""", date_formats="[dmy, iso]"), {"p.csv": "id,d,d2\nP1,44927,01/02/2023\nP2,2023/01/05,2023-02-03\nP3,5.1.2023,31/02/2023\n"})
+""", date_formats="[dmy, iso]"), {"p.csv": "id,d,d2\nP1,44927,01/02/2023\nP2,2023/01/05,2023-02-03\n"
+                                            "P3,5.1.2023,31/02/2023\n"})
     inf = tables["infusion"]["infusion_date"]
     assert inf[0] == pd.Timestamp("2023-01-01")  # Excel serial 44927 = 2023-01-01
     assert inf[1] == pd.Timestamp("2023-01-05")
@@ -165,7 +166,8 @@ def test_unit_conversion_ng_to_pg(tmp_path):
 
 def test_unit_from_per_row(tmp_path):
     tables, findings, _ = run(tmp_path, mapping(LAB % "unit_from: u"),
-                              {"p.csv": "id,d,v,u\nP1,2023-01-01,2,ng/mL\nP2,2023-01-01,7,pg/mL\nP3,2023-01-01,7,mmol/L\n"})
+                              {"p.csv": "id,d,v,u\nP1,2023-01-01,2,ng/mL\nP2,2023-01-01,7,pg/mL\n"
+                                        "P3,2023-01-01,7,mmol/L\n"})
     assert list(tables["lab"]["value"][:2]) == [2000.0, 7.0]
     assert pd.isna(tables["lab"]["value"][2])
     assert rules(findings) == [("TYPE_MISMATCH", "source_unit", "mmol/L")]
@@ -425,5 +427,6 @@ def test_age_at_infusion_is_left_for_harmonize(tmp_path):
 def test_missing_code_list_is_config_error(tmp_path):
     from etl.errors import ConfigError
     with pytest.raises(ConfigError, match="code list not found"):
-        run(tmp_path, mapping("  patient:\n    source: p\n    columns: {local_id: id, sex: {from: s, codes: nope.csv}}\n"),
+        run(tmp_path, mapping("  patient:\n    source: p\n"
+                              "    columns: {local_id: id, sex: {from: s, codes: nope.csv}}\n"),
             {"p.csv": "id,s\nP1,F\n"})
