@@ -14,6 +14,7 @@ software versions in the PNG/SVG metadata, no global rcParams changed.
 from __future__ import annotations
 
 import io
+import textwrap
 from dataclasses import dataclass
 
 import matplotlib
@@ -31,10 +32,7 @@ TEST_NAMES = {"fisher": "Fisher's exact test", "chi2": "Pearson χ² test",
               "logrank": "log-rank test", "mann_whitney": "Mann–Whitney U test",
               "kruskal_wallis": "Kruskal–Wallis test", "cox_wald": "Wald test",
               "cox_lr": "likelihood-ratio test", "none": "no test"}
-LEVEL_LABELS = {"none": "No CRS/ICANS", "grade3plus": "Grade ≥3 CRS or ICANS",
-                "other": "Others"}
-SHORT_LEVELS = {"none": "None", "grade3plus": "≥G3", "other": "Others", "yes": "Yes",
-                "no": "No"}
+SHORT_LEVELS = {"yes": "Yes", "no": "No"}
 
 
 def format_p(p: float | None) -> str:
@@ -51,12 +49,18 @@ def p_text(p: float | None, test: str) -> str:
     return f"p {sign}{f} ({TEST_NAMES.get(test, test)})"
 
 
-def group_label(comparison_label: str, level: str) -> str:
-    if level in LEVEL_LABELS:
-        return LEVEL_LABELS[level]
+def group_label(comparison_label: str, level: str, labels: dict[str, str] | None = None) -> str:
+    """A group's name in a legend: the plan's `level_labels`, else "<grouping>: yes/no", else the level."""
+    if labels and level in labels:
+        return labels[level]
     if level in ("yes", "no"):
         return f"{comparison_label}: {level}"
     return str(level)
+
+
+def level_labels(plan, comparison: str) -> dict[str, str] | None:
+    var = plan.variables.get(comparison) if plan is not None else None
+    return var.level_labels if var is not None else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,19 +83,21 @@ def render(fig, name: str, title: str) -> Figure:
     return Figure(name=name, title=title, png=png.getvalue(), svg=svg.getvalue())
 
 
-def _order(levels) -> list[str]:
-    rank = {"yes": 0, "no": 1, "none": 0, "grade3plus": 1, "other": 2}
-    return sorted(levels, key=lambda v: (rank.get(v, 9), str(v)))
+def order_levels(levels, preferred=None) -> list[str]:
+    """Groups in the plan's level order (`preferred`), else yes before no, then by name."""
+    rank = {v: i for i, v in enumerate(preferred or [])} or {"yes": 0, "no": 1}
+    return sorted(levels, key=lambda v: (rank.get(v, len(rank)), str(v)))
 
 
 def km_figure(km, p_value: float | None, test: str, *, name: str, title: str,
-              comparison_label: str = "", times=None, xlabel: str = "Months") -> Figure:
+              comparison_label: str = "", times=None, xlabel: str = "Months",
+              group_labels: dict[str, str] | None = None) -> Figure:
     """Kaplan–Meier curves of a `KMResult` with a number-at-risk table below."""
     with matplotlib.rc_context(RC):
         fig = plt.figure(figsize=(6.2, 4.6))
-        ax = fig.add_axes([0.15, 0.36, 0.81, 0.56])
-        tab = fig.add_axes([0.15, 0.04, 0.81, 0.2])
-        groups = _order(km.curves)
+        ax = fig.add_axes([0.22, 0.36, 0.74, 0.56])   # room on the left for at-risk labels
+        tab = fig.add_axes([0.22, 0.04, 0.74, 0.2])
+        groups = order_levels(km.curves, group_labels)
         t_max = max((float(c.timeline.max()) for c in km.curves.values() if len(c.timeline)),
                     default=1.0)
         if times is None:
@@ -100,7 +106,7 @@ def km_figure(km, p_value: float | None, test: str, *, name: str, title: str,
         for k, g in enumerate(groups):
             c = km.curves[g]
             color = COLORS[k % len(COLORS)]
-            label = f"{group_label(comparison_label, g)} (n={c.n}, events={c.n_events})"
+            label = f"{group_label(comparison_label, g, group_labels)} (n={c.n}, events={c.n_events})"
             ax.step(c.timeline, c.survival, where="post", color=color, lw=1.6, label=label)
             cens = c.censored > 0
             if cens.any():
@@ -123,7 +129,8 @@ def km_figure(km, p_value: float | None, test: str, *, name: str, title: str,
                  transform=tab.transData, fontweight="bold")
         for k, g in enumerate(groups):
             y = len(groups) - 1 - k
-            tab.text(-0.05, y - 0.4, SHORT_LEVELS.get(g, g), ha="right", va="center",
+            tab.text(-0.03, y - 0.4, textwrap.fill((group_labels or {}).get(g) or SHORT_LEVELS.get(g, g), 16),
+                     ha="right", va="center", linespacing=0.9,
                      fontsize=8, color=COLORS[k % len(COLORS)],
                      transform=tab.get_yaxis_transform())
             for t, n in zip(times, at_risk.loc[g], strict=True):
@@ -134,7 +141,8 @@ def km_figure(km, p_value: float | None, test: str, *, name: str, title: str,
 
 def response_figure(summaries: dict[str, pd.DataFrame], tests: dict[str, tuple[float, str]],
                     *, name: str, title: str, comparison_label: str = "",
-                    labels: dict[str, str] | None = None) -> Figure:
+                    labels: dict[str, str] | None = None,
+                    group_labels: dict[str, str] | None = None) -> Figure:
     """Bars of the 'yes' percentage per group for each endpoint (e.g. CR, MRD-neg CR).
 
     `summaries[endpoint]` is a ProportionResult.summary (group, value, count, n,
@@ -142,7 +150,7 @@ def response_figure(summaries: dict[str, pd.DataFrame], tests: dict[str, tuple[f
     """
     labels = labels or {}
     endpoints = list(summaries)
-    groups = _order(dict.fromkeys(g for s in summaries.values() for g in s["group"]))
+    groups = order_levels(dict.fromkeys(g for s in summaries.values() for g in s["group"]), group_labels)
     with matplotlib.rc_context(RC):
         fig, ax = plt.subplots(figsize=(6.2, 3.8))
         width = 0.8 / max(len(groups), 1)
@@ -158,7 +166,7 @@ def response_figure(summaries: dict[str, pd.DataFrame], tests: dict[str, tuple[f
                 hs.append(100.0 * count / n if n else 0.0)
                 notes.append(f"{count}/{n}")
             bars = ax.bar(xs, hs, width * 0.92, color=COLORS[k % len(COLORS)],
-                          label=group_label(comparison_label, g))
+                          label=group_label(comparison_label, g, group_labels))
             for bar, note in zip(bars, notes, strict=True):
                 ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 1.5, note,
                         ha="center", va="bottom", fontsize=7)
@@ -175,11 +183,12 @@ def response_figure(summaries: dict[str, pd.DataFrame], tests: dict[str, tuple[f
 
 def kinetics_figure(values: pd.DataFrame, p_value: float | None, test: str, *, name: str,
                     title: str, comparison_label: str = "",
-                    ylabel: str = "Peak CAR copies/µg gDNA") -> Figure:
+                    ylabel: str = "Peak CAR copies/µg gDNA",
+                    group_labels: dict[str, str] | None = None) -> Figure:
     """Points per group on a log scale with the median as a bar; `values`: group, value."""
     data = values.dropna()
     data = data[data["value"] > 0]
-    groups = _order(data["group"].unique())
+    groups = order_levels(data["group"].unique(), group_labels)
     rng = np.random.default_rng(0)  # fixed jitter: the figure is reproducible
     with matplotlib.rc_context(RC):
         fig, ax = plt.subplots(figsize=(4.8, 3.8))
@@ -193,7 +202,7 @@ def kinetics_figure(values: pd.DataFrame, p_value: float | None, test: str, *, n
         ax.set_yscale("log")
         ax.set_xticks(range(len(groups)))
         counts = data["group"].value_counts()
-        ax.set_xticklabels([f"{group_label(comparison_label, g)}\n(n={int(counts[g])})"
+        ax.set_xticklabels([f"{group_label(comparison_label, g, group_labels)}\n(n={int(counts[g])})"
                             for g in groups], fontsize=8)
         ax.set_xlim(-0.6, len(groups) - 0.4)
         ax.set_ylabel(ylabel)
@@ -240,7 +249,7 @@ def build_figures(results, df: pd.DataFrame) -> list[Figure]:
             lab = _label(plan, comp)
             figures.append(response_figure(
                 summ, tests, name=f"response_{comp}", title=f"Response by {lab}",
-                comparison_label=lab, labels=ENDPOINT_TITLES))
+                comparison_label=lab, labels=ENDPOINT_TITLES, group_labels=level_labels(plan, comp)))
     if plan.survival:
         times = None
         for ep in plan.survival.endpoints:
@@ -252,7 +261,7 @@ def build_figures(results, df: pd.DataFrame) -> list[Figure]:
                 figures.append(km_figure(
                     sc.km, sc.logrank.p_value, sc.logrank.test, name=f"km_{ep}_{comp}",
                     title=f"{ENDPOINT_TITLES.get(ep, ep)} by {lab}", comparison_label=lab,
-                    times=times))
+                    times=times, group_labels=level_labels(plan, comp)))
     if plan.kinetics:
         from analysis.runner import variable_frame
         variables = variable_frame(df, plan)
@@ -266,7 +275,8 @@ def build_figures(results, df: pd.DataFrame) -> list[Figure]:
                 lab = _label(plan, comp)
                 figures.append(kinetics_figure(
                     vals, res.p_value, res.test, name=f"kinetics_{ep}_{comp}",
-                    title=f"{ENDPOINT_TITLES.get(ep, ep)} by {lab}", comparison_label=lab))
+                    title=f"{ENDPOINT_TITLES.get(ep, ep)} by {lab}", comparison_label=lab,
+                    group_labels=level_labels(plan, comp)))
     return figures
 
 

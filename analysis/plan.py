@@ -55,6 +55,7 @@ class Variable(_Strict):
     levels: list[str] | None = None
     reference: str | None = None
     label: str | None = None
+    level_labels: dict[str, str] | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Variable:
@@ -62,6 +63,9 @@ class Variable(_Strict):
             raise ValueError("give exactly one of 'column' or 'derive'")
         if self.reference is not None and self.levels and self.reference not in self.levels:
             raise ValueError(f"reference {self.reference!r} is not one of levels {self.levels}")
+        unknown = sorted(set(self.level_labels or {}) - set(self.levels or []) - {"yes", "no"})
+        if unknown:
+            raise ValueError(f"level_labels {unknown} are not among levels {self.levels}")
         return self
 
 

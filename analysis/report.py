@@ -24,11 +24,13 @@ import pandas as pd
 
 from analysis.figures import (
     ENDPOINT_TITLES,
-    LEVEL_LABELS,
     TEST_NAMES,
     Figure,
     build_figures,
     format_p,
+    group_label,
+    level_labels,
+    order_levels,
 )
 from analysis.figures import _label as _label
 
@@ -73,14 +75,10 @@ def _value(table: pd.DataFrame, **where) -> float:
     return float(r["value"].iloc[0]) if len(r) else float("nan")
 
 
-def _order(levels) -> list[str]:
-    rank = {"yes": 0, "no": 1, "none": 0, "grade3plus": 1, "other": 2}
-    return sorted(levels, key=lambda v: (rank.get(v, 9), str(v)))
-
-
-def _group_levels(table: pd.DataFrame, analysis: str, comp: str) -> list[str]:
+def _group_levels(table: pd.DataFrame, analysis: str, comp: str, plan=None) -> list[str]:
     terms = _rows(table, analysis=analysis, comparison=comp)["term"]
-    return _order(dict.fromkeys(t[6:].split("|")[0] for t in terms if t.startswith("level:")))
+    return order_levels(dict.fromkeys(t[6:].split("|")[0] for t in terms if t.startswith("level:")),
+                        level_labels(plan, comp))
 
 
 def table1(results) -> dict:
@@ -89,7 +87,7 @@ def table1(results) -> dict:
     if not plan.table1:
         return {}
     comps = plan.table1.compare_by
-    levels = {c: _group_levels(t, "table1", c) for c in comps}
+    levels = {c: _group_levels(t, "table1", c, plan) for c in comps}
     first = plan.table1.variables[0]
     header = [{"label": _label(plan, c), "groups": [
         {"level": g, "n": _value(t, analysis="table1", comparison=c, endpoint=first,
@@ -116,7 +114,7 @@ def table1(results) -> dict:
             rows.append(head)
             continue
         rows.append(head)
-        values = var.levels or _order(dict.fromkeys(
+        values = var.levels or order_levels(dict.fromkeys(
             term.split("|value:")[1] for term in _rows(t, analysis="table1", endpoint=ep)["term"]
             if "|value:" in term))
         for v in values:
@@ -140,8 +138,9 @@ def _term_label(plan, term: str) -> str:
     if not level:
         return base
     ref = plan.variables[var].reference if var in plan.variables else None
-    return (f"{LEVEL_LABELS.get(level, level)} vs "
-            f"{LEVEL_LABELS.get(ref, ref) if ref else 'reference'}")
+    labels = level_labels(plan, var) or {}
+    return (f"{labels.get(level, level)} vs "
+            f"{labels.get(ref, ref) if ref else 'reference'}")
 
 
 def table2(results) -> list[dict]:
@@ -195,7 +194,7 @@ def survival_tables(results) -> list[dict]:
     out = []
     for (comp, ep), sc in results.survival.items():
         records = {r["group"]: r for r in sc.km.summary.to_dict("records")}
-        groups = [records[g] for g in _order(records)]
+        groups = [records[g] for g in order_levels(records, level_labels(plan, comp))]
         times = list(plan.survival.times) if plan.survival else []
         at = sc.km.survival_at(times) if times else pd.DataFrame(columns=["group"])
         for g in groups:
@@ -206,7 +205,8 @@ def survival_tables(results) -> list[dict]:
                     "times": [f"{t:g} months" for t in times],
                     "endpoint": ep, "p": sc.logrank.p_value,
                     "test": TEST_NAMES.get(sc.logrank.test, sc.logrank.test),
-                    "groups": [dict(g, label=LEVEL_LABELS.get(g["group"], g["group"]))
+                    "groups": [dict(g, label=group_label(_label(plan, comp), g["group"],
+                                                         level_labels(plan, comp)))
                                for g in groups]})
     return out
 
@@ -226,15 +226,16 @@ def group_table(results, analysis: str) -> dict:
                 continue
             part = _rows(t, analysis=analysis, comparison=comp, endpoint=ep)
             groups = []
-            for g in _group_levels(t, analysis, comp):
+            for g in _group_levels(t, analysis, comp, plan):
                 term = f"level:{g}"
                 if analysis == "response":
                     c = _value(part, term=term, statistic="count")
                     n = _value(part, term=term, statistic="n")
-                    groups.append(f"{LEVEL_LABELS.get(g, g)} {int(c)}/{int(n)} "
+                    groups.append(f"{group_label(_label(plan, comp), g, level_labels(plan, comp))} "
+                                  f"{int(c)}/{int(n)} "
                                   f"({0 if not n else 100 * c / n:.1f}%)")
                 else:
-                    groups.append(f"{LEVEL_LABELS.get(g, g)} "
+                    groups.append(f"{group_label(_label(plan, comp), g, level_labels(plan, comp))} "
                                   f"{format_number(_value(part, term=term, statistic='median'))}"
                                   f" (n={int(_value(part, term=term, statistic='n'))})")
             cells.append({"groups": groups, "p": res.p_value,

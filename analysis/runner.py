@@ -20,8 +20,8 @@ the message says why; per-candidate screen failures are in `ScreenResult.errors`
 `analysis, comparison, endpoint, term, statistic, value, test`:
 
 * analysis: table1 | response | survival | followup | kinetics | cox
-* comparison: a grouping (crs, icans, concurrent, tox_group, tocilizumab,
-  steroids); `all` for ungrouped rows (overall KM, follow-up, the multivariable
+* comparison: a grouping (crs, icans, crs_grade, icans_grade, concurrent, tox_group,
+  tocilizumab, steroids: whatever the plan names); `all` for ungrouped rows (overall KM, follow-up, the multivariable
   Cox model); `screen` for the univariate Cox screen.
 * endpoint: a Table 1 variable, cr, mrd_neg_cr, os, lfs, car_peak.
 * term: "" for a whole comparison or model (its p_value, n, events; in the

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from patient_frames import grade_group
 
 from analysis.plan import STUDY_PLAN, PlanError, load_plan, parse_plan
 from analysis.runner import COLUMNS, run_plan
@@ -41,6 +42,7 @@ def synthetic_patients(n: int = 93, seed: int = 20230301) -> pd.DataFrame:
         "icans_any": icans, "icans_grade": icans_grade,
         "crs_icans_concurrent": crs & icans,
         "tox_group": tox,
+        "crs_grade_group": grade_group(crs_grade), "icans_grade_group": grade_group(icans_grade),
         "steroids": rng.random(n) < 0.55,
         "tocilizumab": rng.random(n) < 0.48,
         "cr_d30": cr,
@@ -131,8 +133,8 @@ def test_runner_table_shape_and_vocabulary(results):
     assert list(t.columns) == COLUMNS
     assert set(t["analysis"]) == {"table1", "response", "survival", "followup", "kinetics",
                                   "cox"}
-    assert set(t["comparison"]) <= {"crs", "icans", "concurrent", "tox_group", "tocilizumab",
-                                    "steroids", "all", "screen"}
+    assert set(t["comparison"]) <= {"crs", "icans", "crs_grade", "icans_grade", "concurrent", "tox_group",
+                                    "tocilizumab", "steroids", "all", "screen"}
     assert set(t["statistic"]) <= {"p_value", "hr", "hr_lower", "hr_upper", "median", "lower",
                                    "upper", "n", "events", "count", "percent"}
     assert not t.duplicated(subset=[c for c in COLUMNS if c != "value"]).any()
@@ -146,9 +148,9 @@ def test_runner_covers_every_planned_comparison(results):
         t1 = p[(p["analysis"] == "table1") & (p["comparison"] == comp)]
         assert set(t1["endpoint"]) == set(plan.table1.variables)
     resp = p[p["analysis"] == "response"].set_index(["comparison", "endpoint"])["test"]
-    assert len(resp) == 12
+    assert len(resp) == len(plan.response.compare_by) * len(plan.response.endpoints)
     assert resp[("crs", "cr")] == "fisher" and resp[("tox_group", "mrd_neg_cr")] == "chi2"
-    assert len(p[p["analysis"] == "survival"]) == 12
+    assert len(p[p["analysis"] == "survival"]) == len(plan.survival.compare_by) * len(plan.survival.endpoints)
     kin = p[p["analysis"] == "kinetics"].set_index("comparison")["test"]
     assert kin["tox_group"] == "kruskal_wallis" and kin["crs"] == "mann_whitney"
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import base64
 from html.parser import HTMLParser
 
-import numpy as np
 import pandas as pd
 import pytest
+from patient_frames import make_patients as _shared_patients
 
 from analysis.figures import format_p, km_figure, p_text
 from analysis.plan import load_plan
@@ -19,41 +19,11 @@ from analysis.report import SECTIONS, format_number, methods, render_report
 from analysis.runner import run_plan
 from analysis.survival import kaplan_meier
 
+
+def make_patients(seed: int = 7, n: int = 93):
+    return _shared_patients(seed, n)
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def make_patients(seed: int = 7, n: int = 93) -> pd.DataFrame:
-    """Seeded synthetic analysis_patient rows (not the twin; no real patients)."""
-    rng = np.random.default_rng(seed)
-    crs_grade = rng.choice([0, 1, 2, 3, 4], n, p=[0.18, 0.35, 0.27, 0.15, 0.05])
-    icans_grade = np.where(rng.random(n) < 0.17, rng.choice([1, 2, 3], n), 0)
-    crs, icans = crs_grade > 0, icans_grade > 0
-    severe = (crs_grade >= 3) | (icans_grade >= 3)
-    refractory = rng.random(n) < 0.13
-    cr = rng.random(n) < 0.92
-    os_m = rng.exponential(40, n).clip(0.5, 80).round(1)
-    return pd.DataFrame({
-        "study_id": [f"P{i:03d}" for i in range(n)],
-        "site_id": rng.choice(["center_a", "center_b", "center_c", "center_d"], n),
-        "sex": rng.choice(["M", "F"], n), "age_years": rng.integers(2, 70, n),
-        "ph_positive": rng.random(n) < 0.2,
-        "disease_status": np.where(refractory, "primary_refractory", "relapsed"),
-        "n_relapses": np.where(refractory, 0, rng.integers(1, 5, n)),
-        "prior_lines": rng.integers(0, 14, n), "bm_blasts_pct": rng.uniform(0, 95, n).round(1),
-        "dose_1e6_per_kg": rng.uniform(0.4, 4.3, n).round(1),
-        "crs_any": crs, "crs_grade": crs_grade, "icans_any": icans, "icans_grade": icans_grade,
-        "crs_icans_concurrent": crs & icans,
-        "tox_group": np.where(~crs & ~icans, "none", np.where(severe, "grade3plus", "other")),
-        "steroids": crs & (rng.random(n) < 0.65), "tocilizumab": crs & (rng.random(n) < 0.6),
-        "cr_d30": cr, "mrd_neg_cr": pd.array(np.where(cr, rng.random(n) < 0.8, None),
-                                             dtype="boolean"),
-        "peak_il6_pg_ml": (10 ** rng.normal(2, 1, n)).round(1),
-        "peak_ferritin_ng_ml": (10 ** rng.normal(3.4, 0.5, n)).round(0),
-        "peak_car_copies": np.where(rng.random(n) < 0.26, 10 ** rng.normal(4.5, 0.8, n), np.nan),
-        "os_months": os_m, "os_event": rng.random(n) < 0.45,
-        "lfs_months": np.where(cr, np.minimum(os_m, rng.exponential(30, n).round(1)), np.nan),
-        "lfs_event": pd.array(np.where(cr, rng.random(n) < 0.5, None), dtype="boolean"),
-    })
 
 
 class Page(HTMLParser):
@@ -134,7 +104,8 @@ def test_figures_carry_png_and_svg(report):
 
 def test_one_km_figure_per_survival_comparison(results, report):
     km = [f for f in report.figures if f.name.startswith("km_")]
-    assert len(km) == len(results.survival) == 12
+    plan = results.plan
+    assert len(km) == len(results.survival) == len(plan.survival.compare_by) * len(plan.survival.endpoints)
 
 
 def test_meta_is_shown_and_escaped(report):

@@ -6,6 +6,8 @@
 --   crs_grade / icans_grade: worst ASTCT 2019 grade over the patient's episodes, 0 = none.
 --   tox_group: 'none' = neither CRS nor ICANS; 'grade3plus' = CRS or ICANS grade >= 3;
 --   'other' = everyone else (grade 1-2 CRS and/or ICANS), as in Fig. 1F and Table 2.
+--   crs_grade_group / icans_grade_group: 'none', 'grade1_2' or 'grade3plus' by the worst
+--   grade, the strata of Figs. 1C-D and 3A-D.
 --   steroids / tocilizumab: any course of the agent given for CRS or ICANS.
 --   cr_d30: CR at the first (day-30) response assessment; mrd_neg_cr only among CR, else null.
 --   OS runs from infusion to death from any cause, censored at last contact and never
@@ -87,6 +89,10 @@ final AS (
                WHEN greatest(coalesce(t.crs_grade, 0), coalesce(t.icans_grade, 0)) >= 3 THEN 'grade3plus'
                ELSE 'other'
            END AS tox_group,
+           CASE WHEN coalesce(t.crs_grade, 0) = 0 THEN 'none'
+                WHEN t.crs_grade >= 3 THEN 'grade3plus' ELSE 'grade1_2' END AS crs_grade_group,
+           CASE WHEN coalesce(t.icans_grade, 0) = 0 THEN 'none'
+                WHEN t.icans_grade >= 3 THEN 'grade3plus' ELSE 'grade1_2' END AS icans_grade_group,
            coalesce(tr.steroids, false) AS steroids,
            coalesce(tr.tocilizumab, false) AS tocilizumab,
            f.cr AS cr_d30,
