@@ -33,7 +33,9 @@ RAW = """
 import sys, duckdb
 con = duckdb.connect()
 files = sys.argv[2:]
-con.execute(f"COPY (SELECT * FROM read_csv({files!r})) TO '{sys.argv[1]}' (FORMAT PARQUET)")
+quote = lambda s: "'" + s.replace("'", "''") + "'"  # noqa: E731 (paths as SQL literals)
+con.execute(f"COPY (SELECT * FROM read_csv([{', '.join(map(quote, files))}])) TO {quote(sys.argv[1])} "
+            "(FORMAT PARQUET)")
 """
 
 

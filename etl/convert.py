@@ -42,12 +42,22 @@ UNITS: dict[tuple[str, str], float] = {
 CELL_COUNT_1E6 = {"10^6 cells": 1.0, "10^7 cells": 10.0, "10^8 cells": 100.0, "cells": 1e-6}
 
 
+def norm_text(v: object) -> str:
+    """A source cell as text for matching codes and ids: stripped, and `2.0` read as `2`
+    (Excel and SPSS hand whole numbers over as floats)."""
+    s = str(v).strip()
+    return s[:-2] if s.endswith(".0") and s[:-2].lstrip("-").isdigit() else s
+
+
+MISSING_MARKERS = ("", "NA", "N/A", "na", "NULL", "null", ".")   # text a cell holds when it holds nothing
+
+
 def is_missing(v: object) -> bool:
     if v is None:
         return True
     if isinstance(v, float) and math.isnan(v):
         return True
-    return isinstance(v, str) and v.strip() in {"", "NA", "N/A", "na", "NULL", "null", "."}
+    return isinstance(v, str) and v.strip() in MISSING_MARKERS
 
 
 def parse_number(v: object, decimal: str = ".") -> float:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import codecs
 import csv
 import os
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +37,8 @@ from etl.errors import ConfigError, InputError
 from etl.mapper import load_codes
 from etl.mapping import SiteMapping
 from etl.pseudonymize import study_id
-from etl.quarantine import MASK, QUARANTINE_COLUMNS
+from etl.quarantine import NO_CASCADE, QUARANTINE_COLUMNS, mask_identifiers, unmapped_records
+from etl.readers import check_header
 from schemas.catalog import catalog
 from schemas.model import code_attr, codes, common_schema
 
@@ -137,8 +137,7 @@ def _utf8(path: Path, source, work_dir: Path) -> tuple[Path, list[str], int]:
             raise InputError(f"{path}: cannot read the header: {exc}") from None
     if header is None:
         raise InputError(f"{path}: no header row (expected on line {source.header_row})")
-    if len(set(header)) != len(header):
-        raise InputError(f"{path}: a column appears twice in the header")
+    check_header(path, header)
     if codecs.lookup(source.encoding).name == "utf-8":
         return path, header, line
     out = work_dir / f"{path.stem}.utf8.csv"
@@ -181,7 +180,7 @@ def _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key
             f"null_padding=false, strict_mode=true)")
     blank = " AND ".join(f"nullif(trim(s{i}), '') IS NULL" for i in range(len(header)))
     raw = ", ".join(f"{sc.missing_to_null(src_cols[h])} AS {src_cols[h]}" for h in sorted(needed))
-    where = " AND ".join(sc.one_of(sc.norm(src_cols[c]), [_norm(a) for a in allowed])
+    where = " AND ".join(sc.one_of(sc.norm(src_cols[c]), [convert.norm_text(a) for a in allowed])
                          for c, allowed in (tmap.where or {}).items()) or "TRUE"
 
     # layer 1 (`b`): each column's source value, through its code list (a joined table);
@@ -192,10 +191,7 @@ def _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key
         if spec.value is not None and str(spec.value).strip() in sc.MISSING:
             raw_base = "NULL"
         c = table.column(col)
-        if spec.date:
-            fmts = [spec.date] if isinstance(spec.date, str) else list(spec.date)
-        else:
-            fmts = list(mapping.date_formats)
+        fmts = mapping.formats_for(spec)
         b, pcol = f"b{i}", f"p{i}"
         if spec.codes:
             frame = pd.DataFrame(list(load_codes(mapping.site_dir / spec.codes).items()), columns=["k", "v"])
@@ -308,11 +304,12 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
     con.execute("CREATE TEMP TABLE f AS " + " UNION ALL ".join(parts))
     # the patient cascade (etl.quarantine.resolve): exact copies of a quarantined patient go with it
     con.register("causes", pd.DataFrame(list(causes.items()), columns=["local_id", "detail"], dtype=object))
-    con.execute("DELETE FROM f WHERE rule_id = 'DUPLICATE_EXACT' AND local_id IN (SELECT local_id FROM causes)")
+    con.execute(f"DELETE FROM f WHERE {sc.one_of('rule_id', sorted(NO_CASCADE))} "
+                "AND local_id IN (SELECT local_id FROM causes)")
     con.execute("""INSERT INTO f SELECT t2._row, 'CASCADE_PATIENT', '', '', '', c.detail, t2.local_id
                    FROM t2 JOIN causes c ON c.local_id = t2.local_id
                    WHERE t2._row NOT IN (SELECT _row FROM f)""")
-    sev = pd.DataFrame([(r, c.severity, c.message) for r, c in catalog().items()], columns=["rule_id", "severity", "m"])
+    sev = pd.DataFrame([(r, c.severity) for r, c in catalog().items()], columns=["rule_id", "severity"])
     con.register("sev", sev)
     msg = "CASE f.rule_id " + " ".join(f"WHEN {sc.lit(r)} THEN {sc.message(r)}" for r in catalog()) + " END"
     quarantine = con.execute(f"""
@@ -326,14 +323,9 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
     # a file shared with pandas-path tables: etl.quarantine.resolve finds its unmapped rows
     unmapped = con.execute("SELECT _row FROM m WHERE NOT _used AND NOT $shared", {"shared": shared}).fetchdf()["_row"]
     if len(unmapped):
-        from schemas.catalog import finding
-
-        text = finding("UNMAPPED_ROW", "", None, detail="no table mapping uses it").message
-        quarantine = pd.concat([quarantine, pd.DataFrame({
-            "site_id": site, "source_file": label, "source_row": unmapped.astype("int64"), "target_table": "",
-            "rule_id": "UNMAPPED_ROW", "severity": "error", "column_name": "", "value": "", "message": text})],
-            ignore_index=True)
-    quarantine = _mask(quarantine, identifiers)
+        quarantine = pd.concat([quarantine, pd.DataFrame(unmapped_records(site, label, list(unmapped)))],
+                               ignore_index=True)
+    quarantine = mask_identifiers(quarantine, identifiers)
     # pseudonymize: HMAC study ids for the distinct local ids, joined in
     ids = con.execute("SELECT DISTINCT local_id FROM t2 ANTI JOIN bad USING (_row) WHERE local_id IS NOT NULL"
                       ).fetchdf()["local_id"]
@@ -379,23 +371,3 @@ def _duplicates(con, table) -> list[str]:
     ]
 
 
-def _mask(q: pd.DataFrame, identifiers: set[str]) -> pd.DataFrame:
-    """etl.quarantine._record's masking: identifier values and identifiers inside messages."""
-    if q.empty or not identifiers:
-        return q
-    q = q.copy()
-    hit = q["value"].isin(identifiers) & (q["value"] != "")
-    q.loc[hit, "message"] = [m.replace(v, MASK)
-                             for m, v in zip(q.loc[hit, "message"], q.loc[hit, "value"], strict=True)]
-    q.loc[hit, "value"] = MASK
-    long = sorted((i for i in identifiers if len(i) >= 4), key=len, reverse=True)
-    if long:
-        pattern = re.compile("|".join(re.escape(i) for i in long))
-        q["message"] = [pattern.sub(MASK, m) for m in q["message"]]
-    return q
-
-
-def _norm(v: object) -> str:
-    from etl.mapper import _norm as n
-
-    return n(v)

@@ -3,7 +3,8 @@
 - toxicity: ASTCT 2019 grade from the source scale (crosswalk) or re-derived from the
   recorded components (`etl.grading`), with a GRADE_DISAGREES warning when they differ;
 - toxicity_treatment: steroid doses as dexamethasone equivalent (schemas/codelists/agent.csv);
-- response: `mrd_negative` from `mrd_pct` (< 0.01 %) when the center did not send it;
+- response: `mrd_negative` from `mrd_pct` (below the MRD_INCONSISTENT cut-off of the check
+  catalog, 0.01 %) when the center did not send it;
 - patient: age at infusion from the date of birth (a direct identifier, then dropped).
 """
 from __future__ import annotations
@@ -12,10 +13,8 @@ import pandas as pd
 
 from etl import convert
 from etl.grading import harmonize_frame
-from schemas.catalog import Finding, finding
+from schemas.catalog import Finding, catalog, finding
 from schemas.model import code_attr
-
-MRD_NEGATIVE_BELOW_PCT = 0.01
 
 
 def harmonize_site(tables: dict[str, pd.DataFrame], birth_dates: pd.Series | None) -> list[Finding]:
@@ -30,7 +29,7 @@ def harmonize_site(tables: dict[str, pd.DataFrame], birth_dates: pd.Series | Non
     if "response" in tables:
         r = tables["response"]
         fill = r["mrd_negative"].isna() & r["mrd_pct"].notna()
-        r.loc[fill, "mrd_negative"] = r.loc[fill, "mrd_pct"] < MRD_NEGATIVE_BELOW_PCT
+        r.loc[fill, "mrd_negative"] = r.loc[fill, "mrd_pct"] < catalog()["MRD_INCONSISTENT"].limit
     return out
 
 

@@ -42,12 +42,7 @@ def load_codes(path: Path) -> dict[str, str]:
         raise ConfigError(f"{path}: code list not found") from None
     if rows and not {"source_value", "target_value"} <= set(rows[0]):
         raise ConfigError(f"{path}: code list needs columns source_value,target_value")
-    return {_norm(r["source_value"]): r["target_value"] for r in rows}
-
-
-def _norm(v: object) -> str:
-    s = str(v).strip()
-    return s[:-2] if s.endswith(".0") and s[:-2].lstrip("-").isdigit() else s
+    return {convert.norm_text(r["source_value"]): r["target_value"] for r in rows}
 
 
 class Mapper:
@@ -71,18 +66,19 @@ class Mapper:
         if tmap.where:
             keep = pd.Series(True, index=frame.index)
             for col, allowed in tmap.where.items():
-                keep &= frame[col].map(_norm).isin({_norm(a) for a in allowed})
+                keep &= frame[col].map(convert.norm_text).isin({convert.norm_text(a) for a in allowed})
             frame = frame[keep]
         out = MappedTable(tname, pd.DataFrame())
         if tmap.pivot:
             rows = self._pivot_rows(tname, table, tmap, raw, frame, out)
         else:
             groups = tmap.melt or [None]
+            skips = {id(g): {convert.norm_text(x) for x in g.skip} for g in groups if g is not None}
             rows = []
             for rec in frame.to_dict("records"):
                 for g in groups:
                     if g is not None and (convert.is_missing(rec.get(g.when))
-                                          or _norm(rec.get(g.when)) in {_norm(x) for x in g.skip}):
+                                          or convert.norm_text(rec.get(g.when)) in skips[id(g)]):
                         continue
                     specs = {**tmap.columns, **(g.columns if g else {})}
                     rows.append(self._row(tname, table, specs, rec, raw, out, [rec[ROW]], len(rows)))
@@ -114,7 +110,7 @@ class Mapper:
             return None
 
     def _value(self, column: Column, spec: ColumnSpec, rec: dict, raw: RawTable) -> object:
-        decimal = self.m.sources[_source_name(self.m, raw)].decimal
+        decimal = self.m.sources[raw.name].decimal
         if spec.derive:
             return self._derive(column, spec, rec, decimal)
         v = spec.value if spec.value is not None else rec.get(spec.from_)
@@ -124,7 +120,7 @@ class Mapper:
             v = raw.value_labels[spec.from_].get(v, v)
         if spec.codes:
             table = load_codes(self.m.site_dir / spec.codes)
-            key = _norm(v)
+            key = convert.norm_text(v)
             if key not in table:
                 raise _CellError("UNKNOWN_CODE", v, f"{spec.codes}")
             v = table[key]
@@ -133,9 +129,9 @@ class Mapper:
         try:
             if column.type == "date":
                 if spec.relative_to:
-                    ref = convert.parse_date(rec.get(spec.relative_to), self._formats(None))
+                    ref = convert.parse_date(rec.get(spec.relative_to), self.m.formats_for(None))
                     return convert.storable_date(convert.add_days(ref, convert.parse_int(v, decimal)))
-                return convert.storable_date(convert.parse_date(v, self._formats(spec)))
+                return convert.storable_date(convert.parse_date(v, self.m.formats_for(spec)))
             if column.type == "int":
                 return convert.parse_int(v, decimal)
             if column.type == "float":
@@ -148,7 +144,7 @@ class Mapper:
         except ValueError as exc:
             rule = "DATE_UNPARSEABLE" if column.type == "date" else "TYPE_MISMATCH"
             raise _CellError(rule, v, str(exc)) from None
-        return _norm(v)
+        return convert.norm_text(v)
 
     def _derive(self, column: Column, spec: ColumnSpec, rec: dict, decimal: str) -> object:
         a = spec.args
@@ -170,7 +166,7 @@ class Mapper:
 
     def _lab_units(self, row: dict, spec: ColumnSpec, rec: dict, out: MappedTable, tname: str) -> None:
         raw_value = rec.get(spec.from_) if spec.from_ else spec.value
-        row.setdefault("source_value", None if convert.is_missing(raw_value) else _norm(raw_value))
+        row.setdefault("source_value", None if convert.is_missing(raw_value) else convert.norm_text(raw_value))
         unit = rec.get(spec.unit_from) if spec.unit_from else spec.unit
         row.setdefault("source_unit", None if convert.is_missing(unit) else str(unit).strip())
         target = code_attr("analyte", "unit").get(row.get("analyte") or "")
@@ -183,11 +179,6 @@ class Mapper:
             out.reported.add((row["_row_id"], "value"))
             self.findings.append(finding("TYPE_MISMATCH", tname, row["_row_id"], "source_unit",
                                          row["source_unit"], expected=str(exc), local_id=row.get("local_id")))
-
-    def _formats(self, spec: ColumnSpec | None) -> list[str]:
-        if spec is not None and spec.date:
-            return [spec.date] if isinstance(spec.date, str) else list(spec.date)
-        return list(self.m.date_formats)
 
     # -- shapes -------------------------------------------------------------------------
     def _pivot_rows(self, tname, table, tmap, raw, frame, out) -> list[dict]:
@@ -202,7 +193,7 @@ class Mapper:
             for col, spec in tmap.columns.items():
                 if spec.when is None:
                     continue
-                hits = [r for r in recs if _norm(r[on]) == _norm(spec.when)]
+                hits = [r for r in recs if convert.norm_text(r[on]) == convert.norm_text(spec.when)]
                 if hits:
                     merged[col] = hits[0]
                     used += [r[ROW] for r in hits]
@@ -254,16 +245,12 @@ class Mapper:
 class _CellError(Exception):
     def __init__(self, rule: str, value: object, expected: str):
         super().__init__(rule)
-        self.rule, self.value, self.expected = rule, _norm(value), expected
-
-
-def _source_name(m: SiteMapping, raw: RawTable) -> str:
-    return raw.name
+        self.rule, self.value, self.expected = rule, convert.norm_text(value), expected
 
 
 def _local(rec: dict, specs: dict[str, ColumnSpec]) -> str | None:
     spec = specs.get("local_id")
-    return _norm(rec.get(spec.from_)) if spec and spec.from_ else None
+    return convert.norm_text(rec.get(spec.from_)) if spec and spec.from_ else None
 
 
 DTYPES = {"string": object, "int": "Int64", "float": "float64", "bool": "boolean", "date": "datetime64[ns]"}

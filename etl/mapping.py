@@ -182,6 +182,12 @@ class SiteMapping(_Strict):
             raise ValueError(f"identifiers.source: {self.identifiers.source!r} is not in sources")
         return self
 
+    def formats_for(self, spec: ColumnSpec | None) -> list[str]:
+        """The date formats a column is parsed with: its own `date:`, else the site's."""
+        if spec is not None and spec.date:
+            return [spec.date] if isinstance(spec.date, str) else list(spec.date)
+        return list(self.date_formats)
+
     @property
     def site_dir(self) -> Path:
         return self.path.parent if self.path else Path.cwd()

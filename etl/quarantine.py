@@ -11,6 +11,7 @@ quarantined if any row derived from it is. Values that are direct identifiers ar
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -78,18 +79,16 @@ def resolve(site_id: str, tables: dict[str, pd.DataFrame], findings: list[Findin
             used.update(rows)
         for rows in frame.loc[is_bad, "_source_rows"]:
             q_rows.update(rows)
-    records = [r for f in findings for r in _records(site_id, f, tables, identifier_values)]
+    records = [r for f in findings for r in _records(site_id, f, tables)]
     for label, (other_used, other_bad) in (elsewhere or {}).items():
         used.update((label, n) for n in other_used)
         q_rows.update((label, n) for n in other_bad)
     files = []
     for r in raw.values():
         read = {(r.label, int(n)) for n in r.frame["_source_row"]}
-        for label, n in sorted(read - used):
-            records.append({"site_id": site_id, "source_file": label, "source_row": n, "target_table": "",
-                            "rule_id": "UNMAPPED_ROW", "severity": "error", "column_name": "", "value": "",
-                            "message": finding("UNMAPPED_ROW", "", None, detail="no table mapping uses it").message})
-            q_rows.add((label, n))
+        unmapped = sorted(read - used)
+        records += unmapped_records(site_id, r.label, [n for _, n in unmapped])
+        q_rows.update(unmapped)
         quarantined = read & q_rows
         loaded_rows = (read & used) - q_rows
         files.append({"source": r.name, "path": r.label, "rows_read": len(read),
@@ -99,7 +98,31 @@ def resolve(site_id: str, tables: dict[str, pd.DataFrame], findings: list[Findin
     n_bad = 0 if patient is None else n_read - int(loaded["patient"]["local_id"].nunique())
     quarantine = pd.DataFrame(records, columns=QUARANTINE_COLUMNS).sort_values(
         ["source_file", "source_row", "rule_id"], kind="stable").reset_index(drop=True)
-    return Split(loaded, quarantine, pd.DataFrame(files), n_read, n_bad)
+    return Split(loaded, mask_identifiers(quarantine, identifier_values), pd.DataFrame(files), n_read, n_bad)
+
+
+def unmapped_records(site_id: str, label: str, rows: list[int]) -> list[dict]:
+    """UNMAPPED_ROW records for source rows that no table mapping used."""
+    f = finding("UNMAPPED_ROW", "", None, detail="no table mapping uses it")
+    return [{"site_id": site_id, "source_file": label, "source_row": int(n), "target_table": "",
+             "rule_id": f.rule_id, "severity": f.severity, "column_name": "", "value": "", "message": f.message}
+            for n in rows]
+
+
+def mask_identifiers(q: pd.DataFrame, identifiers: set[str]) -> pd.DataFrame:
+    """Quarantine records with direct-identifier values masked, in `value` and inside messages."""
+    if q.empty or not identifiers:
+        return q
+    q = q.copy()
+    hit = q["value"].isin(identifiers) & (q["value"] != "")
+    q.loc[hit, "message"] = [m.replace(v, MASK)
+                             for m, v in zip(q.loc[hit, "message"], q.loc[hit, "value"], strict=True)]
+    q.loc[hit, "value"] = MASK
+    long = sorted((i for i in identifiers if len(i) >= 4), key=len, reverse=True)
+    if long:
+        pattern = re.compile("|".join(re.escape(i) for i in long))
+        q["message"] = [pattern.sub(MASK, m) for m in q["message"]]
+    return q
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -122,7 +145,7 @@ def _row_of(tables: dict[str, pd.DataFrame], table: str, row_id: int | None) -> 
     return f"{row.iloc[0]['_source_file']} row {row.iloc[0]['_source_row']}"
 
 
-def _records(site_id: str, f: Finding, tables: dict[str, pd.DataFrame], identifiers: set[str]) -> list[dict]:
+def _records(site_id: str, f: Finding, tables: dict[str, pd.DataFrame]) -> list[dict]:
     """One record per source row the finding's target row came from (pivots merge several)."""
     sources: list[tuple[str, int | None]] = [("", None)]
     frame = tables.get(f.table)
@@ -131,13 +154,6 @@ def _records(site_id: str, f: Finding, tables: dict[str, pd.DataFrame], identifi
         if not row.empty:
             rows = row.iloc[0]["_source_rows"] or ((row.iloc[0]["_source_file"], row.iloc[0]["_source_row"]),)
             sources = sorted({(str(file), int(n)) for file, n in rows})
-    value, message = f.value, f.message
-    if value and value in identifiers:
-        message = message.replace(value, MASK)
-        value = MASK
-    for ident in identifiers:
-        if len(ident) >= 4 and ident in message:
-            message = message.replace(ident, MASK)
     return [{"site_id": site_id, "source_file": file, "source_row": n, "target_table": f.table,
-             "rule_id": f.rule_id, "severity": f.severity, "column_name": f.column, "value": value,
-             "message": message} for file, n in sources]
+             "rule_id": f.rule_id, "severity": f.severity, "column_name": f.column, "value": f.value,
+             "message": f.message} for file, n in sources]

@@ -86,7 +86,7 @@ def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, dict]:
         numbers.append(line)
     if header is None:
         raise InputError(f"{path}: no header row (expected on line {source.header_row})")
-    _check_header(path, header)
+    check_header(path, header)
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     frame[ROW] = numbers
     return frame, {}
@@ -121,7 +121,7 @@ def _read_excel(path: Path, source: Source) -> tuple[pd.DataFrame, dict]:
     header = [str(h).strip() for h in cells[source.header_row - 1]]
     while header and header[-1] == "":
         header.pop()
-    _check_header(path, header)
+    check_header(path, header)
     rows, numbers = [], []
     for i, row in enumerate(cells[source.header_row:], start=source.header_row + 1):
         row = list(row[: len(header)]) + [""] * (len(header) - len(row))
@@ -147,7 +147,7 @@ def _read_sav(path: Path, source: Source) -> tuple[pd.DataFrame, dict]:
     return frame, labels
 
 
-def _check_header(path: Path, header: list[str]) -> None:
+def check_header(path: Path, header: list[str]) -> None:
     seen = set()
     for h in header:
         if h in seen:

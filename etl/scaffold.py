@@ -29,14 +29,14 @@ from etl.config import SITE_ID
 from etl.errors import InputError, UsageError
 from etl.headers import field_synonyms, normalize, score
 from etl.profile import ColumnProfile, TableProfile, profile_paths
-from schemas.model import Column, codelist, common_schema
+from schemas.model import Column, codelist, codes, common_schema
 
 THRESHOLD = 0.6
 # filled by carpool itself (etl/harmonize.py) or by the lab unit logic: never drafted
 AUTOMATIC = {"site_id", "grade_astct", "grade_method", "dex_equiv_mg", "source_value", "source_unit"}
 HINTS = {"infusion.product": "{value: CD19_41BB}? (a constant when the export has no product column)",
          "toxicity.source_scale": "{value: ASTCT2019}? (the scale the center graded on: "
-                                  "ASTCT2019, LEE2014, PENN, CTCAE_V4, CTCAE_V5, CARTOX)",
+                                  + ", ".join(codes("grading_scale")) + ")",
          "toxicity.tox_type": "{value: CRS} in a melt group, or a column with CRS/ICANS",
          "patient.age_years": "{derive: age_at_infusion} (needs identifiers.birth_date)"}
 INSTRUMENT = "redcap_repeat_instrument"

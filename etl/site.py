@@ -156,12 +156,11 @@ def _identifiers(mapping: SiteMapping, raw: dict[str, RawTable]) -> tuple[pd.Ser
     missing = [c for c in [ids.local_id, *ids.columns] if c not in frame.columns]
     if missing:
         raise ConfigError(f"{mapping.path}: identifiers: source {ids.source!r} has no column(s) {missing}")
-    local = frame[ids.local_id].map(lambda v: None if convert.is_missing(v) else str(v).strip())
+    local = frame[ids.local_id].map(lambda v: None if convert.is_missing(v) else convert.norm_text(v))
     names = pd.Series(frame[ids.name].values, index=local) if ids.name else pd.Series(dtype=object)
     births = pd.Series(dtype=object)
     if ids.birth_date is not None:
-        fmts = ids.birth_date.date or mapping.date_formats
-        fmts = [fmts] if isinstance(fmts, str) else list(fmts)
+        fmts = mapping.formats_for(ids.birth_date)
         births = pd.Series([_try_date(v, fmts) for v in frame[ids.birth_date.from_]], index=local)
     names = names[names.map(lambda v: not convert.is_missing(v))]
     births = births[births.notna()]

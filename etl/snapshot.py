@@ -28,6 +28,7 @@ from etl.config import Config
 from etl.durable import fsync_dir, sha256_file, sql_path
 from etl.errors import UsageError
 from etl.lock import refresh_lock
+from etl.sqlcompile import ident
 from etl.version import code_version
 from etl.warehouse import VIEWS_DIR, create_views
 
@@ -64,7 +65,7 @@ def freeze(cfg: Config, name: str, now: datetime) -> Path:
             for table in tables:
                 target = tmp / "parquet" / f"{table}.parquet"
                 # Identifiers come from the warehouse catalog, the path from our own folder.
-                con.execute(f'COPY (SELECT * FROM "{table}") TO \'{sql_path(target)}\' (FORMAT PARQUET)')
+                con.execute(f"COPY (SELECT * FROM {ident(table)}) TO '{sql_path(target)}' (FORMAT PARQUET)")
             settings = dict(con.execute("SELECT key, value FROM study_config").fetchall())
             run = con.execute("SELECT code_version, config_hash FROM etl_run WHERE run_id = ?",
                               [settings.get("run_id")]).fetchone()
@@ -137,7 +138,7 @@ def snapshot_connection(cfg: Config, name: str) -> duckdb.DuckDBPyConnection:
         try:
             for table in m["tables"]:
                 src = root / "parquet" / f"{table}.parquet"
-                con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM read_parquet(\'{sql_path(src)}\')')
+                con.execute(f"CREATE TABLE {ident(table)} AS SELECT * FROM read_parquet('{sql_path(src)}')")
             create_views(con, root / "views")
             con.execute("CHECKPOINT")
         finally:

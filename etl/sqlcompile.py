@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from etl import convert
 from etl.mapping import ColumnSpec
-from schemas.catalog import catalog
+from schemas.catalog import catalog, rule_for
 from schemas.model import Column, Table
 
-MISSING = ("", "NA", "N/A", "na", "NULL", "null", ".")   # etl.convert.is_missing, as SQL
+MISSING = convert.MISSING_MARKERS   # etl.convert.is_missing, as SQL
 
 
 def lit(v: object) -> str:
@@ -47,7 +47,7 @@ def one_of(expr: str, values) -> str:
 
 
 def norm(expr: str) -> str:
-    """etl.mapper._norm: strip a '.0' from whole numbers written as floats."""
+    """etl.convert.norm_text in SQL: strip a '.0' from whole numbers written as floats."""
     return f"regexp_replace({expr}, '^(-*[0-9]+)\\.0$', '\\1')"
 
 
@@ -64,13 +64,17 @@ def message(rule_id: str, column: str = "f.column_name", value: str = "f.value",
     finding's columns (`{value!r}` renders as Python's repr, as `Check.format` does)."""
     exprs = {"column": column, "value": f"coalesce({value}, 'None')", "expected": f"coalesce({expected}, '')",
              "detail": f"coalesce({detail}, '')"}
+    check = catalog()[rule_id]
     parts = []
-    for literal, fld, _spec, conv in string.Formatter().parse(catalog()[rule_id].message):
+    for literal, fld, spec, conv in string.Formatter().parse(check.message):
         if literal:
             parts.append(lit(literal))
         if fld is None:
             continue
-        parts.append(py_repr(value) if fld == "value" and conv == "r" else exprs[fld])
+        if fld == "limit":  # a number of the catalog, not of the row
+            parts.append(lit(format(check.limit, spec)))
+        else:
+            parts.append(py_repr(value) if fld == "value" and conv == "r" else exprs[fld])
     return "(" + " || ".join(parts or ["''"]) + ")"
 
 
@@ -159,8 +163,6 @@ class FieldCheck:
 def field_checks(table: Table, codesets: dict[str, str]) -> list[FieldCheck]:
     """common.yml's required/codelist/min/max for one table, with catalog rule ids.
     `codesets`: codelist name -> SQL relation of its codes (column `code`)."""
-    from schemas.pandera_models import _rule
-
     out = []
     for c in table.columns:
         q = ident(c.name)
@@ -173,7 +175,6 @@ def field_checks(table: Table, codesets: dict[str, str]) -> list[FieldCheck]:
         if c.min is not None or c.max is not None:
             cond = " OR ".join(x for x in (f"{q} < {c.min!r}" if c.min is not None else "",
                                            f"{q} > {c.max!r}" if c.max is not None else "") if x)
-            expected = f"{c.min:g}..{c.max:g}" if c.max is not None else f">= {c.min:g}"
-            out.append(FieldCheck(_rule("field_range", table.name, c.name, "OUT_OF_RANGE"), c.name,
-                                  f"{q} IS NOT NULL AND ({cond})", f"CAST({q} AS VARCHAR)", lit(expected)))
+            out.append(FieldCheck(rule_for("field_range", table.name, c.name, "OUT_OF_RANGE"), c.name,
+                                  f"{q} IS NOT NULL AND ({cond})", f"CAST({q} AS VARCHAR)", lit(c.range_text)))
     return out

@@ -139,7 +139,7 @@ def _write_labs(rows: pd.DataFrame, center: str, path: Path, per_patient: int, r
     value = np.round(peak * rng.uniform(0.05, 1.0, n * per_patient), 1)
     units = SOURCE_UNIT[center]
     unit = np.array([units[a] for a in ANALYTES])[np.tile(k % 3, n)]
-    value = np.where(unit == "ng/mL", value * np.where(analyte == "il6", 0.001, 1.0), value)
+    value = np.where(unit == "ng/mL", value * np.where(analyte == "il6", FACTOR["ng/mL"], 1.0), value)
     frame = pd.DataFrame({"patient_id": pid, "analyte": pd.Series(analyte).map(LAB_CODES),
                           "result": value, "unit": unit, "sample_date": infusion + day.astype("timedelta64[D]")})
     con = duckdb.connect()

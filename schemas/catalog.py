@@ -25,6 +25,7 @@ class Check:
     kahn_category: str
     severity: str
     threshold_pct: float
+    limit: float | None
     message: str
 
     def format(self, **kw) -> str:
@@ -32,7 +33,7 @@ class Check:
         kw.setdefault("value", "")
         kw.setdefault("expected", "")
         kw.setdefault("detail", "")
-        return self.message.format(**kw)
+        return self.message.format(limit=self.limit, **kw)
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,19 @@ def catalog() -> dict[str, Check]:
         cols = tuple(c for c in r["columns"].split(",") if c)
         out[r["rule_id"]] = Check(
             r["rule_id"], r["check_type"], r["table"], cols, r["kahn_category"],
-            r["severity"], float(r["threshold_pct"] or 0), r["message"],
+            r["severity"], float(r["threshold_pct"] or 0), float(r["limit"]) if r["limit"] else None,
+            r["message"],
         )
     return out
+
+
+def rule_for(check_type: str, table: str, column: str, default: str) -> str:
+    """The catalog's table-specific rule for a generic check, e.g. lab.value's range is
+    NEGATIVE_LAB rather than OUT_OF_RANGE. pandera, GX and the SQL path all ask here."""
+    for c in catalog().values():
+        if c.check_type == check_type and c.table == table and column in c.columns:
+            return c.rule_id
+    return default
 
 
 def finding(rule_id: str, table: str, row_id: int | None, column: str = "", value: object = "",

@@ -11,25 +11,18 @@ Running the suites and writing Data Docs is in ``schemas/gx_docs.py``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
-import yaml
 
-from schemas.model import codes
-
-SCHEMAS = Path(__file__).resolve().parent
-COMMON_YML = SCHEMAS / "common.yml"
+from schemas.catalog import rule_for
+from schemas.model import codes, raw_common_schema
 
 Columns = dict[str, dict]
 Generator = Callable[[str, Columns], Iterator[gxe.Expectation]]
 
 
-def load_common_schema(path: Path = COMMON_YML) -> dict:
-    """The parsed common.yml (``{"tables": {table: {"columns": ...}}}``)."""
-    with open(path) as fh:
-        return yaml.safe_load(fh)
+load_common_schema = raw_common_schema  # the parsed common.yml, as the generators walk it
 
 
 def _meta(table: str, column: str | None, rule_id: str | None = None) -> dict:
@@ -66,7 +59,7 @@ def expect_in_range(table: str, columns: Columns) -> Iterator[gxe.Expectation]:
                 column=name,
                 min_value=spec.get("min"),
                 max_value=spec.get("max"),
-                meta=_meta(table, name, "OUT_OF_RANGE"),
+                meta=_meta(table, name, rule_for("field_range", table, name, "OUT_OF_RANGE")),
             )
 
 

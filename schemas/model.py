@@ -30,6 +30,14 @@ class Column:
     max: float | None = None
     key: bool = False
 
+    @property
+    def range_text(self) -> str:
+        """The plausible range as a finding's `expected`: '0..100' or '>= 0'."""
+        if self.max is None:
+            return f">= {self.min:g}"
+        lo = self.min if self.min is not None else float("-inf")
+        return f"{lo:g}..{self.max:g}"
+
 
 @dataclass(frozen=True)
 class Table:
@@ -53,10 +61,16 @@ class Table:
         raise KeyError(f"table {self.name} has no column {name}")
 
 
+def raw_common_schema() -> dict:
+    """common.yml as parsed YAML (`{"tables": {table: {"columns": ...}}}`), for generators
+    that walk its keys (the GX suites); `common_schema()` is the typed view of the same file."""
+    return yaml.safe_load((HERE / "common.yml").read_text(encoding="utf-8"))
+
+
 @cache
 def common_schema() -> dict[str, Table]:
     """All tables of the common schema, in dependency order (patient first)."""
-    raw = yaml.safe_load((HERE / "common.yml").read_text(encoding="utf-8"))
+    raw = raw_common_schema()
     tables = {}
     for tname, t in raw["tables"].items():
         cols = []

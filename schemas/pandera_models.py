@@ -13,15 +13,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from schemas.catalog import Finding, catalog, finding
+from schemas.catalog import Finding, catalog, finding, rule_for
 from schemas.model import Table, code_attr, codes, common_schema
-
-
-def _rule(check_type: str, table: str, column: str, default: str) -> str:
-    for c in catalog().values():
-        if c.check_type == check_type and c.table == table and column in c.columns:
-            return c.rule_id
-    return default
 
 
 @cache
@@ -36,7 +29,7 @@ def table_model(name: str) -> pa.DataFrameSchema:
         if col.min is not None or col.max is not None:
             lo = col.min if col.min is not None else float("-inf")
             hi = col.max if col.max is not None else float("inf")
-            rule = _rule("field_range", name, col.name, "OUT_OF_RANGE")
+            rule = rule_for("field_range", name, col.name, "OUT_OF_RANGE")
             checks.append(pa.Check.in_range(lo, hi, name=rule))
         columns[col.name] = pa.Column(nullable=not col.required, checks=checks, required=True,
                                       coerce=False, title=col.description)
@@ -84,9 +77,8 @@ def validate_table(name: str, frame: pd.DataFrame, reported: set[tuple[int, str]
             out.append(finding("UNKNOWN_CODE", name, row_id, col, case.failure_case, local_id=_lid(local, row_id),
                                expected=table.column(col).codelist))
         elif check in catalog():
-            c = table.column(col)
             out.append(finding(check, name, row_id, col, case.failure_case, local_id=_lid(local, row_id),
-                               expected=f"{c.min:g}..{c.max:g}" if c.max is not None else f">= {c.min:g}"))
+                               expected=table.column(col).range_text))
     return out
 
 

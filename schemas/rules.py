@@ -130,14 +130,15 @@ def relapse_without_cr(tables: dict[str, pd.DataFrame], refs: pd.DataFrame) -> l
 
 def mrd_flag(frame: pd.DataFrame) -> list[Finding]:
     both = frame[frame["mrd_pct"].notna() & frame["mrd_negative"].notna()]
-    bad = both[(both["mrd_pct"] < 0.01) != both["mrd_negative"].astype(bool)]
+    bad = both[(both["mrd_pct"] < catalog()["MRD_INCONSISTENT"].limit) != both["mrd_negative"].astype(bool)]
     return [finding("MRD_INCONSISTENT", "response", int(r["_row_id"]), "mrd_negative", r["mrd_negative"],
                     local_id=r["local_id"], expected=r["mrd_pct"]) for _, r in bad.iterrows()]
 
 
 def eligibility(patient: pd.DataFrame) -> list[Finding]:
     out = []
-    for rule, col, limit in (("ELIGIBILITY_AGE", "age_years", 70), ("ELIGIBILITY_ECOG", "ecog", 2)):
+    for check in (c for c in catalog().values() if c.check_type == "eligibility"):
+        rule, col, limit = check.rule_id, check.columns[0], check.limit
         bad = patient[patient[col].notna() & (patient[col] >= limit)]
         out += [finding(rule, "patient", int(r["_row_id"]), col, r[col], local_id=r["local_id"])
                 for _, r in bad.iterrows()]
