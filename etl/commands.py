@@ -94,10 +94,7 @@ def do_validate(config: Path, site_id: str, log) -> int:
     result = run_site(cfg, site, key)
     out_dir = cfg.out / "validation" / site_id
     report = write_validation_report(out_dir, result, config)
-    from etl.sitecache import SiteOutput
-
-    _gx(cfg, SiteOutput(site_id, "", result.tables, result.quarantine, result.files,
-                        result.patients_read, result.patients_quarantined, result.warnings))
+    _gx(cfg, result)
     discard_work(cfg, site_id)  # the DuckDB path's Parquet: a dry run keeps nothing
     log("validate", f"{site_id}: {result.patients_read} patients read, "
                     f"{result.patients_read - result.patients_quarantined} would load, "

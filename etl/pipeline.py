@@ -15,7 +15,7 @@ import os
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,9 +94,7 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
             if isinstance(result, InputError):
                 outcome.failures[site.id] = str(result)
                 continue
-            so = SiteOutput(site.id, h, result.tables, result.quarantine, result.files, result.patients_read,
-                            result.patients_quarantined, result.warnings)
-            outcome.sites.append(sitecache.save(out, so))
+            outcome.sites.append(sitecache.save(out, replace(result, input_hash=h)))
             shutil.rmtree(_work_dir(cfg, site.id), ignore_errors=True)
         sitecache.save_digests(out, digests)
         order = {s.id: i for i, s in enumerate(cfg.sites)}
@@ -148,7 +146,7 @@ def _work_dir(cfg: Config, site_id: str) -> Path:
 
 
 def _one_site(cfg: Config, site, key: bytes):
-    """A process-pool task: one site's SiteResult, or the InputError that stopped it."""
+    """A process-pool task: one site's SiteOutput, or the InputError that stopped it."""
     try:
         return run_site(cfg, site, key, work_dir=_work_dir(cfg, site.id))
     except InputError as exc:

@@ -2,12 +2,11 @@
 
 The result is the site's validated, pseudonymized tables plus its quarantine and file
 counts. Nothing here touches the pooled warehouse, so a site can run where its data lives
-(a future federated mode) and hand over only `SiteResult` Parquet.
+(a future federated mode) and hand over only its `SiteOutput` Parquet.
 """
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -22,26 +21,10 @@ from etl.mapping import SiteMapping, load_mapping
 from etl.pseudonymize import pseudonymize
 from etl.quarantine import QUARANTINE_COLUMNS, Split, cascade_detail, patient_causes, resolve
 from etl.readers import RawTable, read_source
+from etl.sitecache import SiteOutput
 from schemas.catalog import Finding
 from schemas.pandera_models import validate_table
 from schemas.rules import cross_table_findings
-
-
-@dataclass(frozen=True)
-class SiteResult:
-    site_id: str
-    mapping: SiteMapping
-    tables: dict[str, pd.DataFrame | Path]   # loaded rows, pseudonymized, with source_file/source_row;
-    #                                          a Path is a Parquet file written by the DuckDB path
-    quarantine: pd.DataFrame
-    files: pd.DataFrame                 # source, path, sha256, rows_read, rows_loaded, rows_quarantined
-    patients_read: int
-    patients_quarantined: int
-    warnings: int
-
-    @property
-    def quarantined_pct(self) -> float:
-        return 100.0 * self.patients_quarantined / self.patients_read if self.patients_read else 0.0
 
 
 def site_mapping(cfg: Config, site: SiteConfig) -> SiteMapping:
@@ -94,8 +77,9 @@ def map_site(mapping: SiteMapping, raw: dict[str, RawTable], skip: set[str] = fr
 
 
 def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = None,
-             sql: set[str] | None = None) -> SiteResult:
-    """`sql`: tables to run on the DuckDB path (default: by `performance.duckdb_threshold_mb`);
+             sql: set[str] | None = None) -> SiteOutput:
+    """The site's validated, pseudonymized output (its `input_hash` is the caller's to set).
+    `sql`: tables to run on the DuckDB path (default: by `performance.duckdb_threshold_mb`);
     their Parquet files are written under `work_dir` (default: <output_dir>/work/<site>)."""
     mapping = site_mapping(cfg, site)
     sql = sql_tables(cfg, site, mapping) if sql is None else {t for t in sql if t in mapping.tables}
@@ -137,7 +121,7 @@ def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = 
         quarantine = quarantine[QUARANTINE_COLUMNS].sort_values(
             ["source_file", "source_row", "rule_id"], kind="stable").reset_index(drop=True)
     warnings = int((quarantine["severity"] == "warning").sum())
-    return SiteResult(site.id, mapping, out, quarantine, files, split.patients_read,
+    return SiteOutput(site.id, "", out, quarantine, files, split.patients_read,
                       split.patients_quarantined, warnings)
 
 
