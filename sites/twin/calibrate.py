@@ -37,9 +37,8 @@ from sites.twin.cohort import (
 from sites.twin.measures import _specs, solve_one
 from sites.twin.orderstats import soft_miss, total_miss
 from sites.twin.structure import skeleton
-from sites.twin.survival_defs import tox_group
+from sites.twin.survival_defs import DAYS_PER_MONTH
 
-DAYS_PER_MONTH = 365.25 / 12
 GROUPINGS = ["crs", "icans", "concurrent", "tox_group", "tocilizumab", "steroids"]
 LOGRANK_P = {"os": dict(zip(GROUPINGS, [0.677, 0.326, 0.502, 0.99, 0.773, 0.099], strict=True)),
              "lfs": dict(zip(GROUPINGS, [0.869, 0.276, 0.456, 0.85, 0.985, 0.176], strict=True))}
@@ -260,16 +259,6 @@ def solve_columns(seed: int, max_tries: int = 12) -> tuple[dict[str, int], pd.Da
 
 def base_skeleton(seed: int) -> pd.DataFrame:
     return skeleton(np.random.default_rng([seed, 1000]))
-
-
-def verify(truth: pd.DataFrame) -> dict[str, float]:
-    """The calibrated statistics recomputed from a truth table (fast implementations)."""
-    df = truth.copy()
-    df["tox_group"] = tox_group(df["crs_grade"], df["icans_grade"])
-    d = design(df)
-    return scores(d, df["death_day"].fillna(-1).to_numpy(int),
-                  df["relapse_day"].fillna(-1).to_numpy(int),
-                  df["last_contact_day"].to_numpy(int))
 
 
 # Annealing stages: (steps, start temperature, hinge in tolerance units).

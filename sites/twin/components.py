@@ -73,34 +73,3 @@ def icans_components(rng: np.random.Generator, grade: int, age: int) -> dict:
         else:
             out["icans_cerebral_edema"] = "diffuse"
     return out
-
-
-def astct_crs_grade(c: dict) -> int:
-    """The ASTCT grade implied by CRS components (used by the twin's own tests)."""
-    if c["crs_max_temp_c"] is None:
-        return 0
-    dev = {"none": 0, "blow_by": 2, "low_flow_nasal": 2, "high_flow_nasal": 3, "facemask": 3,
-           "nonrebreather": 3, "venturi": 3, "cpap": 4, "bipap": 4,
-           "mechanical_ventilation": 4}[c["crs_o2_device"]]
-    vaso = c["crs_n_vasopressors"]
-    vaso_g = 4 if vaso >= 2 else 3 if vaso == 1 else 2 if c["crs_hypotension"] else 1
-    return max(1, dev, vaso_g)
-
-
-def astct_icans_grade(c: dict) -> int:
-    """The ASTCT grade implied by ICANS components (worst component wins)."""
-    if c["icans_consciousness"] is None:
-        return 0
-    g = 0
-    if c["icans_ice_score"] is not None:
-        ice = c["icans_ice_score"]
-        g = 1 if ice >= 7 else 2 if ice >= 3 else 3
-        if ice == 0 and c["icans_consciousness"] == "unarousable":
-            g = 4
-    if c["icans_capd_score"] is not None:
-        g = max(g, 3 if c["icans_capd_score"] >= 9 else 1)
-    g = max(g, {"awake": 0, "voice": 2, "tactile": 3, "unarousable": 4}[c["icans_consciousness"]])
-    g = max(g, {"none": 0, "self_limited": 3, "prolonged": 4}[c["icans_seizure"]])
-    g = max(g, 4 if c["icans_motor_weakness"] else 0)
-    g = max(g, {"none": 0, "focal": 3, "diffuse": 4}[c["icans_cerebral_edema"]])
-    return g

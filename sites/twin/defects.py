@@ -25,6 +25,8 @@ FILES = {"center_a": "cart_patients.csv", "center_b": "cart_export_2023-03.xlsx"
 # The valid center_c patient that carries the extra negative IL-6 sample (not its peak).
 NEGATIVE_LAB_HOST = "C-101"
 NEGATIVE_LAB_VALUE = -12.5
+# The impossible date center_c writes for the unparseable-date defect.
+BAD_DATE = "31/02/2021"
 
 
 # Identities of the extra records, in each center's own style (all fake).
@@ -139,7 +141,7 @@ def _where(d: Defect, path: Path) -> list[str]:
         return [f"line {n}" for n, row in _csv_lines(path, "gbk", ";")
                 if row[0] == d.local_id and row[1] == event
                 and (d.kind != "negative_lab" or row[5].startswith("-"))
-                and (d.kind != "unparseable_date" or row[2] == "31/02/2021")]
+                and (d.kind != "unparseable_date" or row[2] == BAD_DATE)]
     df, _ = pyreadstat.read_sav(str(path))
     return [f"case {i + 1}" for i in df.index[df.pid == d.local_id]]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sites.twin.defects import NEGATIVE_LAB_HOST, NEGATIVE_LAB_VALUE
+from sites.twin.defects import BAD_DATE, NEGATIVE_LAB_HOST, NEGATIVE_LAB_VALUE
 from sites.twin.tables import SOURCE_UNIT, day_to_date, lab_series, treatment_courses
 
 COLUMNS = ["patient_no", "event", "event_date", "end_date", "item", "value", "unit", "grade",
@@ -25,7 +25,6 @@ DISEASE = {"primary_refractory": "PRIM-REF", "relapsed": "REL"}
 AGENT = {"dexamethasone": "地塞米松", "methylprednisolone": "甲泼尼龙", "tocilizumab": "托珠单抗"}
 ANALYTE = {a: (name, SOURCE_UNIT["center_c"][a]) for a, name in
            (("il6", "IL-6"), ("ferritin", "铁蛋白"), ("car_copies", "CAR拷贝"))}
-BAD_DATE = "31/02/2021"
 REGISTRATION_DAYS_BEFORE = 21
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from sites.twin import export_a, export_b, export_c, export_d
+from sites.twin.cohort import load_truth
 from sites.twin.defects import FILES, NEGATIVE_LAB_HOST, extra_patients
 from sites.twin.tables import SEED, normalize_truth
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path("sites"))
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
-    truth = pd.read_csv(args.truth, dtype={"local_id": str, "mrn": str, "phone": str})
+    truth = load_truth(args.truth)
     for path in write_exports(truth, args.root, args.seed):
         print(path)
     return 0

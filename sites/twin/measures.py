@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sites.twin.orderstats import solve_column, total_miss
+from sites.twin.orderstats import solve_column
 
 
 def _masks(sk: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -144,10 +144,3 @@ def finish(out: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def misses(sk: pd.DataFrame, values: pd.DataFrame) -> dict[str, float]:
-    """Exact-target miss per column (0 means all its published summaries hold)."""
-    out = {}
-    for name, spec in _specs(sk).items():
-        col = values["toci_mg"] / 40.0 if name == "toci_40mg_units" else values[name]
-        out[name] = total_miss(col.to_numpy(dtype=float), spec["targets"])
-    return out

@@ -17,6 +17,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from sites.twin.cohort import BOOL_COLS
+
 SEED = 20230301
 PRODUCT = "CD19_41BB"
 DEX_FACTOR = {"dexamethasone": 1.0, "methylprednisolone": 0.1875,
@@ -33,8 +35,6 @@ SOURCE_UNIT = {
 }
 PEAK_ONLY_SITES = ("center_a", "center_d")  # one row per patient: peak sample only
 NATIVE_SITES = ("center_a", "center_b", "center_c")
-BOOL_COLS = ("ph_positive", "crs_hypotension", "icans_motor_weakness", "steroids",
-             "tocilizumab", "mrd_negative")
 INT_COLS = ("age_years", "n_relapses", "prior_lines", "ecog", "crs_grade", "crs_lee_grade",
             "icans_grade", "icans_ctcae_grade")
 

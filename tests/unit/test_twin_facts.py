@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from sites.twin.cohort import COLUMNS, load_truth
-from sites.twin.components import astct_crs_grade, astct_icans_grade
+from etl.grading import crs_grade_from_components, icans_grade_from_components
 from sites.twin.survival_defs import endpoints
 
 CUTOFF = date(2023, 3, 1)
@@ -151,6 +151,18 @@ def test_eligibility_and_identity(t):
                                          < (birth.dt.month * 100 + birth.dt.day))
     assert (age == t["age_years"]).all()
     assert inf.min() >= pd.Timestamp("2016-05-01") and inf.max() <= pd.Timestamp("2022-12-31")
+
+
+def astct_crs_grade(c: dict) -> int:
+    """The ETL's own ASTCT rule (etl.grading) on the twin's CRS components; 0 = no episode."""
+    return crs_grade_from_components(*(c[f"crs_{k}"] for k in (
+        "max_temp_c", "hypotension", "n_vasopressors", "o2_device", "o2_flow_l_min"))) or 0
+
+
+def astct_icans_grade(c: dict) -> int:
+    """The ETL's own ASTCT rule on the twin's ICANS components; 0 = no episode."""
+    return icans_grade_from_components(c["age_years"], *(c[f"icans_{k}"] for k in (
+        "ice_score", "capd_score", "consciousness", "seizure", "motor_weakness", "cerebral_edema"))) or 0
 
 
 def test_astct_components_match_grades(t):
