@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.formatting import format_number
+
 CONTRADICTION = "contradiction in the paper"
 KEYS = ["analysis", "comparison", "endpoint", "group", "level", "term", "statistic"]
 
@@ -67,11 +69,7 @@ def half_unit(printed: str) -> float:
 
 def fmt(x: float) -> str:
     """A number for a message: up to 3 decimals, no trailing zeros."""
-    return f"{x:,.3f}".rstrip("0").rstrip(".") if np.isfinite(x) else "NA"
-
-
-def fmt_p(p: float) -> str:
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+    return format_number(x, decimals=3)
 
 
 def _finding(rule, status, rows, message, comparison="", endpoint="") -> dict:

@@ -25,10 +25,10 @@ from analysis.audit_context import (  # noqa: F401  (some re-exported as the aud
     _p_status,
     _subsets,
     fmt,
-    fmt_p,
     half_unit,
 )
 from analysis.audit_ranges import _cell, _cont_stats, rule_ranges
+from analysis.formatting import format_p
 
 
 def rule_percent_vs_count(ctx: Context) -> list[dict]:
@@ -190,7 +190,7 @@ def rule_p_vs_crosstab(ctx: Context) -> list[dict]:
         status_by = {name: _p_status(ctx, i, p) for name, p in ps.items()}
         best = min(status_by.values(), key=["consistent", "within tolerance",
                                             CONTRADICTION].index)
-        computed = ", ".join(f"{k} p = {fmt_p(v)} ({v:.4f})" for k, v in ps.items())
+        computed = ", ".join(f"{k} p = {format_p(v)} ({v:.4f})" for k, v in ps.items())
         shown = ("<" if r["relation"] == "<" else "") + r["printed"]
         head = (f"Table 1, {ep} by {NAMES[comp]}: printed p = {shown}; the printed "
                 f"cross-tab {levels} {text} gives {computed}")

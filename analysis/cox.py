@@ -31,7 +31,7 @@ from lifelines import CoxPHFitter
 from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 from scipy.stats import chi2, norm
 
-from analysis.survival import _label
+from analysis.survival import level_name
 
 FIT_OPTIONS = {"precision": 1e-9}
 #: What a model that cannot be fitted raises (callers record it rather than crash).
@@ -91,7 +91,7 @@ def design_matrix(df: pd.DataFrame, covariates: Sequence[str],
     for var in covariates:
         col = df[var]
         if var in categorical:
-            labels = col.map(_label, na_action="ignore")
+            labels = col.map(level_name, na_action="ignore")
             ref = str(categorical[var])
             if ref not in set(labels.dropna()):
                 raise ValueError(f"reference level {ref!r} of {var!r} not found in the data")

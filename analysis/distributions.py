@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 from scipy.stats import kruskal, mannwhitneyu
 
-from analysis.survival import _label
+from analysis.survival import level_name
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,7 +40,7 @@ def compare_distributions(df: pd.DataFrame, value: str, group: str) -> Distribut
     two non-empty groups no test is run (test "none", p NaN).
     """
     data = df.dropna(subset=[value, group])
-    labels = data[group].map(_label)
+    labels = data[group].map(level_name)
     values = data[value].astype(float)
     samples = {k: v.to_numpy() for k, v in values.groupby(labels, sort=True)}
     summary = pd.DataFrame([

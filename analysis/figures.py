@@ -24,6 +24,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from analysis.formatting import format_p  # noqa: F401  (also the figures API)
+from analysis.runner import variable_frame
+from analysis.survival import level_name
+
 RC = {"svg.hashsalt": "carpool", "svg.fonttype": "path", "font.size": 9,
       "axes.spines.top": False, "axes.spines.right": False}
 COLORS = ["#1f5fa8", "#c8402a", "#3c9a4a", "#8c5fb0", "#d08c1e"]
@@ -33,13 +37,6 @@ TEST_NAMES = {"fisher": "Fisher's exact test", "chi2": "Pearson χ² test",
               "kruskal_wallis": "Kruskal–Wallis test", "cox_wald": "Wald test",
               "cox_lr": "likelihood-ratio test", "none": "no test"}
 SHORT_LEVELS = {"yes": "Yes", "no": "No"}
-
-
-def format_p(p: float | None) -> str:
-    """p as the paper prints it: 3 decimals, '<0.001' below that, 'NA' when undefined."""
-    if p is None or not np.isfinite(p):
-        return "NA"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def p_text(p: float | None, test: str) -> str:
@@ -218,14 +215,8 @@ ENDPOINT_TITLES = {"os": "Overall survival", "lfs": "Leukemia-free survival (CR 
                    "car_peak": "Peak CAR copies"}
 
 
-#: Short names for groupings whose plan label is a list of its levels.
-COMPARISON_LABELS = {"tox_group": "Toxicity group"}
-
-
 def _label(plan, name: str) -> str:
-    """A variable's display name: COMPARISON_LABELS, else the plan's label, else the name."""
-    if name in COMPARISON_LABELS:
-        return COMPARISON_LABELS[name]
+    """A variable's display name: the plan's label, else the name."""
     var = plan.variables.get(name)
     return (var.label or name) if var is not None else name
 
@@ -251,7 +242,6 @@ def build_figures(results, df: pd.DataFrame) -> list[Figure]:
                 summ, tests, name=f"response_{comp}", title=f"Response by {lab}",
                 comparison_label=lab, labels=ENDPOINT_TITLES, group_labels=level_labels(plan, comp)))
     if plan.survival:
-        times = None
         for ep in plan.survival.endpoints:
             for comp in plan.survival.compare_by:
                 sc = results.survival.get((comp, ep))
@@ -261,16 +251,15 @@ def build_figures(results, df: pd.DataFrame) -> list[Figure]:
                 figures.append(km_figure(
                     sc.km, sc.logrank.p_value, sc.logrank.test, name=f"km_{ep}_{comp}",
                     title=f"{ENDPOINT_TITLES.get(ep, ep)} by {lab}", comparison_label=lab,
-                    times=times, group_labels=level_labels(plan, comp)))
+                    group_labels=level_labels(plan, comp)))
     if plan.kinetics:
-        from analysis.runner import variable_frame
         variables = variable_frame(df, plan)
         for ep, spec in plan.kinetics.endpoints.items():
             for comp in plan.kinetics.compare_by:
                 res = results.kinetics.get((comp, ep))
                 if res is None:
                     continue
-                vals = pd.DataFrame({"group": variables[comp].map(_level),
+                vals = pd.DataFrame({"group": variables[comp].map(level_name, na_action="ignore"),
                                      "value": pd.to_numeric(df[spec.column], errors="coerce")})
                 lab = _label(plan, comp)
                 figures.append(kinetics_figure(
@@ -279,10 +268,3 @@ def build_figures(results, df: pd.DataFrame) -> list[Figure]:
                     group_labels=level_labels(plan, comp)))
     return figures
 
-
-def _level(v) -> str | None:
-    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
-        return None
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    return str(v)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 from lifelines.statistics import multivariate_logrank_test
 
-from analysis.survival import _label
+from analysis.survival import level_name
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,7 +37,7 @@ def logrank(df: pd.DataFrame, duration: str, event: str, group: str) -> LogRankR
     """
     data = df.dropna(subset=[duration, event, group])
     events = data[event].astype(int)
-    labels = data[group].map(_label)
+    labels = data[group].map(level_name)
     summary = (pd.DataFrame({"group": labels, "event": events})
                .groupby("group", sort=True)["event"].agg(n="size", events="sum").reset_index())
     if labels.nunique() < 2:

@@ -80,14 +80,19 @@ class Table1(_Strict):
     categorical_test: Literal["chi2", "fisher"] | None = None
 
 
-class ResponseEndpoint(_Strict):
+class ColumnEndpoint(_Strict):
+    """An endpoint that is one column over a population (response, kinetics)."""
+
     column: str
     population: str = "all"
 
 
-class Response(_Strict):
+class Kinetics(_Strict):
     compare_by: list[str]
-    endpoints: dict[str, ResponseEndpoint]
+    endpoints: dict[str, ColumnEndpoint]
+
+
+class Response(Kinetics):
     tests: dict[str, Literal["chi2", "fisher"]] = {}
 
 
@@ -105,16 +110,6 @@ class Survival(_Strict):
 
 class FollowUp(_Strict):
     endpoint: str
-
-
-class KineticsEndpoint(_Strict):
-    column: str
-    population: str = "all"
-
-
-class Kinetics(_Strict):
-    compare_by: list[str]
-    endpoints: dict[str, KineticsEndpoint]
 
 
 class Screen(_Strict):

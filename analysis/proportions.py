@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.stats import chi2_contingency, fisher_exact
+from scipy.stats.contingency import expected_freq
 
-from analysis.survival import _label
+from analysis.survival import level_name
 
 TESTS = ("chi2", "fisher")
 
@@ -47,18 +48,13 @@ class ProportionResult:
 
 def choose_test(table: np.ndarray) -> tuple[str, str]:
     """The default rule: returns (test, note)."""
-    expected = _expected(table)
+    expected = expected_freq(table)
     if (expected >= 5).all():
         return "chi2", ""
     if table.shape == (2, 2):
         return "fisher", "expected count < 5: Fisher's exact test"
     small = int((expected < 5).sum())
     return "chi2", f"{small} cell(s) with expected count < 5; table larger than 2x2"
-
-
-def _expected(table: np.ndarray) -> np.ndarray:
-    total = table.sum()
-    return np.outer(table.sum(axis=1), table.sum(axis=0)) / total
 
 
 def compare_proportions(df: pd.DataFrame, variable: str, group: str,
@@ -71,7 +67,7 @@ def compare_proportions(df: pd.DataFrame, variable: str, group: str,
     if test is not None and test not in TESTS:
         raise ValueError(f"unknown test {test!r}; expected one of {TESTS} or None")
     data = df.dropna(subset=[variable, group])
-    table = pd.crosstab(data[variable].map(_label), data[group].map(_label))
+    table = pd.crosstab(data[variable].map(level_name), data[group].map(level_name))
     counts = table.to_numpy()
     summary = _summary(table)
     base = dict(table=table, n=len(data), n_excluded=len(df) - len(data), summary=summary)
@@ -79,7 +75,7 @@ def compare_proportions(df: pd.DataFrame, variable: str, group: str,
         return ProportionResult(test=test or "none", statistic=float("nan"), dof=0,
                                 p_value=float("nan"), min_expected=float("nan"),
                                 note="fewer than two levels observed: no test", **base)
-    min_expected = float(_expected(counts).min())
+    min_expected = float(expected_freq(counts).min())
     note = ""
     if test is None:
         test, note = choose_test(counts)

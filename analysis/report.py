@@ -33,24 +33,17 @@ from analysis.figures import (
     order_levels,
 )
 from analysis.figures import _label as _label
+from analysis.formatting import format_number  # noqa: F401  (also the report API)
 
 SECTIONS = ["Methods", "Table 1. Patient characteristics", "Response (Fig. 1)",
             "Survival (Figs. 2–3)", "Follow-up", "CAR-T kinetics (Fig. 4)",
             "Table 2. Multivariable Cox regression"]
-PRECISION = 2
 
 
 @dataclass(frozen=True, eq=False)
 class Report:
     html: str
     figures: tuple[Figure, ...]
-
-
-def format_number(x: float | None) -> str:
-    """Up to two decimals, thousands separated, no trailing zeros: 1,459.5 / 23.75 / 2."""
-    if x is None or not np.isfinite(x):
-        return "NA"
-    return f"{x:,.{PRECISION}f}".rstrip("0").rstrip(".")
 
 
 def _env() -> jinja2.Environment:
@@ -196,10 +189,11 @@ def survival_tables(results) -> list[dict]:
         records = {r["group"]: r for r in sc.km.summary.to_dict("records")}
         groups = [records[g] for g in order_levels(records, level_labels(plan, comp))]
         times = list(plan.survival.times) if plan.survival else []
-        at = sc.km.survival_at(times) if times else pd.DataFrame(columns=["group"])
+        lm = results.landmarks   # survival at the plan's times, computed once by the runner
+        at = lm[(lm["comparison"] == comp) & (lm["endpoint"] == ep)]
         for g in groups:
             part = at[at["group"] == g["group"]]
-            g["at_times"] = [f"{100 * r['survival']:.1f}% ({_pct(r['lower'])}–"
+            g["at_times"] = [f"{_pct(r['survival'])} ({_pct(r['lower'])}–"
                              f"{_pct(r['upper'])})" for r in part.to_dict("records")]
         out.append({"name": f"km_{ep}_{comp}", "comparison": _label(plan, comp),
                     "times": [f"{t:g} months" for t in times],

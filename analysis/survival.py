@@ -157,7 +157,7 @@ def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None 
     data, n_excl = _complete(df, cols)
     z = float(norm.ppf(0.5 + conf_level / 2))
     keys = [("all", data)] if group is None else [
-        (_label(k), g) for k, g in data.groupby(group, sort=True)]
+        (level_name(k), g) for k, g in data.groupby(group, sort=True)]
     curves = {k: _curve(k, g[duration].astype(float), g[event].astype(int), z) for k, g in keys}
     summary = pd.DataFrame([
         {"group": k, "n": c.n, "events": c.n_events, "median": c.median,
@@ -176,7 +176,7 @@ def follow_up(df: pd.DataFrame, duration: str, event: str,
                     n_excluded=n_excl)
 
 
-def _label(value) -> str:
+def level_name(value) -> str:
     """Group labels: booleans as yes/no, everything else as its string."""
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"

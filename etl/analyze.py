@@ -20,12 +20,11 @@ import pandas as pd
 from analysis.audit import audit, load_published, render_audit
 from analysis.plan import load_plan
 from analysis.report import render_report
+from analysis.runner import COLUMNS as RESULT_COLUMNS
 from analysis.runner import run_plan
 from etl.config import Config
 from etl.errors import UsageError
 from etl.lock import refresh_lock
-
-RESULT_COLUMNS = ["analysis", "comparison", "endpoint", "term", "statistic", "value", "test"]
 
 
 def load_analysis_input(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, dict[str, str]]:
