@@ -13,8 +13,9 @@ from pathlib import Path
 import yaml
 
 SYNONYMS = Path(__file__).with_name("synonyms.yml")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-_SPLIT = re.compile(r"[^0-9a-z\u4e00-\u9fff%()]+")
+CJK_CHARS = "\u4e00-\u9fff"           # CJK unified ideographs, for character classes
+CJK = re.compile(f"[{CJK_CHARS}]")
+_SPLIT = re.compile(f"[^0-9a-z{CJK_CHARS}%()]+")
 
 
 @cache
@@ -42,7 +43,7 @@ def match(synonym: str, header: str) -> float:
         return 0.0
     if syn == head or _words(syn) == _words(head):
         return 1.0
-    if _CJK.search(syn):
+    if CJK.search(syn):
         return 0.5 + 0.5 * len(syn) / len(head) if syn in head else 0.0
     sw, hw = _words(syn), _words(head)
     n = len(sw)

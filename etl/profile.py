@@ -19,9 +19,9 @@ from pathlib import Path
 
 from etl import convert
 from etl.errors import InputError
-from etl.headers import field_synonyms, identifier_kind, score
+from etl.headers import CJK, CJK_CHARS, field_synonyms, identifier_kind, score
 from etl.readers import ROW, read_source
-from etl.sniff import Sniffed, decode, is_dictionary, sniff
+from etl.sniff import DICTIONARY_HEADERS, Sniffed, decode, is_dictionary, sniff
 
 TOP = 5
 CODE_MAX_DISTINCT = 20
@@ -33,7 +33,7 @@ _PATTERNS = {  # content patterns of direct identifiers (checked on text values)
     "email": re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.I),
     "national_id": re.compile(r"^\d{17}[\dXx]$|^\d{3}-\d{2}-\d{4}$"),
     "mrn": re.compile(r"^MRN[-\s]?\d+$", re.I),
-    "name": re.compile(r"^[A-Z][a-z]+,? [A-Z][a-z]+$|^[A-Z]+, [A-Z][a-z]+$|^[\u4e00-\u9fff]{2,4}$"),
+    "name": re.compile(r"^[A-Z][a-z]+,? [A-Z][a-z]+$|^[A-Z]+, [A-Z][a-z]+$|^[" + CJK_CHARS + "]{2,4}$"),
 }
 
 
@@ -214,7 +214,7 @@ def _shape(v) -> str:
     out = re.sub(r"[0-9]", "9", s)
     out = re.sub(r"[A-Z]", "A", out)
     out = re.sub(r"[a-z]", "a", out)
-    out = re.sub(r"[\u4e00-\u9fff]", "字", out)
+    out = CJK.sub("字", out)
     return re.sub(r"(.)\1{3,}", lambda m: f"{m.group(1)}{{{len(m.group(0))}}}", out)
 
 
@@ -317,7 +317,7 @@ def read_dictionary(path: Path) -> tuple[dict, dict, dict, set]:
     """REDCap data dictionary -> (labels, choices, form of each field, identifier fields)."""
     text, _, _ = decode(path)
     rows = list(csv.reader(text.splitlines()))
-    if not rows or rows[0][0].strip().lower() not in ("variable / field name", "field_name"):
+    if not rows or rows[0][0].strip().lower() not in DICTIONARY_HEADERS:
         raise InputError(f"{path}: not a REDCap data dictionary (first column should be "
                          "'Variable / Field Name')")
     labels, choices, forms, flagged = {}, {}, {}, set()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from etl.errors import InputError
+from etl.headers import CJK
 from etl.mapping import Source
 
 EXCEL_EXT = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
@@ -22,7 +23,6 @@ SAV_EXT = {".sav", ".zsav"}
 DELIMITERS = [",", ";", "\t", "|"]
 ENCODINGS = ["utf-8", "gbk", "cp1252"]
 DICTIONARY_HEADERS = {"variable / field name", "field_name"}
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 _DEC_COMMA = re.compile(r"^-?\d+,\d+$")
 _DEC_POINT = re.compile(r"^-?\d+\.\d+$")
 _NUMBER = re.compile(r"^-?[\d.,]+$")
@@ -51,7 +51,8 @@ def kind(path: Path) -> str:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
-    head = path.open("rb").read(8)
+    with path.open("rb") as fh:
+        head = fh.read(8)
     if not head:
         raise InputError(f"{path}: file is empty")
     found = ("excel" if head[:4] in (b"PK\x03\x04", b"\xd0\xcf\x11\xe0") else
@@ -88,7 +89,7 @@ def decode(path: Path) -> tuple[str, str, list[str]]:
             text = data.decode(enc)
         except UnicodeDecodeError:
             continue
-        if enc == "gbk" and not _CJK.search(text):
+        if enc == "gbk" and not CJK.search(text):
             continue  # decodes, but no Chinese: more likely a Western code page
         return text.removeprefix("\ufeff"), enc, notes
     return data.decode("latin-1"), "latin-1", notes
