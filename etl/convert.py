@@ -49,6 +49,18 @@ def norm_text(v: object) -> str:
     return s[:-2] if s.endswith(".0") and s[:-2].lstrip("-").isdigit() else s
 
 
+# What a failed conversion says was expected (the DuckDB path renders the same texts).
+EXPECT_NUMBER, EXPECT_FINITE = "a number", "a finite number"
+EXPECT_WHOLE, EXPECT_PLAUSIBLE_INT = "a whole number", "a whole number of a plausible size"
+EXPECT_BOOL = "yes/no (1/0, true/false)"
+INT_LIMIT = 2**53                 # beyond exact floats; would overflow the Int64 column
+EXCEL_SERIAL_MAX = 2958466        # 9999-12-31 as an Excel serial
+
+
+def expect_unit(target_unit: str, source_unit: str) -> str:
+    return f"a unit convertible to {target_unit} (got {source_unit!r})"
+
+
 MISSING_MARKERS = ("", "NA", "N/A", "na", "NULL", "null", ".")   # text a cell holds when it holds nothing
 
 
@@ -62,7 +74,7 @@ def is_missing(v: object) -> bool:
 
 def parse_number(v: object, decimal: str = ".") -> float:
     if isinstance(v, bool):
-        raise ValueError("a number")
+        raise ValueError(EXPECT_NUMBER)
     if isinstance(v, int | float):
         return float(v)
     s = str(v).strip().replace("\u00a0", "").replace(" ", "")
@@ -71,18 +83,18 @@ def parse_number(v: object, decimal: str = ".") -> float:
     try:
         x = float(s)
     except ValueError:
-        raise ValueError("a number") from None
+        raise ValueError(EXPECT_NUMBER) from None
     if math.isnan(x) or math.isinf(x):
-        raise ValueError("a finite number")
+        raise ValueError(EXPECT_FINITE)
     return x
 
 
 def parse_int(v: object, decimal: str = ".") -> int:
     x = parse_number(v, decimal)
     if x != int(x):
-        raise ValueError("a whole number")
-    if abs(x) >= 2**53:  # beyond exact floats; would overflow the Int64 column
-        raise ValueError("a whole number of a plausible size")
+        raise ValueError(EXPECT_WHOLE)
+    if abs(x) >= INT_LIMIT:
+        raise ValueError(EXPECT_PLAUSIBLE_INT)
     return int(x)
 
 
@@ -96,7 +108,7 @@ def parse_bool(v: object) -> bool:
         return True
     if s in FALSE:
         return False
-    raise ValueError("yes/no (1/0, true/false)")
+    raise ValueError(EXPECT_BOOL)
 
 
 def parse_date(v: object, formats: list[str]) -> date:
@@ -114,7 +126,7 @@ def parse_date(v: object, formats: list[str]) -> date:
                 n = parse_number(v)
             except ValueError:
                 continue
-            if 1 <= n < 2958466 and n == int(n):
+            if 1 <= n < EXCEL_SERIAL_MAX and n == int(n):
                 return EXCEL_EPOCH + timedelta(days=int(n))
             continue
         pattern = DATE_FORMATS.get(fmt, fmt)
@@ -151,7 +163,7 @@ def convert_unit(x: float, source_unit: str, target_unit: str) -> float:
     try:
         return x * UNITS[(source_unit, target_unit)]
     except KeyError:
-        raise ValueError(f"a unit convertible to {target_unit} (got {source_unit!r})") from None
+        raise ValueError(expect_unit(target_unit, source_unit)) from None
 
 
 def per_kg(total: float, weight_kg: float, unit: str) -> float:

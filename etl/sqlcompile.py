@@ -106,16 +106,16 @@ def column(col: Column, spec: ColumnSpec, base: str, decimal: str, formats: list
         return Compiled(shown, p, "NULL", p, "''")
     if col.type in ("float", "int"):
         parsed = f"TRY_CAST({_number_text(base, decimal)} AS DOUBLE)"
-        cases = [(f"{p} IS NULL", "a number"), (f"NOT isfinite({p})", "a finite number")]
+        cases = [(f"{p} IS NULL", convert.EXPECT_NUMBER), (f"NOT isfinite({p})", convert.EXPECT_FINITE)]
         value = p
         if col.type == "int":
-            cases += [(f"{p} <> floor({p})", "a whole number"), (f"abs({p}) >= 9007199254740992",
-                                                                 "a whole number of a plausible size")]
+            cases += [(f"{p} <> floor({p})", convert.EXPECT_WHOLE),
+                      (f"abs({p}) >= {convert.INT_LIMIT}", convert.EXPECT_PLAUSIBLE_INT)]
             value = f"CAST({p} AS BIGINT)"
         elif spec.unit and col.unit:
             factor = convert.UNITS.get((spec.unit, col.unit))
             if factor is None:
-                cases.append(("TRUE", f"a unit convertible to {col.unit} (got {spec.unit!r})"))
+                cases.append(("TRUE", convert.expect_unit(col.unit, spec.unit)))
             else:
                 value = f"({p} * {factor!r})"
         return _cases(base, parsed, value, "TYPE_MISMATCH", cases, shown)
@@ -123,13 +123,13 @@ def column(col: Column, spec: ColumnSpec, base: str, decimal: str, formats: list
         b = f"lower(regexp_replace(trim({base}), '\\.0$', ''))"
         parsed = (f"CASE WHEN {one_of(b, sorted(convert.TRUE))} THEN TRUE "
                   f"WHEN {one_of(b, sorted(convert.FALSE))} THEN FALSE END")
-        return _cases(base, parsed, p, "TYPE_MISMATCH", [(f"{p} IS NULL", "yes/no (1/0, true/false)")], shown)
+        return _cases(base, parsed, p, "TYPE_MISMATCH", [(f"{p} IS NULL", convert.EXPECT_BOOL)], shown)
     if col.type == "date":
         tries = []
         for fmt in formats:
             if fmt == "excel_serial":
                 n = f"TRY_CAST({_number_text(base, '.')} AS DOUBLE)"
-                tries.append(f"CASE WHEN {n} >= 1 AND {n} < 2958466 AND {n} = floor({n}) "
+                tries.append(f"CASE WHEN {n} >= 1 AND {n} < {convert.EXCEL_SERIAL_MAX} AND {n} = floor({n}) "
                              f"THEN DATE '{convert.EXCEL_EPOCH}' + CAST({n} AS INTEGER) END")
             else:
                 tries.append(f"CAST(try_strptime({base}, {lit(convert.DATE_FORMATS.get(fmt, fmt))}) AS DATE)")
