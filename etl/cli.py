@@ -189,7 +189,7 @@ def synth(out: Path = typer.Option(..., "--out", "-o",
     Example: `carpool synth --patients 20000 --sites 8 --out /tmp/scale`
     then `carpool refresh --config /tmp/scale/carpool.yml`
     """
-    from etl.synth import synth as write
+    from etl.scale.synth import synth as write
 
     def go():
         path = write(out, patients, sites, labs_per_patient, seed)

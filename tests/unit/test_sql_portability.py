@@ -15,8 +15,8 @@ import pytest
 import sqlglot
 from sqlglot.errors import ErrorLevel
 
-from etl.warehouse import META_TABLES, VIEWS_DIR, clinical_ddl
 from schemas.model import common_schema
+from warehouse.build import META_TABLES, VIEWS_DIR, clinical_ddl
 
 VIEWS = sorted(Path(VIEWS_DIR).glob("*.sql"))
 

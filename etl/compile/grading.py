@@ -29,7 +29,7 @@ import pandas as pd
 
 from schemas.model import code_attr
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 RULE_OUT_OF_SCALE = "GRADE_OUT_OF_SCALE"
 RULE_DISAGREES = "GRADE_DISAGREES"
 NATIVE_SCALE = "ASTCT2019"

@@ -1,6 +1,6 @@
 """The two faces of `carpool profile`: a rich terminal summary and an HTML + JSON report.
 
-Both render `etl.profile.TableProfile` objects, which hold no identifier values (only
+Both render `etl.onboarding.profile.TableProfile` objects, which hold no identifier values (only
 counts and shapes), so nothing here can print one. The HTML and JSON under
 `out/profile/<name>/` are meant to be sent back to the center.
 """
@@ -13,7 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from rich.console import Console
 from rich.table import Table
 
-from etl.profile import ColumnProfile, TableProfile
+from etl.onboarding.profile import ColumnProfile, TableProfile
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from etl.readers import RawTable
+from etl.read.readers import RawTable
 from schemas.catalog import Finding, finding
 from schemas.model import common_schema
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl.durable import sha256_file
+from warehouse.durable import sha256_file
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
 USED = "__used__"

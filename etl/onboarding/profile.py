@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from etl import convert
+from etl.compile import convert
 from etl.errors import InputError
-from etl.headers import CJK, CJK_CHARS, field_synonyms, identifier_kind, score
-from etl.readers import ROW, read_source
-from etl.sniff import DICTIONARY_HEADERS, Sniffed, decode, is_dictionary, sniff
+from etl.onboarding.headers import CJK, CJK_CHARS, field_synonyms, identifier_kind, score
+from etl.read.readers import ROW, read_source
+from etl.read.sniff import DICTIONARY_HEADERS, Sniffed, decode, is_dictionary, sniff
 
 TOP = 5
 CODE_MAX_DISTINCT = 20

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from etl.convert import DATE_FORMATS
+from etl.compile.convert import DATE_FORMATS
 from etl.yamlfile import load_model
 
 Scalar = str | int | float | bool

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import duckdb
 
-from etl import publish
+from etl.compile.sqlcompile import ident
 from etl.config import Config
-from etl.durable import fsync_dir, sha256_file, sql_path
 from etl.errors import UsageError
-from etl.lock import refresh_lock
-from etl.sqlcompile import ident
 from etl.version import code_version
-from etl.warehouse import VIEWS_DIR, create_views
+from warehouse import publish
+from warehouse.build import VIEWS_DIR, create_views
+from warehouse.durable import fsync_dir, sha256_file, sql_path
+from warehouse.lock import refresh_lock
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MANIFEST = "manifest.json"

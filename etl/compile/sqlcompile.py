@@ -1,10 +1,10 @@
 """Compile a mapping's column specs and the check catalog into DuckDB SQL expressions.
 
-This is the SQL twin of `etl.mapper` (conversions) and `schemas.pandera_models` (field
+This is the SQL twin of `etl.compile.mapper` (conversions) and `schemas.pandera_models` (field
 rules). Nothing here is a second hand-written copy of a rule: the rules come from
 `schemas/common.yml` (required, codelist, min/max) and `schemas/checks.csv` (rule id,
 severity, message template); the conversions come from the mapping's column specs and
-the registered conversions in `etl.convert` (date formats, `UNITS`, missing-value
+the registered conversions in `etl.compile.convert` (date formats, `UNITS`, missing-value
 markers). Each compiled column yields four expressions: the converted value, the rule
 broken while converting (or NULL), the value shown in the finding, and what was expected.
 """
@@ -13,12 +13,12 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
-from etl import convert
-from etl.mapping import ColumnSpec
+from etl.compile import convert
+from etl.compile.mapping import ColumnSpec
 from schemas.catalog import catalog, rule_for
 from schemas.model import Column, Table
 
-MISSING = convert.MISSING_MARKERS   # etl.convert.is_missing, as SQL
+MISSING = convert.MISSING_MARKERS   # etl.compile.convert.is_missing, as SQL
 
 
 def lit(v: object) -> str:
@@ -47,7 +47,7 @@ def one_of(expr: str, values) -> str:
 
 
 def norm(expr: str) -> str:
-    """etl.convert.norm_text in SQL: strip a '.0' from whole numbers written as floats."""
+    """etl.compile.convert.norm_text in SQL: strip a '.0' from whole numbers written as floats."""
     return f"regexp_replace({expr}, '^(-*[0-9]+)\\.0$', '\\1')"
 
 
@@ -100,7 +100,7 @@ class Compiled:
 
 def column(col: Column, spec: ColumnSpec, base: str, decimal: str, formats: list[str], p: str) -> Compiled:
     """Convert `base` (a VARCHAR column: source value after missing-marker and code-list
-    handling, NULL when missing) to the column's type, as `etl.mapper.Mapper._value` does."""
+    handling, NULL when missing) to the column's type, as `etl.compile.mapper.Mapper._value` does."""
     shown = norm(base)
     if col.type == "string":
         return Compiled(shown, p, "NULL", p, "''")

@@ -2,7 +2,7 @@
 decimal convention, header row, sheets, and whether a CSV is a REDCap data dictionary.
 
 `sniff(path)` returns one `Sniffed` per readable table in the file (one per non-empty
-sheet of a workbook) with a `Source` that `etl.readers.read_source` accepts, so the
+sheet of a workbook) with a `Source` that `etl.read.readers.read_source` accepts, so the
 profile and the mapping draft read the file exactly as a refresh will. A file that is
 empty, binary, or not what its extension says raises `InputError` naming it (one line).
 """
@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from etl.compile.mapping import Source
 from etl.errors import InputError
-from etl.headers import CJK
-from etl.mapping import Source
+from etl.onboarding.headers import CJK
 
 EXCEL_EXT = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
 SAV_EXT = {".sav", ".zsav"}

@@ -3,7 +3,7 @@
 Tables are created from the common schema with explicit SQL types and `COMMENT ON`
 descriptions; `data_dictionary` holds the same text as a table. Views come from
 `warehouse/views/*.sql`, one view per file, named after the file. Everything is written
-into a fresh directory; publishing it atomically is `etl.publish`'s job.
+into a fresh directory; publishing it atomically is `warehouse.publish`'s job.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from etl.durable import sql_path
 from schemas.model import common_schema
+from warehouse.durable import sql_path
 
-VIEWS_DIR = Path(__file__).resolve().parents[1] / "warehouse" / "views"
+VIEWS_DIR = Path(__file__).resolve().parent / "views"
 MEMORY_LIMIT = os.environ.get("CARPOOL_DUCKDB_MEMORY", "512MB")  # bounded; DuckDB spills beyond it
 SORT_MAX_ROWS = 1_000_000
 SQL_TYPES = {"string": "VARCHAR", "int": "INTEGER", "float": "DOUBLE", "bool": "BOOLEAN", "date": "DATE"}

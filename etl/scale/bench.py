@@ -2,7 +2,7 @@
 
     make bench                                  # 100,000 patients, 8 sites, 100 lab rows each (10M)
     make bench BENCH_PATIENTS=5000              # quick
-    BENCH_REPEATS=3 BENCH_DIR=/tmp/b python -m etl.bench
+    BENCH_REPEATS=3 BENCH_DIR=/tmp/b python -m etl.scale.bench
 
 Writes a synthetic consortium (`carpool synth`), then times, as subprocesses, with the
 median over BENCH_REPEATS runs:
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RAW = """
 import sys, duckdb
 con = duckdb.connect()
@@ -114,7 +114,7 @@ def _demo_config(root: Path) -> Path:
 
 
 def main() -> int:
-    from etl.synth import synth
+    from etl.scale.synth import synth
 
     patients = int(os.environ.get("BENCH_PATIENTS") or 100_000)
     sites = int(os.environ.get("BENCH_SITES") or 8)

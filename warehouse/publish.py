@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from etl.durable import fsync_dir
+from warehouse.durable import fsync_dir
 
 KEEP = 3
 

@@ -1,4 +1,4 @@
-"""Header matching against the synonym lists in `etl/synonyms.yml` (data, not code).
+"""Header matching against the synonym lists in `etl/onboarding/synonyms.yml` (data, not code).
 
 `normalize` turns a header or label into lower-case words (Chinese kept as is);
 `score` says how well a synonym list fits a header and its label (0..1);

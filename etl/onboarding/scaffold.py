@@ -1,18 +1,18 @@
 """`carpool scaffold`: a first draft of `sites/<new>/mapping.yml` and its code lists.
 
 The draft is for a person to review, not to trust. From the profile of the export
-(`etl.profile`) it writes:
+(`etl.onboarding.profile`) it writes:
 - `sources:` with the sniffed encoding, delimiter, decimal, sheet and header row;
 - `identifiers:` with every probable direct identifier (dropped, never loaded);
 - per common-schema table, the source columns matched to its fields by header/label
-  similarity (`etl/synonyms.yml`: English, abbreviations, Chinese, REDCap labels) and by
+  similarity (`etl/onboarding/synonyms.yml`: English, abbreviations, Chinese, REDCap labels) and by
   content (a date for a date field, a code for a code-list field); REDCap repeating
   instruments get a `where:` on `redcap_repeat_instrument`, checkbox fields whose choices
   are codes a `melt:` group per choice;
 - `codes/<field>.csv` for code-list fields: every observed source value, `target_value`
   empty (a `suggested` column holds a guess from the schema's code list, to confirm);
 - a `# TODO` comment for every required field still unmapped.
-The draft parses with `etl.mapping.load_mapping`; it validates once the TODOs are filled.
+The draft parses with `etl.compile.mapping.load_mapping`; it validates once the TODOs are filled.
 """
 from __future__ import annotations
 
@@ -24,15 +24,15 @@ from pathlib import Path
 
 import yaml
 
-from etl import convert
+from etl.compile import convert
 from etl.config import SITE_ID
 from etl.errors import InputError, UsageError
-from etl.headers import field_synonyms, normalize, score
-from etl.profile import ColumnProfile, TableProfile, profile_paths
+from etl.onboarding.headers import field_synonyms, normalize, score
+from etl.onboarding.profile import ColumnProfile, TableProfile, profile_paths
 from schemas.model import Column, codelist, codes, common_schema
 
 THRESHOLD = 0.6
-# filled by carpool itself (etl/harmonize.py) or by the lab unit logic: never drafted
+# filled by carpool itself (etl/compile/harmonize.py) or by the lab unit logic: never drafted
 AUTOMATIC = {"site_id", "grade_astct", "grade_method", "dex_equiv_mg", "source_value", "source_unit"}
 HINTS = {"infusion.product": "{value: CD19_41BB}? (a constant when the export has no product column)",
          "toxicity.source_scale": "{value: ASTCT2019}? (the scale the center graded on: "

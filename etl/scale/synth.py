@@ -29,7 +29,7 @@ from sites.twin.exports import SITES as CENTERS
 from sites.twin.exports import WRITERS
 from sites.twin.tables import SOURCE_UNIT, normalize_truth
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ANALYTES = ("il6", "ferritin", "car_copies")
 LAB_CODES = {"il6": "IL6", "ferritin": "FERRITIN", "car_copies": "CAR"}
 FACTOR = {"ng/mL": 0.001}           # IL-6 sent in ng/mL (center_d): value / 1000

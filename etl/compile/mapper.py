@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl import convert
+from etl.compile import convert
+from etl.compile.mapping import ColumnSpec, SiteMapping, TableMap
 from etl.errors import ConfigError
-from etl.mapping import ColumnSpec, SiteMapping, TableMap
-from etl.readers import ROW, RawTable
+from etl.read.readers import ROW, RawTable
 from schemas.catalog import Finding, finding
 from schemas.model import Column, Table, code_attr, common_schema
 

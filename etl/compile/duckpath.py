@@ -2,10 +2,10 @@
 
 Used for tables whose source file is over the `performance.duckdb_threshold_mb` setting
 (labs: millions of rows). It gives the same rows and the same quarantine as the pandas
-path (`etl.mapper` + `schemas.pandera_models` + `schemas.rules` + `etl.quarantine`), which
+path (`etl.compile.mapper` + `schemas.pandera_models` + `schemas.rules` + `etl.validate.quarantine`), which
 the tests check on the demo centers, but never holds the table in pandas:
 
-1. pass 1 streams the CSV through the compiled conversions (`etl.sqlcompile`) into a
+1. pass 1 streams the CSV through the compiled conversions (`etl.compile.sqlcompile`) into a
    mapped Parquet file (typed values plus, per column, the conversion rule broken);
 2. pass 2 runs the field rules of the catalog, duplicates, orphans and the patient
    cascade over it in SQL, and writes the loaded rows (study ids joined in) and the
@@ -31,14 +31,14 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from etl import convert
-from etl import sqlcompile as sc
+from etl.compile import convert
+from etl.compile import sqlcompile as sc
+from etl.compile.mapper import load_codes
+from etl.compile.mapping import SiteMapping
 from etl.errors import ConfigError, InputError
-from etl.mapper import load_codes
-from etl.mapping import SiteMapping
-from etl.pseudonymize import study_id
-from etl.quarantine import NO_CASCADE, QUARANTINE_COLUMNS, mask_identifiers, unmapped_records
-from etl.readers import check_header
+from etl.read.readers import check_header
+from etl.validate.pseudonymize import study_id
+from etl.validate.quarantine import NO_CASCADE, QUARANTINE_COLUMNS, mask_identifiers, unmapped_records
 from schemas.catalog import catalog
 from schemas.model import code_attr, codes, common_schema
 
@@ -262,7 +262,7 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
         units = pd.DataFrame([(s, t, f) for (s, t), f in convert.UNITS.items()], columns=["su", "tu", "factor"])
         con.register("units", units)
         con.register("analyte_unit", pd.DataFrame(list(code_attr("analyte", "unit").items()), columns=["code", "unit"]))
-        # etl.mapper._lab_units: convert to the analyte's canonical unit, or TYPE_MISMATCH on source_unit
+        # etl.compile.mapper._lab_units: convert to the analyte's canonical unit, or TYPE_MISMATCH on source_unit
         con.execute("""CREATE TEMP VIEW t2 AS SELECT t.* REPLACE (
                 CASE WHEN t.value IS NULL OR a.unit IS NULL OR t.source_unit IS NULL THEN t.value
                      WHEN u.factor IS NULL THEN NULL ELSE t.value * u.factor END AS value),
@@ -302,7 +302,7 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
                      "WHERE local_id IS NOT NULL AND local_id NOT IN (SELECT local_id FROM patients)")
     parts += _duplicates(con, table)
     con.execute("CREATE TEMP TABLE f AS " + " UNION ALL ".join(parts))
-    # the patient cascade (etl.quarantine.resolve): exact copies of a quarantined patient go with it
+    # the patient cascade (etl.validate.quarantine.resolve): exact copies of a quarantined patient go with it
     con.register("causes", pd.DataFrame(list(causes.items()), columns=["local_id", "detail"], dtype=object))
     con.execute(f"DELETE FROM f WHERE {sc.one_of('rule_id', sorted(NO_CASCADE))} "
                 "AND local_id IN (SELECT local_id FROM causes)")
@@ -320,7 +320,7 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
     con.execute("CREATE TEMP TABLE bad AS SELECT DISTINCT f._row FROM f JOIN sev USING (rule_id) "
                 "WHERE sev.severity = 'error'")
     bad_rows = "SELECT _row FROM bad"
-    # a file shared with pandas-path tables: etl.quarantine.resolve finds its unmapped rows
+    # a file shared with pandas-path tables: etl.validate.quarantine.resolve finds its unmapped rows
     unmapped = con.execute("SELECT _row FROM m WHERE NOT _used AND NOT $shared", {"shared": shared}).fetchdf()["_row"]
     if len(unmapped):
         quarantine = pd.concat([quarantine, pd.DataFrame(unmapped_records(site, label, list(unmapped)))],

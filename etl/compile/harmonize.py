@@ -1,7 +1,7 @@
 """Built-in harmonization after mapping: what every CAR-T center needs, no YAML required.
 
 - toxicity: ASTCT 2019 grade from the source scale (crosswalk) or re-derived from the
-  recorded components (`etl.grading`), with a GRADE_DISAGREES warning when they differ;
+  recorded components (`etl.compile.grading`), with a GRADE_DISAGREES warning when they differ;
 - toxicity_treatment: steroid doses as dexamethasone equivalent (schemas/codelists/agent.csv);
 - response: `mrd_negative` from `mrd_pct` (below the MRD_INCONSISTENT cut-off of the check
   catalog, 0.01 %) when the center did not send it;
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from etl import convert
-from etl.grading import harmonize_frame
+from etl.compile import convert
+from etl.compile.grading import harmonize_frame
 from schemas.catalog import Finding, catalog, finding
 from schemas.model import code_attr
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from etl.compile.mapping import Source
 from etl.errors import InputError
-from etl.mapping import Source
 
 ROW = "_source_row"
 
