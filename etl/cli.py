@@ -104,6 +104,19 @@ def sql(query: str = typer.Argument(..., help="SQL to run (read-only)."), config
 
 
 @app.command()
+def views(name: str = typer.Argument(None, help="One view (default: all)."),
+          dialect: str = typer.Option("duckdb", "--dialect", "-d", help="duckdb, spark or trino.")) -> None:
+    """Print the warehouse views' SQL, translated for another engine.
+
+    Example: `carpool views analysis_patient --dialect spark`
+    """
+    from etl.commands import do_views
+
+    for view, text in run(lambda: do_views(name, dialect)):
+        sys.stdout.write(f"-- {view} ({dialect})\n{text};\n\n")
+
+
+@app.command()
 def runs(config: Path = CONFIG, limit: int = typer.Option(10, "--limit", "-n", help="How many runs.")) -> None:
     """List recent refreshes from the run log (newest first).
 

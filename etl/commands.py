@@ -127,6 +127,19 @@ def do_sql(config: Path, query: str) -> pd.DataFrame:
         con.close()
 
 
+def do_views(name: str | None, dialect: str) -> list[tuple[str, str]]:
+    """[(view, SQL in dialect)] for one view or all of them."""
+    from warehouse.portable import DIALECTS, view_names, view_sql
+
+    if dialect not in DIALECTS:
+        raise UsageError(f"unknown dialect {dialect!r}: use one of {', '.join(DIALECTS)}")
+    names = [name] if name else view_names()
+    unknown = [n for n in names if n not in view_names()]
+    if unknown:
+        raise UsageError(f"no view {unknown[0]!r}: views are {', '.join(view_names())}")
+    return [(n, view_sql(n, dialect)) for n in names]
+
+
 def do_runs(config: Path, limit: int) -> list[dict]:
     cfg = load_config(config)
     return list(reversed(read_runs(cfg.out)))[:limit]
