@@ -140,6 +140,32 @@ def do_views(name: str | None, dialect: str) -> list[tuple[str, str]]:
     return [(n, view_sql(n, dialect)) for n in names]
 
 
+def _read_only_warehouse(config: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(warehouse_path(load_config(config))), read_only=True)
+
+
+def do_export_adam(config: Path, out: Path) -> list[Path]:
+    from warehouse.exports.adam import export_adam
+
+    con = _read_only_warehouse(config)
+    try:
+        return export_adam(con, out)
+    finally:
+        con.close()
+
+
+def do_export_omop(config: Path, out: Path, vocabulary: Path | None):
+    from warehouse.exports.omop import export_omop
+
+    con = _read_only_warehouse(config)
+    try:
+        return export_omop(con, out, vocabulary)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        con.close()
+
+
 def do_runs(config: Path, limit: int) -> list[dict]:
     cfg = load_config(config)
     return list(reversed(read_runs(cfg.out)))[:limit]

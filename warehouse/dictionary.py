@@ -21,7 +21,7 @@ import duckdb
 from schemas.model import HERE as SCHEMAS_DIR
 from schemas.model import raw_common_schema
 
-COLUMN_LINE = re.compile(r"^--\s+(?P<name>[a-z_][a-z0-9_]*)\s*(?:\[(?P<unit>[^\]]+)\])?\s*"
+COLUMN_LINE = re.compile(r"^--\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?:\[(?P<unit>[^\]]+)\])?\s*"
                          r"(?:\{(?P<codelist>[a-z_]+)\})?\s*:\s*(?P<text>.+)$")
 CODELIST_PREFIX = "codelist_"
 COLUMNS = [("table", "VARCHAR", "Table or view name."),

@@ -36,6 +36,9 @@
 --   peak_il6_pg_ml [pg/mL]: Highest serum IL-6 after infusion.
 --   peak_ferritin_ng_ml [ng/mL]: Highest serum ferritin after infusion.
 --   peak_car_copies [{copies}/ug]: Highest CAR transgene copies per microgram genomic DNA in blood (qPCR).
+--   cr_date: Date of the first response assessment when it was a CR (start of LFS); null otherwise.
+--   os_end_date: End of OS: death date, or the censoring date (last contact, never past the cut-off).
+--   lfs_end_date: End of LFS: relapse or death date, or the censoring date; null without CR.
 --   os_months [mo]: Overall survival time: infusion to death, or censored at last contact or cut-off.
 --   os_event: 1 = died on or before the cut-off date, 0 = censored.
 --   lfs_months [mo]: Leukemia-free survival time from the CR date to relapse or death, or censored; null without CR.
@@ -81,7 +84,7 @@ peaks AS (
     FROM lab
     GROUP BY study_id
 ),
-follow AS (
+follow_dates AS (
     SELECT o.study_id,
            i.infusion_date,
            r.response = 'CR' AS cr,
@@ -95,6 +98,11 @@ follow AS (
     JOIN first_infusion i USING (study_id)
     JOIN first_response r USING (study_id)
     CROSS JOIN cfg
+),
+follow AS (
+    SELECT *,
+           CASE WHEN lfs_event_date <= cutoff_date THEN lfs_event_date ELSE os_end END AS lfs_end
+    FROM follow_dates
 ),
 final AS (
     SELECT p.study_id,
@@ -129,12 +137,13 @@ final AS (
            pk.peak_il6_pg_ml,
            pk.peak_ferritin_ng_ml,
            pk.peak_car_copies,
+           CASE WHEN f.cr THEN f.cr_date END AS cr_date,
+           f.os_end AS os_end_date,
+           CASE WHEN f.cr THEN f.lfs_end END AS lfs_end_date,
            CAST(date_diff('day', f.infusion_date, f.os_end) AS DOUBLE) / (365.25 / 12) AS os_months,
            CASE WHEN f.died THEN 1 ELSE 0 END AS os_event,
            CASE WHEN f.cr THEN
-               CAST(date_diff('day', f.cr_date,
-                              CASE WHEN f.lfs_event_date <= f.cutoff_date THEN f.lfs_event_date ELSE f.os_end END)
-                    AS DOUBLE) / (365.25 / 12)
+               CAST(date_diff('day', f.cr_date, f.lfs_end) AS DOUBLE) / (365.25 / 12)
            END AS lfs_months,
            CASE WHEN f.cr THEN CASE WHEN f.lfs_event_date <= f.cutoff_date THEN 1 ELSE 0 END END AS lfs_event
     FROM patient p
