@@ -24,7 +24,7 @@ combined); a federated fit can drive `newton` with its own aggregate function.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.stats import chi2
@@ -139,6 +139,18 @@ def fit_cox(x, time, status, strata=None, ties: str = "efron") -> CoxFit:
     def lik(cols):
         return lambda b: combine([risk_set_sums(xs[:, cols], time, status, b, strata)], ties)
 
+    fit = fit_likelihood(lik, p, scale)
+    keep = np.flatnonzero(~fit.aliased)
+    lp = xc[:, keep] @ fit.coef[keep] if len(keep) else np.zeros(n)
+    return replace(fit, linear_predictor=lp)
+
+
+def fit_likelihood(lik: Callable[[np.ndarray], LikelihoodFn], p: int, scale: np.ndarray) -> CoxFit:
+    """The fit from a likelihood on centred, scaled columns: `lik(cols)(b)` evaluates the
+    (loglik, gradient, information) of the columns `cols` at `b`, wherever the rows are
+    (one data set, or sites asked in rounds: `federated.cox`). `scale` (p,) maps the scaled
+    coefficients back. `linear_predictor` is left empty (it needs the rows).
+    """
     ll0, u0, i0 = lik(np.arange(p))(np.zeros(p))
     aliased = aliased_columns(i0)
     keep = np.flatnonzero(~aliased)
@@ -164,8 +176,7 @@ def fit_cox(x, time, status, strata=None, ties: str = "efron") -> CoxFit:
     vk = var[np.ix_(keep, keep)]
     with np.errstate(over="ignore", invalid="ignore"):
         wald = float(coef[keep] @ np.linalg.solve(vk, coef[keep])) if k else 0.0
-    lp = xc[:, keep] @ coef[keep] if k else np.zeros(n)
     return CoxFit(coef=coef, se=np.sqrt(np.diag(var)), var=var, aliased=aliased,
                   loglik=(float(ll0), float(ll)), score=score, wald=wald,
-                  lr=float(2 * (ll - ll0)), df=k, iterations=iters, linear_predictor=lp,
+                  lr=float(2 * (ll - ll0)), df=k, iterations=iters, linear_predictor=np.zeros(0),
                   warnings=tuple(warns))

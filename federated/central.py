@@ -37,10 +37,9 @@ from analysis.runner import (
 )
 from analysis.survival import follow_up, kaplan_meier
 from federated import histogram
-from federated.logrank import stratified_logrank
 
 APPROXIMATE = "approximate (federated)"
-_D, _E, _V, _G = "__duration", "__event", "__value", "__group"
+_D, _E, _V, _G, _S = "__duration", "__event", "__value", "__group", "__site"
 
 
 def pool(payloads: list[dict], section: str, keys: tuple[str, ...], columns: list[str]) -> dict[tuple, pd.DataFrame]:
@@ -61,15 +60,18 @@ def expand(cells: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame({new: np.repeat(cells[old].to_numpy(), rep) for old, new in columns.items()})
 
 
-def survival_frame(cells: pd.DataFrame, group: str | None) -> pd.DataFrame:
-    frame = expand(cells, {"group": _G, "time": _D, "event": _E})
+def survival_frame(cells: pd.DataFrame, group: str | None, strata: bool = False) -> pd.DataFrame:
+    cols = {"group": _G, "time": _D, "event": _E} | ({"stratum": _S} if strata else {})
+    frame = expand(cells, cols)
     frame[_D] = frame[_D].astype(float)
     frame[_E] = frame[_E].astype(int)
     return frame.rename(columns={_G: group}) if group else frame.drop(columns=[_G])
 
 
 def site_survival_cells(payloads: list[dict], endpoint: str, comparison: str) -> pd.DataFrame:
-    """(stratum = site, group, time, event, count) for a log-rank stratified by site."""
+    """(stratum = site, group, time, event, count) for a log-rank stratified by site.
+
+    R: `survdiff(Surv(time, status) ~ group + strata(site))`."""
     rows = []
     for p in payloads:
         for entry in p["survival"]:
@@ -151,8 +153,10 @@ def pooled_results(plan: Plan, payloads: list[dict], resolution: float,
                 survival[(comp, ep)] = SurvivalComparison(km=km, logrank=lr)
                 add("survival", comp, ep, "", "p_value", lr.p_value, "logrank")
                 _km_rows(add, "survival", comp, ep, km, level=True)
-                strat = stratified_logrank(site_survival_cells(payloads, ep, comp))
-                add("survival", comp, ep, "strata:site", "p_value", strat.p_value, strat.test + "_by_site")
+                if len(payloads) > 1:  # stratified by center: each site's cells are its stratum
+                    by_site = survival_frame(site_survival_cells(payloads, ep, comp), comp, strata=True)
+                    strat = logrank(by_site, _D, _E, comp, strata=_S)
+                    add("survival", comp, ep, "strata:site", "p_value", strat.p_value, "logrank_stratified")
                 if times:
                     landmarks.append(km.survival_at(times).assign(comparison=comp, endpoint=ep))
         if plan.followup:

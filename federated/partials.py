@@ -1,6 +1,6 @@
 """What one site computes on its own rows: counts and histograms, never a patient's row.
 
-`describe(df, plan, policy)` walks the analysis plan exactly as `analysis.runner.run_plan`
+`describe(SiteView(df, plan), policy)` walks the analysis plan exactly as `analysis.runner.run_plan`
 does (same variables, populations and exclusions of missing values) and returns, for the
 site's `analysis_patient` rows:
 
@@ -70,9 +70,9 @@ def survival_cells(data: pd.DataFrame, group: str | None, coarsen_days: float | 
     return [[g, float(t), int(e), int(c)] for (g, t, e), c in sorted(frame.value_counts().items())]
 
 
-def describe(df: pd.DataFrame, plan: Plan, policy: DisclosureConfig) -> dict:
+def describe(view: SiteView, policy: DisclosureConfig) -> dict:
     """Every non-iterative aggregate the plan needs from this site (module docstring)."""
-    view = SiteView(df, plan)
+    plan = view.plan
     out = {"populations": {k: len(v) for k, v in view.pops.items()},
            "crosstabs": [], "histograms": [], "survival": []}
     res = policy.histogram_resolution
