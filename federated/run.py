@@ -23,8 +23,8 @@ from vantage6.algorithm.tools.mock_client import MockAlgorithmClient
 
 from analysis.plan import load_plan
 from analysis.report import render_report
-from federated import algorithm
 from etl.errors import CarpoolError
+from federated import algorithm
 from federated.disclosure import POLICY_ENV, DisclosureConfig, SiteRefused
 from federated.results import plan_results
 from federated.site_data import site_frame
