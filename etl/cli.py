@@ -215,6 +215,22 @@ def export_aggregates(out: Path = typer.Option(..., "--out", "-o", help="CSV fil
 
 
 @app.command()
+def federate(config: Path = CONFIG,
+             plan: Path = typer.Option(None, "--plan", help="Analysis plan YAML (default: the study plan).")) -> None:
+    """Run the plan federated: each site a mock vantage6 node; only aggregates leave a site.
+
+    Needs a refresh first (each site's Parquet output). Writes out/federated/ (report/,
+    results.duckdb, disclosure/<site>.jsonl). Disclosure rules: `federated:` in carpool.yml.
+
+    Example: `carpool refresh && carpool federate` then open out/federated/report/index.html
+    """
+    from etl.config import load_config
+    from federated.run import federate_config
+
+    run(lambda: federate_config(load_config(config), plan, log))
+
+
+@app.command()
 def demo(config: Path = CONFIG) -> None:
     """Refresh the demo centers and write the report: what `make demo` runs.
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from etl.errors import ConfigError
 from etl.yamlfile import load_model
+from federated.disclosure import DisclosureConfig
 
 SITE_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 KEY_ENV = "CARPOOL_PSEUDONYM_KEY"
@@ -63,6 +64,7 @@ class Config(_Strict):
     pseudonym_key: KeyConfig = KeyConfig()
     quality: QualityConfig = QualityConfig()
     performance: PerformanceConfig = PerformanceConfig()
+    federated: DisclosureConfig = DisclosureConfig()  # `carpool federate`: disclosure control
     sites: list[SiteConfig]
     path: Path | None = Field(None, exclude=True)
 
