@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 
 from schemas.model import common_schema
+from warehouse import results
 from warehouse.durable import sql_path
 
 VIEWS_DIR = Path(__file__).resolve().parent / "views"
@@ -48,13 +49,6 @@ META_TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("sites", "VARCHAR", "Per-site counts (JSON)."), ("message", "VARCHAR", "Failure reason, if any."),
     ],
     "study_config": [("key", "VARCHAR", "Setting."), ("value", "VARCHAR", "Value (e.g. cutoff_date).")],
-    "analysis_result": [
-        ("run_id", "VARCHAR", "Run."),
-        ("analysis", "VARCHAR", "table1, response, survival, followup, kinetics, cox, audit."),
-        ("comparison", "VARCHAR", "Grouping compared."), ("endpoint", "VARCHAR", "Variable or endpoint."),
-        ("term", "VARCHAR", "Cox term or group level."), ("statistic", "VARCHAR", "p_value, hr, median, ..."),
-        ("value", "DOUBLE", "The number."), ("test", "VARCHAR", "Test or method that produced it."),
-    ],
 }
 
 
@@ -108,6 +102,7 @@ def build(dest: Path, data: WarehouseInput) -> Path:
         _insert(con, "etl_run", data.runs)
         _insert(con, "study_config", pd.DataFrame(sorted(data.settings.items()), columns=["key", "value"]))
         create_views(con)
+        results.attach_empty(con, dest)   # the `analysis_result` view: filled by `carpool analyze`
         _dictionary(con)
         _parquet(con, dest / "parquet")
         con.execute("CHECKPOINT")
