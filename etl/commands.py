@@ -5,9 +5,7 @@ below. The clock is read here (the run time), never inside a computation.
 """
 from __future__ import annotations
 
-import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,13 +29,8 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log) -> Refresh
         outcome = refresh(cfg, datetime.now(UTC), only=only, full=full,
                           progress=lambda m: (bar.update(task, description=m), log("progress", m)),
                           warn=lambda m: log("warning", f"[yellow]warning:[/yellow] {m}"))
-    fresh = [s for s in outcome.sites if not s.reused]
-    workers = min(cfg.performance.workers or os.cpu_count() or 1, len(fresh))
-    if workers > 1:  # independent per site: one process per core, as the refresh itself
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(_gx, [cfg] * len(fresh), fresh))
-    else:
-        for s in fresh:
+    for s in outcome.sites:
+        if not s.reused:  # one site after another, in this process (no pool: see etl.pipeline)
             _gx(cfg, s)
     for s in outcome.sites:
         log("site", f"{s.site_id}: {s.patients_loaded} patients loaded, {s.patients_quarantined} quarantined, "
