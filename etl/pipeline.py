@@ -11,10 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import shutil
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -215,21 +213,16 @@ def _work_dir(cfg: Config, site_id: str) -> Path:
     return cfg.out / "sites" / f".{site_id}.tmpwork"  # a killed run's leftover goes with publish.prune
 
 
-def _one_site(cfg: Config, site, key: bytes):
-    """A process-pool task: one site's SiteOutput, or the InputError that stopped it."""
-    try:
-        return run_site(cfg, site, key, work_dir=_work_dir(cfg, site.id))
-    except InputError as exc:
-        return exc
-
-
 def _run_sites(cfg: Config, sites: list, key: bytes) -> list:
-    """Independent sites run in parallel, one process per core (performance.workers)."""
-    workers = min(cfg.performance.workers or os.cpu_count() or 1, len(sites))
-    if workers <= 1:
-        return [_one_site(cfg, s, key) for s in sites]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_one_site, [cfg] * len(sites), sites, [key] * len(sites)))
+    """Sites one after another, in this process: DuckDB already uses every core, and a
+    refresh killed with SIGKILL must leave no worker behind holding the lock or memory."""
+    out = []
+    for site in sites:
+        try:
+            out.append(run_site(cfg, site, key, work_dir=_work_dir(cfg, site.id)))
+        except InputError as exc:
+            out.append(exc)
+    return out
 
 
 def _signature(cfg: Config, sites: list[SiteOutput]) -> str:
