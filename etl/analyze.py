@@ -29,6 +29,7 @@ from analysis.runner import run_plan
 from etl.config import Config
 from etl.errors import StaleResultError, UsageError
 from warehouse import publish, results
+from warehouse.durable import fault_point
 from warehouse.runlog import try_append_run
 
 
@@ -79,15 +80,15 @@ def analyze_warehouse(cfg: Config, plan_path: Path | None, snapshot: str | None,
     meta = {"run_id": run_id, "cutoff_date": settings.get("cutoff_date", ""),
             "study": settings.get("study", ""), "snapshot": snapshot or "",
             "plan": str(plan_path or "analysis/plans/study.yml"), "n_patients": len(df)}
-    analysis, audited, report = analyze_frame(df, plan_path, meta)
-    table = analysis.table[RESULT_COLUMNS]
-    rows = pd.concat([table, audited.as_results_rows()[RESULT_COLUMNS]], ignore_index=True).assign(run_id=run_id)
     set_id = f"{'snapshot-' + snapshot if snapshot else run_id}.{now.astimezone(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
-    tmp = results.stage(cfg.out, set_id)
+    tmp = results.stage(cfg.out, set_id)        # first: an unwritable out/ fails before minutes of work
     try:
+        analysis, audited, report = analyze_frame(df, plan_path, meta)
+        table = analysis.table[RESULT_COLUMNS]
+        rows = pd.concat([table, audited.as_results_rows()[RESULT_COLUMNS]], ignore_index=True)
         write_report(tmp / "report", report, render_audit(audited, meta), table)
-        cols = [c for c, _, _ in results.COLUMNS]
-        rows[cols].to_parquet(tmp / results.TABLE, index=False)
+        rows.assign(run_id=run_id)[[c for c, _, _ in results.COLUMNS]].to_parquet(tmp / results.TABLE, index=False)
+        fault_point("analyze: staged")
         set_dir = results.seal(tmp, {**meta, "set_id": set_id, "analyzed_at": now.isoformat(), "rows": len(rows)})
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)   # never half a result set; the published one is untouched

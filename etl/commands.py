@@ -18,6 +18,7 @@ from etl.config import load_config, pseudonym_key
 from etl.errors import CarpoolError, UsageError, storage_error, storage_fault
 from etl.pipeline import RefreshOutcome, new_run_id, refresh
 from etl.validate.validation_report import write_validation_report
+from warehouse.durable import fault_point
 from warehouse.runlog import read_runs, try_append_run
 
 
@@ -99,6 +100,7 @@ def validation_docs(cfg, sites, warn) -> None:
         tmp = docs.with_name(f".gx.tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         _gx(cfg, s, tmp)
+        fault_point(f"docs: {s.site_id}")
         (tmp / DOCS_STAMP).write_text(s.input_hash + "\n")
         old = docs.with_name(f".gx.old{os.getpid()}")
         if docs.exists():

@@ -13,6 +13,7 @@ import hmac
 import json
 import shutil
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,12 +74,22 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
         cfg.site(s)
     key, _ = pseudonym_key(cfg)
     outcome = RefreshOutcome(run_id, "ok")
-    with refresh_lock(out, on_stale=warn or say, command="refresh", run_id=run_id) as holder:
+    stack = ExitStack()
+    try:
+        holder = stack.enter_context(refresh_lock(out, on_stale=warn or say, command="refresh", run_id=run_id))
+    except StorageError as exc:   # out/ not writable at all: try to say so in the run log anyway
+        outcome.status, outcome.message = "failed", str(exc)
+        problem = try_append_run(out, _run_record(cfg, outcome, now, now))
+        if problem:
+            exc.args = (f"{exc}; {problem}",)
+        raise
+    with stack:
         try:
             holder.phase("pruning")
             publish.prune(out)
             _refresh(cfg, now, outcome, holder, key, only, full, say, warn or say, site_hook)
             if docs and outcome.status != "failed":
+                say("checking the validation docs")
                 holder.phase("validation docs")
                 docs(outcome.sites)
         except Exception as exc:  # noqa: BLE001 - storage faults and build failures: keep the old warehouse

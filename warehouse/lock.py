@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from etl.errors import LockError, storage_error
+from warehouse.durable import fault_point
 from warehouse.runlog import try_append_run
 
 NAME = ".refresh.lock"
@@ -35,6 +36,7 @@ class Holder:
     def phase(self, name: str) -> None:
         self.record["phase"] = name
         _write(self.fd, self.record)
+        fault_point(f"{self.record['command']}: {name}")
 
 
 @contextmanager
