@@ -274,7 +274,7 @@ def _files(sites: list[SiteOutput]) -> pd.DataFrame:
 def _runs_frame(runs: pd.DataFrame) -> pd.DataFrame:
     runs = runs.copy()
     for col in ("started_at", "finished_at"):
-        runs[col] = pd.to_datetime(runs[col], utc=True).dt.tz_convert(None)
+        runs[col] = pd.to_datetime(runs[col], utc=True, format="ISO8601", errors="coerce").dt.tz_convert(None)
     runs["sites"] = runs["sites"].map(lambda v: v if isinstance(v, str) else json.dumps(v, sort_keys=True))
     return runs
 

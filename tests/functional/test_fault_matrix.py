@@ -291,15 +291,23 @@ def fill(out: Path, free: int) -> Path:
     """Leave about `free` bytes free on out/'s file system (0: completely full)."""
     filler = out / ".filler"
     st = os.statvfs(out)
-    with filler.open("wb") as fh:
-        os.posix_fallocate(fh.fileno(), 0, max(st.f_bavail * st.f_frsize - free, 0))
+    target = st.f_bavail * st.f_frsize - free
+    with filler.open("wb", buffering=0) as fh:
+        while target > 0:
+            try:
+                os.posix_fallocate(fh.fileno(), 0, target)
+                break
+            except OSError:
+                target -= 16 * 1024
         if free == 0:
+            fh.seek(0, os.SEEK_END)
             try:
                 while True:
                     fh.write(b"\0" * 4096)
-                    fh.flush()
             except OSError:
                 pass
+    st = os.statvfs(out)
+    assert st.f_bavail * st.f_frsize <= max(free, 0) + 32 * 1024, "could not fill the tmpfs"
     return filler
 
 
