@@ -492,3 +492,22 @@ def test_analyze_during_a_refresh_never_tags_old_results_into_the_new_warehouse(
     con.close()
     assert "has not been analyzed yet" in (cfg.out / "report" / "index.html").read_text()
     published(cell)
+
+
+# ---------------------------------------------------------------- carpool verify
+
+def test_verify_names_a_changed_published_file_and_a_changed_snapshot(cell):
+    r = cli("verify", cell)
+    assert r.returncode == 0 and "files match manifest.json" in r.stderr, r.stderr
+    victim = next((publish.current(cell / "out") / "parquet" / "patient").rglob("*.parquet"))
+    victim.write_bytes(victim.read_bytes() + b"\0")
+    r = cli("verify", cell)
+    msg = one_line_fault(r, 1, "does not match its manifest", f"{victim.name}: content changed")
+    assert "refresh --full" in msg
+    assert cli("freeze", cell, "paper").returncode == 0
+    snap = cell / "out" / "snapshots" / "paper" / "parquet" / "etl_run.parquet"
+    assert cli("verify", cell, "paper").returncode == 0
+    snap.chmod(0o644)
+    snap.write_bytes(b"changed")
+    one_line_fault(cli("verify", cell, "paper"), 1, "etl_run.parquet: content changed")
+    one_line_fault(cli("verify", cell, "nope"), 2, "no snapshot 'nope'")
