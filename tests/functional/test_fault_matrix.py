@@ -71,12 +71,13 @@ def demo(tmp_path_factory):
     r = cli("analyze", w, "--plan", root / "small_plan.yml")
     assert r.returncode == 0, r.stderr
     shutil.copytree(w / "out", root / "stash", symlinks=True)
+    shutil.copytree(w / "sites", root / "stash_sites")
     return root
 
 
 @pytest.fixture()
 def cell(demo):
-    """Restore the good demo state into root/w/out (which may be a mount point) and return root/w."""
+    """Restore the good demo state (out/, which may be a mount point, and the sites) and return root/w."""
     w = demo / "w"
     _restore(demo)
     yield w
@@ -89,6 +90,8 @@ def _restore(root: Path) -> None:
         subprocess.run(["umount", str(out)], check=True)
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(root / "stash", out, symlinks=True)
+    shutil.rmtree(root / "w" / "sites")              # cells touch mappings: back to the built inputs
+    shutil.copytree(root / "stash_sites", root / "w" / "sites")
 
 
 def cli(cmd: str, w: Path, *args, env: dict | None = None) -> subprocess.CompletedProcess:
