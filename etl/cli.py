@@ -2,9 +2,13 @@
 
 Exit codes (also in docs/operations.md):
   0  ok (or no changes)
-  1  data-quality errors beyond the threshold, or an export that cannot be read
-  2  usage or configuration error, or another refresh holds the lock
-A data problem never prints a traceback: it is a quarantine record or a one-line error.
+  1  data-quality errors beyond the threshold, an export that cannot be read, a failed
+     build, or a warehouse/snapshot that does not match its manifest
+  2  usage or configuration error, another refresh holds the lock, or analyze results
+     superseded by a refresh that published meanwhile (run analyze again)
+  3  the output folder is full, read-only or failing (nothing published was changed)
+A data problem or a storage fault never prints a traceback: it is a quarantine record or
+a one-line error.
 """
 from __future__ import annotations
 
@@ -48,11 +52,17 @@ def _main(log_json: bool = typer.Option(False, "--log-json", help="Write logs as
 
 def run(fn):
     """Run a command body; turn carpool errors into their exit code and one message."""
+    from etl.errors import storage_error
+
     try:
         return fn()
     except CarpoolError as exc:
         log("error", f"[red]error:[/red] {exc}" if not _State.json_log else str(exc), exit_code=exc.exit_code)
         raise typer.Exit(exc.exit_code) from None
+    except OSError as exc:   # a storage fault outside a command's own handling: still one line
+        err = storage_error(exc, "running the command")
+        log("error", f"[red]error:[/red] {err}" if not _State.json_log else str(err), exit_code=err.exit_code)
+        raise typer.Exit(err.exit_code) from None
 
 
 @app.command()
@@ -124,11 +134,12 @@ def runs(config: Path = CONFIG, limit: int = typer.Option(10, "--limit", "-n", h
     """
     from etl.commands import do_runs
 
-    rows = run(lambda: do_runs(config, limit))
+    rows = run(lambda: do_runs(config, limit, log))
     table = Table("run_id", "status", "started_at", "sites", "message")
     for r in rows:
-        table.add_row(r["run_id"], r["status"], r["started_at"][:19], str(len(r.get("sites", {}))),
-                      r.get("message", ""))
+        sites = r.get("sites")
+        table.add_row(r["run_id"], r["status"], r["started_at"][:19],
+                      str(len(sites)) if isinstance(sites, dict) else "", str(r.get("message") or ""))
     stdout.print(table)
 
 
@@ -240,8 +251,24 @@ def demo(config: Path = CONFIG) -> None:
 
     outcome = run(lambda: do_refresh(config, None, False, log))
     if outcome.status == "failed":
-        raise typer.Exit(1)
+        raise typer.Exit(outcome.exit_code)
     run(lambda: do_analyze(config, None, None, log))
+    raise typer.Exit(outcome.exit_code if outcome.storage_fault else 0)
+
+
+@app.command()
+def verify(snapshot: str = typer.Argument(None, help="Snapshot name; default: the published warehouse."),
+           config: Path = CONFIG) -> None:
+    """Check a frozen snapshot, or the published warehouse and its results, against their manifests.
+
+    Every file's sha256 is compared with the manifest written when it was published or frozen;
+    a changed, missing or extra file is named and the exit code is 1.
+
+    Example: `carpool verify` or `carpool verify paper-2024-submission`
+    """
+    from etl.commands import do_verify
+
+    run(lambda: do_verify(config, snapshot, log))
 
 
 @app.command()

@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 
 from schemas.model import common_schema
+from warehouse import results
 from warehouse.dictionary import ColumnDoc, documented, load_codelists, write_dictionary
 from warehouse.durable import sql_path
 
@@ -49,13 +50,6 @@ META_TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("sites", "VARCHAR", "Per-site counts (JSON)."), ("message", "VARCHAR", "Failure reason, if any."),
     ],
     "study_config": [("key", "VARCHAR", "Setting."), ("value", "VARCHAR", "Value (e.g. cutoff_date).")],
-    "analysis_result": [
-        ("run_id", "VARCHAR", "Run."),
-        ("analysis", "VARCHAR", "table1, response, survival, followup, kinetics, cox, audit."),
-        ("comparison", "VARCHAR", "Grouping compared."), ("endpoint", "VARCHAR", "Variable or endpoint."),
-        ("term", "VARCHAR", "Cox term or group level."), ("statistic", "VARCHAR", "p_value, hr, median, ..."),
-        ("value", "DOUBLE", "The number."), ("test", "VARCHAR", "Test or method that produced it."),
-    ],
 }
 
 
@@ -113,6 +107,7 @@ def build(dest: Path, data: WarehouseInput) -> Path:
         _insert(con, "study_config", pd.DataFrame(sorted(data.settings.items()), columns=["key", "value"]))
         load_codelists(con)
         create_views(con)
+        results.attach_empty(con, dest)   # the `analysis_result` view: filled by `carpool analyze`
         write_dictionary(con, documented(_table_docs(), VIEWS_DIR))
         _parquet(con, dest / "parquet")
         con.execute("CHECKPOINT")
@@ -177,6 +172,7 @@ def _literal(text: str) -> str:
 def _table_docs() -> dict[str, dict[str, ColumnDoc]]:
     """Docs of carpool's own tables and of the lineage columns every clinical table carries."""
     docs = {name: {c: ColumnDoc(d) for c, _, d in cols} for name, cols in META_TABLES.items()}
+    docs["analysis_result"] = {c: ColumnDoc(d) for c, _, d in results.COLUMNS}
     for name in common_schema():
         docs[name] = dict(LINEAGE_DOCS)
     return docs
