@@ -86,12 +86,11 @@ def federate(out: Path, sites: list[str], cutoff_date: str, policy: DisclosureCo
 
 
 def _store(db: Path, table: pd.DataFrame, fed: dict, run_id: str) -> None:
-    from warehouse.build import META_TABLES
+    from warehouse.results import COLUMNS as cols
 
     db.unlink(missing_ok=True)
     con = duckdb.connect(str(db))
     try:
-        cols = META_TABLES["analysis_result"]
         con.execute(f"CREATE TABLE analysis_result ({', '.join(f'{c} {t}' for c, t, _ in cols)}, suppressed BOOLEAN)")
         rows = table.assign(run_id=run_id)
         con.register("_rows", rows.reindex(columns=[c for c, _, _ in cols] + ["suppressed"]))
