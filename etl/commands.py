@@ -21,7 +21,7 @@ from etl.validate.validation_report import write_validation_report
 from warehouse.runlog import read_runs
 
 
-def do_refresh(config: Path, only: list[str] | None, full: bool, log) -> RefreshOutcome:
+def do_refresh(config: Path, only: list[str] | None, full: bool, log, allow_shrink: bool = False) -> RefreshOutcome:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     cfg = load_config(config)
@@ -30,7 +30,7 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log) -> Refresh
         task = bar.add_task("refresh", total=None)
         outcome = refresh(cfg, datetime.now(UTC), only=only, full=full,
                           progress=lambda m: (bar.update(task, description=m), log("progress", m)),
-                          warn=lambda m: log("warning", f"[yellow]warning:[/yellow] {m}"))
+                          warn=lambda m: log("warning", f"[yellow]warning:[/yellow] {m}"), allow_shrink=allow_shrink)
     fresh = [s for s in outcome.sites if not s.reused]
     workers = min(cfg.performance.workers or os.cpu_count() or 1, len(fresh))
     if workers > 1:  # independent per site: one process per core, as the refresh itself

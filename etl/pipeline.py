@@ -59,7 +59,7 @@ def key_fingerprint(key: bytes) -> str:
 
 def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: bool = False,
             progress: Progress | None = None, warn: Progress | None = None,
-            site_hook: Callable[[str], None] | None = None) -> RefreshOutcome:
+            site_hook: Callable[[str], None] | None = None, allow_shrink: bool = False) -> RefreshOutcome:
     say = progress or (lambda _m: None)
     out = cfg.out
     run_id = new_run_id(now)
@@ -93,6 +93,11 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
         for (site, h), result in zip(todo, _run_sites(cfg, [s for s, _ in todo], key), strict=True):
             if isinstance(result, InputError):
                 outcome.failures[site.id] = str(result)
+                continue
+            why = None if allow_shrink else shrink_reason(sitecache.cached(out, site.id), result,
+                                                          cfg.quality.max_shrink_pct)
+            if why:  # not cached either: the next run re-reads the export and asks again
+                outcome.failures[site.id] = why
                 continue
             outcome.sites.append(sitecache.save(out, replace(result, input_hash=h)))
             shutil.rmtree(_work_dir(cfg, site.id), ignore_errors=True)
@@ -139,6 +144,23 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
         outcome.warehouse = out / "warehouse.duckdb"
         append_run(out, record)
         return outcome
+
+
+def shrink_reason(prior: dict | None, now: SiteOutput, max_pct: float) -> str | None:
+    """Why a site's new output must not replace its last good one: its loaded patients fell
+    by more than `max_pct` percent (a header-only or truncated export), else None."""
+    if not prior:
+        return None
+    before = int(prior["patients_read"]) - int(prior["patients_quarantined"])
+    after = now.patients_loaded
+    if before <= 0 or after >= before:
+        return None
+    drop = 100.0 * (before - after) / before
+    if drop <= max_pct:
+        return None
+    return (f"patients loaded fell from {before} to {after} (-{drop:.0f}%, more than "
+            f"quality.max_shrink_pct = {max_pct:g}%) against its last good run; not published, "
+            f"the last good output is kept (check the export; rerun with --allow-shrink if intended)")
 
 
 def _work_dir(cfg: Config, site_id: str) -> Path:
