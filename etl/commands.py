@@ -159,7 +159,7 @@ def do_export_aggregates(config: Path, out_file: Path, min_cell: int, log) -> Pa
         raise UsageError(f"--min-cell must be at least 1 (got {min_cell})")
     cfg = load_config(config)
     path, suppressed = export_aggregates(warehouse_path(cfg), out_file, min_cell)
-    log("export", f"wrote {path}: {suppressed} cells suppressed (counts below {min_cell}, plus secondary "
+    log("export", f"wrote {path}: {suppressed} cells suppressed (counts below {min_cell}, plus complementary "
                   "suppression; see the note on its first line)",
         path=str(path), suppressed=suppressed, min_cell=min_cell)
     return path

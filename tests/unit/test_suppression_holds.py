@@ -1,0 +1,211 @@
+"""Issue 15 item 7: suppression that holds. For every suppressed count in what
+`export-aggregates` writes, solve from the *published* numbers alone (a linear program over
+the table's margins, scipy.optimize.linprog) for the smallest and largest value it can take,
+and assert the feasible range is at least min_cell wide.
+
+The solver here is written independently of `warehouse.suppression`: it reads the published
+frame (crosstab rows with `(all)` margins; result rows: count, n, events, percent) and
+knows nothing of how cells were chosen. For result tables it also assumes the reader knows
+every column and grand total (printed by other comparisons) and uses published percents as
+linear constraints (count = percent/100 x n)."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import linprog
+
+from warehouse.aggregates import ALL, CROSSTAB_DIMS, aggregate, crosstab, results
+
+MIN_CELL = 5
+
+
+def lp_range(n: int, eqs: list[tuple[dict[int, float], float]], target: dict[int, float]) -> tuple[float, float]:
+    c = np.zeros(n)
+    for i, w in target.items():
+        c[i] = w
+    a = np.array([[row.get(i, 0.0) for i in range(n)] for row, _ in eqs]) if eqs else None
+    b = np.array([v for _, v in eqs]) if eqs else None
+    lo = linprog(c, A_eq=a, b_eq=b, bounds=(0, None), method="highs")
+    hi = linprog(-c, A_eq=a, b_eq=b, bounds=(0, None), method="highs")
+    assert lo.status == 0, "the published numbers must be consistent"
+    return lo.fun, (float("inf") if hi.status == 3 else -hi.fun)
+
+
+def crosstab_ranges(published: pd.DataFrame) -> list[tuple[tuple, float, float]]:
+    """(row key, lo, hi) for every suppressed crosstab row, from the published rows only."""
+    ct = published[published["section"] == "crosstab"]
+    keys = [tuple(r) for r in ct[CROSSTAB_DIMS].itertuples(index=False)]
+    interior = [k for k in keys if ALL not in k]
+    at = {k: i for i, k in enumerate(interior)}
+
+    def cells(key):
+        return {at[c]: 1.0 for c in interior if all(k == ALL or k == x for k, x in zip(key, c, strict=True))}
+
+    eqs = [(cells(k), v) for k, v, s in zip(keys, ct["value"], ct["suppressed"], strict=True) if not s]
+    out = []
+    for k, s in zip(keys, ct["suppressed"], strict=True):
+        if s:
+            lo, hi = lp_range(len(interior), eqs, cells(k))
+            out.append((k, lo, hi))
+    return out
+
+
+def result_ranges(published: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[tuple, float, float]]:
+    """Per (analysis, comparison, endpoint): unknowns = count cells per group x value plus the
+    rest (n - counts); equations = published counts, n, percents, and the true column and
+    grand totals (known from other comparisons)."""
+    out = []
+    res = published[published["section"] == "result"].reset_index(drop=True)
+    truth = truth.reset_index(drop=True)
+    for key, g in res.groupby(["analysis", "comparison", "endpoint"], dropna=False):
+        tg = truth.loc[g.index]
+        lv = g["term"].fillna("").str.startswith("level:")
+        if not (lv & g["statistic"].eq("n")).any():
+            continue
+        parts = g["term"].fillna("").str.removeprefix("level:").str.partition("|")
+        grp, val = parts[0], parts[2].str.removeprefix("value:").replace("", "yes")
+        groups = sorted(set(grp[lv & g["statistic"].eq("n")]))
+        counted = lv & g["statistic"].isin(["count", "events"])
+        values = sorted(set(val[counted])) + ["__rest"]
+        grid = {(x, y): i for i, (x, y) in enumerate(itertools.product(groups, values))}
+        eqs, targets = [], []
+        for i in g.index[lv]:
+            x, y, stat = grp[i], val[i], g.at[i, "statistic"]
+            if x not in groups:
+                continue
+            if stat == "n":
+                form = {grid[(x, v)]: 1.0 for v in values}
+            elif stat in ("count", "events"):
+                form = {grid[(x, y)]: 1.0}
+            elif stat == "percent" and not g.at[i, "suppressed"]:
+                p = g.at[i, "value"] / 100.0
+                form = {grid[(x, v)]: -p for v in values}
+                form[grid[(x, y)]] = form[grid[(x, y)]] + 1.0
+                eqs.append((form, 0.0))
+                continue
+            else:
+                continue
+            if g.at[i, "suppressed"]:
+                targets.append(((key, x, y, stat), form, tg.at[i, "value"]))
+            else:
+                eqs.append((form, g.at[i, "value"]))
+        # implicit rest cells (n - count) are targets too when small
+        n_true = {grp[i]: tg.at[i, "value"] for i in g.index[lv & g["statistic"].eq("n")]}
+        c_true = {(grp[i], val[i]): tg.at[i, "value"] for i in g.index[counted]}
+        for x in groups:
+            rest = n_true[x] - sum(c_true.get((x, y), 0) for y in values[:-1])
+            if 0 < rest < MIN_CELL:
+                targets.append(((key, x, "__rest", "n-count"), {grid[(x, "__rest")]: 1.0}, rest))
+        col_totals = {y: sum(c_true.get((x, y), 0) for x in groups) for y in values[:-1]}
+        col_totals["__rest"] = sum(n_true.values()) - sum(col_totals.values())
+        for y, v in col_totals.items():
+            eqs.append(({grid[(x, y)]: 1.0 for x in groups}, v))
+        for label, form, true in targets:
+            if 0 < true < MIN_CELL:
+                lo, hi = lp_range(len(grid), eqs, form)
+                out.append((label, lo, hi))
+    return out
+
+
+def patients(cells: dict[tuple[str, str, bool, bool], int]) -> pd.DataFrame:
+    rows = []
+    for key, n in cells.items():
+        rows += [dict(zip(CROSSTAB_DIMS, key, strict=True))] * n
+    return pd.DataFrame(rows)
+
+
+def test_the_issue_example_a_center_cell_is_not_the_pooled_total_minus_the_others():
+    """21 - 18 = 3: one pooled stratum over three sites, one site small."""
+    f = crosstab(patients({("a", "none", True, True): 9, ("b", "none", True, True): 9,
+                           ("c", "none", True, True): 3, ("a", "crs", True, True): 8,
+                           ("b", "crs", True, True): 7, ("c", "crs", True, True): 12}), MIN_CELL)
+    ranges = crosstab_ranges(f)
+    assert ranges, "the small cell is suppressed"
+    assert all(hi - lo >= MIN_CELL for _, lo, hi in ranges), ranges
+
+
+def test_a_published_suppression_pattern_that_leaks_is_caught_by_the_solver():
+    """The solver can fail: primary-only suppression (the old export) leaks by subtraction."""
+    truth = crosstab(patients({("a", "none", True, True): 9, ("c", "none", True, True): 3}), 1)
+    leaky = truth.copy()
+    leaky["suppressed"] = leaky["value"].between(1, MIN_CELL - 1)
+    assert leaky["suppressed"].any()
+    assert any(hi - lo < MIN_CELL for _, lo, hi in crosstab_ranges(leaky))
+
+
+def test_n_minus_count_does_not_give_back_a_suppressed_count():
+    """ICANS x steroids: 16 - 13 = 3 (the issue's example), in a result table."""
+    r = pd.DataFrame([
+        ("response", "icans", "steroids", "level:no", "count", 40.0, "descriptive"),
+        ("response", "icans", "steroids", "level:no", "percent", 51.9, "descriptive"),
+        ("response", "icans", "steroids", "level:no", "n", 77.0, "descriptive"),
+        ("response", "icans", "steroids", "level:yes", "count", 13.0, "descriptive"),
+        ("response", "icans", "steroids", "level:yes", "percent", 81.25, "descriptive"),
+        ("response", "icans", "steroids", "level:yes", "n", 16.0, "descriptive"),
+        ("response", "icans", "steroids", "", "p_value", 0.03, "chi2"),
+    ], columns=["analysis", "comparison", "endpoint", "term", "statistic", "value", "test"])
+    f = results(r, MIN_CELL)
+    ranges = result_ranges(f.assign(section="result"), r)
+    assert ranges and all(hi - lo >= MIN_CELL for _, lo, hi in ranges), ranges
+    assert f.loc[f["statistic"] == "p_value", "suppressed"].all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_consortia_no_suppressed_cell_can_be_solved_for(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(30, 120))
+    p = pd.DataFrame({"site_id": rng.choice(["a", "b", "c", "d"], n, p=[.4, .3, .2, .1]),
+                      "tox_group": rng.choice(["none", "crs", "conc"], n),
+                      "cr_d30": rng.choice([True, False], n, p=[.85, .15]),
+                      "mrd_neg_cr": rng.choice([True, False], n, p=[.7, .3])})
+    f = crosstab(p, MIN_CELL)
+    ranges = crosstab_ranges(f)
+    assert all(hi - lo >= MIN_CELL for _, lo, hi in ranges), [r for r in ranges if r[2] - r[1] < MIN_CELL]
+    shown = f[~f["suppressed"]]
+    assert not shown["value"].between(1, MIN_CELL - 1).any()
+
+
+def test_demo_warehouse_export_holds(demo_export):
+    published, truth = demo_export
+    bad = [r for r in crosstab_ranges(published) if r[2] - r[1] < MIN_CELL]
+    assert not bad, bad[:5]
+    bad = [r for r in result_ranges(published, truth) if r[2] - r[1] < MIN_CELL]
+    assert not bad, bad[:5]
+
+
+@pytest.fixture(scope="module")
+def demo_export():
+    """A 93-patient, four-site stand-in of the demo's analysis_patient and analysis_result
+    shapes (the real demo export is checked in tests/functional/test_data_safety.py)."""
+    rng = np.random.default_rng(93)
+    n = 93
+    p = pd.DataFrame({"site_id": rng.choice(["center_a", "center_b", "center_c", "center_d"], n, p=[.37, .28, .2, .15]),
+                      "tox_group": rng.choice(["none", "crs_only", "concurrent", "grade3plus"], n, p=[.2, .5, .15, .15]),
+                      "cr_d30": rng.choice([True, False], n, p=[.92, .08]),
+                      "mrd_neg_cr": rng.choice([True, False], n, p=[.75, .25])})
+    rows = []
+    for comp in ("crs", "icans"):
+        grp = rng.choice(["no", "yes"], n, p=[.8, .2])
+        for endpoint, col in (("cr", "cr_d30"), ("mrd", "mrd_neg_cr")):
+            for lvl in ("no", "yes"):
+                sel = p[col][grp == lvl]
+                rows += [("response", comp, endpoint, f"level:{lvl}", "count", float(sel.sum()), "descriptive"),
+                         ("response", comp, endpoint, f"level:{lvl}", "percent",
+                          100.0 * sel.mean() if len(sel) else np.nan, "descriptive"),
+                         ("response", comp, endpoint, f"level:{lvl}", "n", float(len(sel)), "descriptive")]
+            rows.append(("response", comp, endpoint, "", "p_value", 0.5, "chi2"))
+        sex = rng.choice(["F", "M"], n)
+        for lvl in ("no", "yes"):
+            for s in ("F", "M"):
+                c = float(((grp == lvl) & (sex == s)).sum())
+                rows += [("table1", comp, "sex", f"level:{lvl}|value:{s}", "count", c, "descriptive"),
+                         ("table1", comp, "sex", f"level:{lvl}|value:{s}", "percent",
+                          100 * c / max((grp == lvl).sum(), 1), "descriptive")]
+            rows.append(("table1", comp, "sex", f"level:{lvl}", "n", float((grp == lvl).sum()), "descriptive"))
+    r = pd.DataFrame(rows, columns=["analysis", "comparison", "endpoint", "term", "statistic", "value", "test"])
+    f = aggregate(p, r, MIN_CELL)
+    truth = r.assign(section="result")
+    return f, pd.concat([f[f["section"] == "crosstab"], truth], ignore_index=True)
