@@ -14,8 +14,9 @@ apart, so no subtraction, margin or combination of margins pins it down.
 `protect` starts from hiding every sensitive printable item and then, while some sensitive
 item is still pinned, hides one more printed cell (complementary suppression), chosen by
 the classic hypercube idea: a cell in the most margins that hold a lone hidden cell
-(smallest first), else a margin touching the item; it re-solves the linear program after each step. Hiding only removes constraints,
-so an item once safe stays safe, and the loop ends: at worst everything is hidden.
+(smallest first), else a margin touching the item; it re-solves the linear program after
+each step. Every item it hides is then checked the same way. Hiding only removes
+constraints, so an item once safe stays safe, and the loop ends: at worst all is hidden.
 """
 from __future__ import annotations
 

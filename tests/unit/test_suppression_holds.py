@@ -182,8 +182,9 @@ def demo_export():
     shapes (the real demo export is checked in tests/functional/test_data_safety.py)."""
     rng = np.random.default_rng(93)
     n = 93
-    p = pd.DataFrame({"site_id": rng.choice(["center_a", "center_b", "center_c", "center_d"], n, p=[.37, .28, .2, .15]),
-                      "tox_group": rng.choice(["none", "crs_only", "concurrent", "grade3plus"], n, p=[.2, .5, .15, .15]),
+    sites, groups = ["center_a", "center_b", "center_c", "center_d"], ["none", "crs_only", "concurrent", "g3plus"]
+    p = pd.DataFrame({"site_id": rng.choice(sites, n, p=[.37, .28, .2, .15]),
+                      "tox_group": rng.choice(groups, n, p=[.2, .5, .15, .15]),
                       "cr_d30": rng.choice([True, False], n, p=[.92, .08]),
                       "mrd_neg_cr": rng.choice([True, False], n, p=[.75, .25])})
     rows = []
