@@ -134,7 +134,8 @@ def test_dates_before_1900_and_after_the_cutoff_are_findings(tmp_path):
     assert list(q.loc[q["rule_id"] == "DATE_BEFORE_MIN", "source_row"]) == [4]
     after = q[q["rule_id"] == "DATE_AFTER_CUTOFF"].iloc[0]
     assert after["source_row"] == 6 and after["column_name"] == "infusion_date"
-    assert after["message"] == "infusion_date = 2031-05-05 is after the study cut-off 2023-03-01 (carpool.yml cutoff_date)"
+    assert after["message"] == ("infusion_date = 2031-05-05 is after the study cut-off 2023-03-01 "
+                                "(carpool.yml cutoff_date)")
 
 
 def test_a_value_beyond_its_physiological_limit_is_a_finding(tmp_path):
