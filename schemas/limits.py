@@ -1,5 +1,6 @@
 """Limit rules of the catalog: dates before a floor year or after the study cut-off
-(`date_limit`), and values beyond a physiological limit (`value_limit`, optionally for one
+(`date_limit`; a follow-up date after the cut-off is a warning, since exports are taken after
+it and the analysis censors there, but an infusion after it is an error), and values beyond a physiological limit (`value_limit`, optionally for one
 code only, e.g. ferritin).
 
 The limits are catalog data (`schemas/checks.csv`: `limit`, `scope`); the cut-off comes
@@ -25,6 +26,17 @@ def _checks(check_type: str) -> list[Check]:
     return [c for c in catalog().values() if c.check_type == check_type]
 
 
+def date_checks(table: str, column: str) -> list[Check]:
+    """The floor and the ceiling rule of one date column: a row naming the table and column
+    (INFUSION_AFTER_CUTOFF) wins over the `*` row of the same kind (DATE_AFTER_CUTOFF)."""
+    out = []
+    for floor in (True, False):
+        kind = [c for c in _checks("date_limit") if _is_floor(c) == floor]
+        own = [c for c in kind if c.table == table and column in c.columns]
+        out += own[:1] or [c for c in kind if c.table == "*" and (not c.columns or column in c.columns)][:1]
+    return out
+
+
 def _value_checks(table: str) -> list[Check]:
     return [c for c in _checks("value_limit") if c.table in (table, "*")]
 
@@ -39,7 +51,7 @@ def limit_findings(tables: dict[str, pd.DataFrame], cutoff: date | None) -> list
             if col not in frame.columns:
                 continue
             d = pd.to_datetime(frame[col], errors="coerce")
-            for check in _checks("date_limit"):
+            for check in date_checks(name, col):
                 bound = _date_bound(check, cutoff)
                 if bound is None:
                     continue
@@ -68,7 +80,7 @@ def sql_limit_checks(table: Table, cutoff: date | None, ident=lambda n: '"' + n.
     out = []
     for col in date_columns(table):
         q = ident(col)
-        for check in _checks("date_limit"):
+        for check in date_checks(table.name, col):
             bound = _date_bound(check, cutoff)
             if bound is None:
                 continue

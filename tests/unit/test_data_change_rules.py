@@ -132,10 +132,20 @@ def test_dates_before_1900_and_after_the_cutoff_are_findings(tmp_path):
     rows[4][2] = "2031-05-05"          # P2 infusion (row 6)
     q = site(tmp_path, "csv", rows).quarantine
     assert list(q.loc[q["rule_id"] == "DATE_BEFORE_MIN", "source_row"]) == [4]
-    after = q[q["rule_id"] == "DATE_AFTER_CUTOFF"].iloc[0]
-    assert after["source_row"] == 6 and after["column_name"] == "infusion_date"
-    assert after["message"] == ("infusion_date = 2031-05-05 is after the study cut-off 2023-03-01 "
-                                "(carpool.yml cutoff_date)")
+    after = q[q["rule_id"] == "INFUSION_AFTER_CUTOFF"].iloc[0]
+    assert after["source_row"] == 6 and after["column_name"] == "infusion_date" and after["severity"] == "error"
+    assert after["message"].startswith("infusion_date = 2031-05-05 is after the study cut-off 2023-03-01")
+
+
+def test_follow_up_after_the_cutoff_is_a_warning_and_loads(tmp_path):
+    """Exports are taken after the cut-off: a lab (or last contact) after it is normal and
+    censored by the analysis; it is recorded, not silently kept, and not quarantined."""
+    rows = [r[:] for r in ROWS]
+    rows[2][2] = "2023-06-01"          # P1 lab after the cut-off
+    split = site(tmp_path, "csv", rows)
+    w = split.quarantine[split.quarantine["rule_id"] == "DATE_AFTER_CUTOFF"]
+    assert list(w["severity"]) == ["warning"] and list(w["source_row"]) == [4]
+    assert len(split.loaded["lab"]) == 1
 
 
 def test_a_value_beyond_its_physiological_limit_is_a_finding(tmp_path):
