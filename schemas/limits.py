@@ -1,7 +1,7 @@
 """Limit rules of the catalog: dates before a floor year or after the study cut-off
-(`date_limit`; a follow-up date after the cut-off is a warning, since exports are taken after
-it and the analysis censors there, but an infusion after it is an error), and values beyond a physiological limit (`value_limit`, optionally for one
-code only, e.g. ferritin).
+(`date_limit`; a follow-up date after the cut-off is a warning, since exports are taken
+after it and the analysis censors there, but an infusion after it is an error), and values
+beyond a physiological limit (`value_limit`, optionally for one code only, e.g. ferritin).
 
 The limits are catalog data (`schemas/checks.csv`: `limit`, `scope`); the cut-off comes
 from the run's config, never from the clock. Both engines read them from here: the pandas
