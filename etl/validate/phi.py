@@ -4,9 +4,10 @@ Every quarantine record is shown to people (validation HTML, quarantine.csv) and
 into the warehouse, so a record must never carry a name, MRN, phone or birth date, nor the
 center's own patient id:
 - `value` is replaced by `***` when it contains any identifier value of the site: as a
-  substring for identifiers of 4 characters or more, as a whole token for shorter ones
-  (a 2-letter name), and by digit sequence for numbers of 7+ digits written with other
-  separators (`170-0000-5666` in `+86 17000005666`);
+  substring for identifiers of 4 characters or more and for non-Latin ones (a 3-character
+  Chinese name), as a whole token for short Latin ones (a 2-letter name), and by digit
+  sequence for numbers of 7+ digits written with other separators (`170-0000-5666` in
+  `+86 17000005666`);
 - the same identifiers are masked inside `message`;
 - a record about the patient id itself (`column_name = local_id`, e.g. ORPHAN_ROW) shows
   the id's keyed hash (the `study_id` it would get), never the id.
@@ -30,8 +31,10 @@ class IdentifierMatcher:
     def __init__(self, identifiers: Iterable[str]):
         values = {str(v).strip() for v in identifiers if v is not None and str(v).strip()}
         values = {v for v in values if v != MASK}
-        long = sorted((v for v in values if len(v) >= SHORT), key=len, reverse=True)
-        short = sorted((v for v in values if len(v) < SHORT), key=len, reverse=True)
+        # a short Latin identifier (`Bo`) only as a whole token; a short CJK one (`赵勇秀`) has
+        # no word boundaries around it in `CR赵勇秀`, so it is matched anywhere
+        long = sorted((v for v in values if len(v) >= SHORT or not v.isascii()), key=len, reverse=True)
+        short = sorted((v for v in values if len(v) < SHORT and v.isascii()), key=len, reverse=True)
         parts = [re.escape(v) for v in long] + [rf"(?<!\w){re.escape(v)}(?!\w)" for v in short]
         self.pattern = re.compile("|".join(parts), re.IGNORECASE) if parts else None
         digits = {re.sub(r"\D", "", v) for v in values}

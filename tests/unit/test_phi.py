@@ -31,6 +31,11 @@ def test_short_identifiers_are_masked_as_whole_tokens_only():
     assert out.iloc[0]["value"] == MASK and "Bo" not in out.iloc[0]["message"]
 
 
+def test_short_cjk_names_are_matched_without_word_boundaries():
+    m = IdentifierMatcher({"赵勇秀"})
+    assert m.found_in("CR赵勇秀") and m.mask("CR赵勇秀") == "CR***"
+
+
 def test_numbers_are_matched_by_their_digits_whatever_the_separators():
     m = IdentifierMatcher({"170-0000-5666", "MRN7229985"})
     assert m.found_in("+86 17000005666") and m.found_in("tel 170 0000 5666")

@@ -10,104 +10,12 @@ every column and grand total (printed by other comparisons) and uses published p
 linear constraints (count = percent/100 x n)."""
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.optimize import linprog
 
-from warehouse.aggregates import ALL, CROSSTAB_DIMS, aggregate, crosstab, results
-
-MIN_CELL = 5
-
-
-def lp_range(n: int, eqs: list[tuple[dict[int, float], float]], target: dict[int, float]) -> tuple[float, float]:
-    c = np.zeros(n)
-    for i, w in target.items():
-        c[i] = w
-    a = np.array([[row.get(i, 0.0) for i in range(n)] for row, _ in eqs]) if eqs else None
-    b = np.array([v for _, v in eqs]) if eqs else None
-    lo = linprog(c, A_eq=a, b_eq=b, bounds=(0, None), method="highs")
-    hi = linprog(-c, A_eq=a, b_eq=b, bounds=(0, None), method="highs")
-    assert lo.status == 0, "the published numbers must be consistent"
-    return lo.fun, (float("inf") if hi.status == 3 else -hi.fun)
-
-
-def crosstab_ranges(published: pd.DataFrame) -> list[tuple[tuple, float, float]]:
-    """(row key, lo, hi) for every suppressed crosstab row, from the published rows only."""
-    ct = published[published["section"] == "crosstab"]
-    keys = [tuple(r) for r in ct[CROSSTAB_DIMS].itertuples(index=False)]
-    interior = [k for k in keys if ALL not in k]
-    at = {k: i for i, k in enumerate(interior)}
-
-    def cells(key):
-        return {at[c]: 1.0 for c in interior if all(k == ALL or k == x for k, x in zip(key, c, strict=True))}
-
-    eqs = [(cells(k), v) for k, v, s in zip(keys, ct["value"], ct["suppressed"], strict=True) if not s]
-    out = []
-    for k, s in zip(keys, ct["suppressed"], strict=True):
-        if s:
-            lo, hi = lp_range(len(interior), eqs, cells(k))
-            out.append((k, lo, hi))
-    return out
-
-
-def result_ranges(published: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[tuple, float, float]]:
-    """Per (analysis, comparison, endpoint): unknowns = count cells per group x value plus the
-    rest (n - counts); equations = published counts, n, percents, and the true column and
-    grand totals (known from other comparisons)."""
-    out = []
-    res = published[published["section"] == "result"].reset_index(drop=True)
-    truth = truth.reset_index(drop=True)
-    for key, g in res.groupby(["analysis", "comparison", "endpoint"], dropna=False):
-        tg = truth.loc[g.index]
-        lv = g["term"].fillna("").str.startswith("level:")
-        if not (lv & g["statistic"].eq("n")).any():
-            continue
-        parts = g["term"].fillna("").str.removeprefix("level:").str.partition("|")
-        grp, val = parts[0], parts[2].str.removeprefix("value:").replace("", "yes")
-        groups = sorted(set(grp[lv & g["statistic"].eq("n")]))
-        counted = lv & g["statistic"].isin(["count", "events"])
-        values = sorted(set(val[counted])) + ["__rest"]
-        grid = {(x, y): i for i, (x, y) in enumerate(itertools.product(groups, values))}
-        eqs, targets = [], []
-        for i in g.index[lv]:
-            x, y, stat = grp[i], val[i], g.at[i, "statistic"]
-            if x not in groups:
-                continue
-            if stat == "n":
-                form = {grid[(x, v)]: 1.0 for v in values}
-            elif stat in ("count", "events"):
-                form = {grid[(x, y)]: 1.0}
-            elif stat == "percent" and not g.at[i, "suppressed"]:
-                p = g.at[i, "value"] / 100.0
-                form = {grid[(x, v)]: -p for v in values}
-                form[grid[(x, y)]] = form[grid[(x, y)]] + 1.0
-                eqs.append((form, 0.0))
-                continue
-            else:
-                continue
-            if g.at[i, "suppressed"]:
-                targets.append(((key, x, y, stat), form, tg.at[i, "value"]))
-            else:
-                eqs.append((form, g.at[i, "value"]))
-        # implicit rest cells (n - count) are targets too when small
-        n_true = {grp[i]: tg.at[i, "value"] for i in g.index[lv & g["statistic"].eq("n")]}
-        c_true = {(grp[i], val[i]): tg.at[i, "value"] for i in g.index[counted]}
-        for x in groups:
-            rest = n_true[x] - sum(c_true.get((x, y), 0) for y in values[:-1])
-            if 0 < rest < MIN_CELL:
-                targets.append(((key, x, "__rest", "n-count"), {grid[(x, "__rest")]: 1.0}, rest))
-        col_totals = {y: sum(c_true.get((x, y), 0) for x in groups) for y in values[:-1]}
-        col_totals["__rest"] = sum(n_true.values()) - sum(col_totals.values())
-        for y, v in col_totals.items():
-            eqs.append(({grid[(x, y)]: 1.0 for x in groups}, v))
-        for label, form, true in targets:
-            if 0 < true < MIN_CELL:
-                lo, hi = lp_range(len(grid), eqs, form)
-                out.append((label, lo, hi))
-    return out
+from tests.suppression_solver import MIN_CELL, crosstab_ranges, result_ranges
+from warehouse.aggregates import CROSSTAB_DIMS, aggregate, crosstab, results
 
 
 def patients(cells: dict[tuple[str, str, bool, bool], int]) -> pd.DataFrame:
