@@ -49,12 +49,18 @@ def crosstab_ranges(published: pd.DataFrame) -> list[tuple[tuple, float, float]]
 def result_ranges(published: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[tuple, float, float]]:
     """Per (analysis, comparison, endpoint): unknowns = count cells per group x value plus the
     rest (n - counts); equations = published counts, n, percents, and the true column and
-    grand totals (known from other comparisons)."""
+    grand totals (known from other comparisons). `truth`: the unsuppressed analysis_result
+    rows, matched to the published ones by key."""
     out = []
     res = published[published["section"] == "result"].reset_index(drop=True)
-    truth = truth.reset_index(drop=True)
+    keys = ["analysis", "comparison", "endpoint", "term", "statistic", "test"]
+    truth = truth[truth["section"] == "result"] if "section" in truth else truth
+    true_of = {tuple("" if pd.isna(x) else str(x) for x in k): v
+               for k, v in zip(truth[keys].itertuples(index=False), truth["value"], strict=True)}
+    assert len(true_of) == len(truth), "result rows are unique by analysis..test"
+    res["_true"] = [true_of[tuple("" if pd.isna(x) else str(x) for x in k)]
+                    for k in res[keys].itertuples(index=False)]
     for key, g in res.groupby(["analysis", "comparison", "endpoint"], dropna=False):
-        tg = truth.loc[g.index]
         lv = g["term"].fillna("").str.startswith("level:")
         if not (lv & g["statistic"].eq("n")).any():
             continue
@@ -82,12 +88,12 @@ def result_ranges(published: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[tu
             else:
                 continue
             if g.at[i, "suppressed"]:
-                targets.append(((key, x, y, stat), form, tg.at[i, "value"]))
+                targets.append(((key, x, y, stat), form, g.at[i, "_true"]))
             else:
                 eqs.append((form, g.at[i, "value"]))
         # implicit rest cells (n - count) are targets too when small
-        n_true = {grp[i]: tg.at[i, "value"] for i in g.index[lv & g["statistic"].eq("n")]}
-        c_true = {(grp[i], val[i]): tg.at[i, "value"] for i in g.index[counted]}
+        n_true = {grp[i]: g.at[i, "_true"] for i in g.index[lv & g["statistic"].eq("n")]}
+        c_true = {(grp[i], val[i]): g.at[i, "_true"] for i in g.index[counted]}
         for x in groups:
             rest = n_true[x] - sum(c_true.get((x, y), 0) for y in values[:-1])
             if 0 < rest < MIN_CELL:

@@ -104,7 +104,7 @@ def _hide(table: LinearTable, item: Item) -> list[Item]:
 def _next_to_hide(table: LinearTable, it: Item) -> Item | None:
     """The printed cell that best frees a pinned item: one lying in the most printed margins
     that hold exactly one hidden cell (such a margin pins that cell by subtraction), smallest
-    value first; a margin touching the item only when no cell qualifies."""
+    value first; else a margin touching the item, or one tied to it through a printed total."""
     hidden_cells = {i.cells[0] for i in table.items if len(i.cells) == 1 and (i.hidden or not i.printable)}
     printed = table.printed()
     margins = [set(p.cells) for p in printed if len(p.cells) > 1]
@@ -122,5 +122,9 @@ def _next_to_hide(table: LinearTable, it: Item) -> Item | None:
             best, best_key = p, key
     if best is not None:
         return best
-    touching = [p for p in printed if set(it.cells) & set(p.cells) and not p.locked]
+    cells = set(it.cells)
+    touching = [p for p in printed if cells & set(p.cells) and not p.locked]
+    if not touching:  # e.g. the other group's n, tied to this one through the grand total
+        reach = cells.union(*(set(p.cells) for p in printed if cells & set(p.cells)))
+        touching = [p for p in printed if reach & set(p.cells) and not p.locked]
     return min(touching, key=lambda p: (len(p.cells), table.value(p))) if touching else None

@@ -224,9 +224,9 @@ def test_demo_shared_aggregates_hold_against_the_solver(seeded):
     assert published["suppressed"].any()
     bad = [r for r in crosstab_ranges(published) if r[2] - r[1] < MIN_CELL]
     assert not bad, bad[:5]
-    full = pd.concat([published[published["section"] == "crosstab"], truth.assign(section="result")],
-                     ignore_index=True)
-    bad = [r for r in result_ranges(published, full) if r[2] - r[1] < MIN_CELL]
+    ranges = result_ranges(published, truth)
+    assert ranges, "the demo has small counts in its result tables"
+    bad = [r for r in ranges if r[2] - r[1] < MIN_CELL]
     assert not bad, bad[:5]
 
 

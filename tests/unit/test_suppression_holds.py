@@ -80,7 +80,9 @@ def test_demo_warehouse_export_holds(demo_export):
     published, truth = demo_export
     bad = [r for r in crosstab_ranges(published) if r[2] - r[1] < MIN_CELL]
     assert not bad, bad[:5]
-    bad = [r for r in result_ranges(published, truth) if r[2] - r[1] < MIN_CELL]
+    ranges = result_ranges(published, truth)
+    assert len(ranges) >= 4, "the stand-in has small result counts to protect"
+    bad = [r for r in ranges if r[2] - r[1] < MIN_CELL]
     assert not bad, bad[:5]
 
 
@@ -116,5 +118,20 @@ def demo_export():
             rows.append(("table1", comp, "sex", f"level:{lvl}", "n", float((grp == lvl).sum()), "descriptive"))
     r = pd.DataFrame(rows, columns=["analysis", "comparison", "endpoint", "term", "statistic", "value", "test"])
     f = aggregate(p, r, MIN_CELL)
-    truth = r.assign(section="result")
-    return f, pd.concat([f[f["section"] == "crosstab"], truth], ignore_index=True)
+    return f, r
+
+
+def test_a_small_group_n_is_not_the_total_minus_the_other_group():
+    """Kinetics by ICANS: n = 21 and 3 of 24 patients with CAR data; the total is known elsewhere."""
+    r = pd.DataFrame([
+        ("kinetics", "icans", "car_peak", "level:no", "n", 21.0, "descriptive"),
+        ("kinetics", "icans", "car_peak", "level:no", "median", 7152.0, "descriptive"),
+        ("kinetics", "icans", "car_peak", "level:yes", "n", 3.0, "descriptive"),
+        ("kinetics", "icans", "car_peak", "level:yes", "median", 7441.0, "descriptive"),
+        ("kinetics", "icans", "car_peak", "", "p_value", 0.76, "mann_whitney"),
+    ], columns=["analysis", "comparison", "endpoint", "term", "statistic", "value", "test"])
+    f = results(r, MIN_CELL)
+    assert f.loc[f["statistic"] == "n", "suppressed"].all()
+    assert not f.loc[(f["term"] == "level:no") & (f["statistic"] == "median"), "suppressed"].item()
+    ranges = result_ranges(f.assign(section="result"), r)
+    assert ranges and all(hi - lo >= MIN_CELL for _, lo, hi in ranges), ranges
