@@ -68,14 +68,17 @@ def run(fn):
 @app.command()
 def refresh(config: Path = CONFIG,
             site: list[str] = typer.Option(None, "--site", "-s", help="Only refresh these sites (repeatable)."),
-            full: bool = typer.Option(False, "--full", help="Ignore cached site outputs; re-read everything.")) -> None:
+            full: bool = typer.Option(False, "--full", help="Ignore cached site outputs; re-read everything."),
+            allow_shrink: bool = typer.Option(False, "--allow-shrink",
+                                              help="Publish even if a site lost more patients than "
+                                                   "quality.max_shrink_pct against its last good run.")) -> None:
     """Read every site's export, validate, and publish the pooled warehouse.
 
     Example: `carpool refresh --config carpool.yml` (cron: see docs/operations.md)
     """
     from etl.commands import do_refresh
 
-    outcome = run(lambda: do_refresh(config, site or None, full, log))
+    outcome = run(lambda: do_refresh(config, site or None, full, log, allow_shrink))
     raise typer.Exit(outcome.exit_code)
 
 

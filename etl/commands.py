@@ -52,7 +52,7 @@ def _record(cfg, exc: CarpoolError, record: dict) -> None:
         exc.args = (f"{exc.args[0]}; {problem}",)
 
 
-def do_refresh(config: Path, only: list[str] | None, full: bool, log) -> RefreshOutcome:
+def do_refresh(config: Path, only: list[str] | None, full: bool, log, allow_shrink: bool = False) -> RefreshOutcome:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     cfg = load_config(config)
@@ -62,7 +62,8 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log) -> Refresh
         task = bar.add_task("refresh", total=None)
         outcome = refresh(cfg, datetime.now(UTC), only=only, full=full,
                           progress=lambda m: (bar.update(task, description=m), log("progress", m)),
-                          warn=warn, docs=lambda sites: validation_docs(cfg, sites, warn))
+                          warn=warn, docs=lambda sites: validation_docs(cfg, sites, warn),
+                          allow_shrink=allow_shrink)
     for s in outcome.sites:
         log("site", f"{s.site_id}: {s.patients_loaded} patients loaded, {s.patients_quarantined} quarantined, "
                     f"{s.warnings} warnings{' (reused)' if s.reused else ''}", site=s.site_id, **s.counts())
@@ -280,7 +281,7 @@ def do_export_aggregates(config: Path, out_file: Path, min_cell: int, log) -> Pa
         raise UsageError(f"--min-cell must be at least 1 (got {min_cell})")
     cfg = load_config(config)
     path, suppressed = export_aggregates(warehouse_path(cfg), out_file, min_cell)
-    log("export", f"wrote {path}: {suppressed} cells suppressed (counts below {min_cell}, plus secondary "
+    log("export", f"wrote {path}: {suppressed} cells suppressed (counts below {min_cell}, plus complementary "
                   "suppression; see the note on its first line)",
         path=str(path), suppressed=suppressed, min_cell=min_cell)
     return path

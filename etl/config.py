@@ -48,6 +48,9 @@ class KeyConfig(_Strict):
 class QualityConfig(_Strict):
     max_quarantined_pct: float = Field(
         25.0, ge=0, le=100, description="Exit 1 when a site quarantines more patients than this.")
+    max_shrink_pct: float = Field(
+        20.0, ge=0, le=100, description="A site whose loaded patients fall by more than this share against its "
+                                        "last good run is not published without `--allow-shrink` (exit 1).")
 
 
 class PerformanceConfig(_Strict):

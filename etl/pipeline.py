@@ -62,7 +62,8 @@ def key_fingerprint(key: bytes) -> str:
 def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: bool = False,
             progress: Progress | None = None, warn: Progress | None = None,
             site_hook: Callable[[str], None] | None = None,
-            docs: Callable[[list[SiteOutput]], None] | None = None) -> RefreshOutcome:
+            docs: Callable[[list[SiteOutput]], None] | None = None,
+            allow_shrink: bool = False) -> RefreshOutcome:
     """One refresh under the lock. Every phase is named in the lock record (a run killed in it
     is logged as interrupted by the next one); a storage fault in any phase ends the run with
     one line, exit 3 and a run-log entry, and the published warehouse stays as it was.
@@ -87,7 +88,7 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
         try:
             holder.phase("pruning")
             publish.prune(out)
-            _refresh(cfg, now, outcome, holder, key, only, full, say, warn or say, site_hook)
+            _refresh(cfg, now, outcome, holder, key, only, full, say, warn or say, site_hook, allow_shrink)
             if docs and outcome.status != "failed":
                 say("checking the validation docs")
                 holder.phase("validation docs")
@@ -103,7 +104,7 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
 
 
 def _refresh(cfg: Config, now: datetime, outcome: RefreshOutcome, holder, key: bytes, only, full: bool,
-             say: Progress, warn: Progress, site_hook) -> None:
+             say: Progress, warn: Progress, site_hook, allow_shrink: bool = False) -> None:
     """The refresh proper: fills `outcome` (sites, status, message, the published warehouse)."""
     out = cfg.out
     salt = f"{code_version()}|{key_fingerprint(key)}"
@@ -130,7 +131,7 @@ def _refresh(cfg: Config, now: datetime, outcome: RefreshOutcome, holder, key: b
         say(f"{site.id}: reading, mapping and validating")
         todo.append((site, h))
     holder.phase("reading sites " + ", ".join(s.id for s, _ in todo))
-    _run_and_save(cfg, outcome, todo, key)
+    _run_and_save(cfg, outcome, todo, key, allow_shrink)
     sitecache.save_digests(out, digests)
     if outcome.failures:
         outcome.status = "failed"
@@ -195,10 +196,16 @@ def _failed(out: Path, outcome: RefreshOutcome, exc: Exception, phase: str) -> N
     outcome.message = "; ".join(m for m in (outcome.message if published else "", text) if m)
 
 
-def _run_and_save(cfg: Config, outcome: RefreshOutcome, todo: list[tuple], key: bytes) -> None:
+def _run_and_save(cfg: Config, outcome: RefreshOutcome, todo: list[tuple], key: bytes,
+                  allow_shrink: bool = False) -> None:
     for (site, h), result in zip(todo, _run_sites(cfg, [s for s, _ in todo], key), strict=True):
         if isinstance(result, InputError):
             outcome.failures[site.id] = str(result)
+            continue
+        why = None if allow_shrink else shrink_reason(sitecache.cached(cfg.out, site.id), result,
+                                                      cfg.quality.max_shrink_pct)
+        if why:  # not cached either: the next run re-reads the export and asks again
+            outcome.failures[site.id] = why
             continue
         outcome.sites.append(sitecache.save(cfg.out, replace(result, input_hash=h)))
         shutil.rmtree(_work_dir(cfg, site.id), ignore_errors=True)
@@ -218,6 +225,23 @@ def _load_cached(cfg: Config, outcome: RefreshOutcome, summary: SiteOutput, key:
         outcome.failures[summary.site_id] = str(result)
         return summary
     return sitecache.save(cfg.out, replace(result, input_hash=summary.input_hash))
+
+
+def shrink_reason(prior: dict | None, now: SiteOutput, max_pct: float) -> str | None:
+    """Why a site's new output must not replace its last good one: its loaded patients fell
+    by more than `max_pct` percent (a header-only or truncated export), else None."""
+    if not prior:
+        return None
+    before = int(prior["patients_read"]) - int(prior["patients_quarantined"])
+    after = now.patients_loaded
+    if before <= 0 or after >= before:
+        return None
+    drop = 100.0 * (before - after) / before
+    if drop <= max_pct:
+        return None
+    return (f"patients loaded fell from {before} to {after} (-{drop:.0f}%, more than "
+            f"quality.max_shrink_pct = {max_pct:g}%) against its last good run; not published, "
+            f"the last good output is kept (check the export; rerun with --allow-shrink if intended)")
 
 
 def _work_dir(cfg: Config, site_id: str) -> Path:

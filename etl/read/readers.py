@@ -16,6 +16,7 @@ import pandas as pd
 
 from etl.compile.mapping import Source
 from etl.errors import InputError
+from etl.read.excel_cells import bad_cells
 
 ROW = "_source_row"
 
@@ -29,6 +30,7 @@ class RawTable:
     frame: pd.DataFrame
     value_labels: dict[str, dict] = field(default_factory=dict)
     sheet: str | None = None
+    bad_cells: tuple[tuple[int, str, str, str], ...] = ()   # (row, column, rule_id, shown): see excel_cells
 
     @property
     def label(self) -> str:
@@ -49,12 +51,24 @@ def read_source(name: str, source: Source, export_dir: Path) -> RawTable:
     reader = {"csv": _read_csv, "redcap": _read_csv, "excel": _read_excel, "sav": _read_sav}[source.format]
     try:
         frame, labels = reader(path, source)
+        bad = _excel_bad_cells(path, source, frame) if source.format == "excel" else ()
     except InputError:
         raise
     except Exception as exc:  # a library's parse error: the file, not carpool, is wrong
         raise InputError(f"{path}: cannot read as {source.format}: {exc}") from None
     sheet = (source.sheet or "") if source.format == "excel" else None
-    return RawTable(name, path, frame, labels, sheet or None)
+    return RawTable(name, path, frame, labels, sheet or None, bad)
+
+
+def _excel_bad_cells(path: Path, source: Source, frame: pd.DataFrame) -> tuple[tuple[int, str, str, str], ...]:
+    """Error cells and uncached formulas in the data rows, by header: read as empty, never trusted."""
+    from python_calamine import CalamineWorkbook
+
+    sheet = source.sheet or CalamineWorkbook.from_path(str(path)).sheet_names[0]
+    header = [c for c in frame.columns if c != ROW]
+    rows = set(frame[ROW])
+    return tuple((c.row, header[c.col], c.rule_id, c.shown) for c in bad_cells(path, sheet)
+                 if c.row in rows and c.col < len(header))
 
 
 def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, dict]:
