@@ -87,6 +87,7 @@ class ColumnProfile:
     value_labels: dict[str, str] = field(default_factory=dict)
     code_like: bool = False
     identifier: str | None = None   # kind of direct identifier, e.g. "phone (header)"
+    undeclared: list[str] = field(default_factory=list)  # values outside the declared choices
     shape: list[tuple[str, int]] = field(default_factory=list)
 
     @property
@@ -228,6 +229,8 @@ def profile_column(name: str, values: list, decimal: str = ".", label: str = "",
         and not name.lower().startswith("redcap_") and score(field_synonyms()["local_id"], name, label) < 0.6)
     # a code list needs every observed code; other columns show a few frequent values
     cp.top = counts.most_common(CODE_MAX_DISTINCT if cp.code_like else TOP)
+    if cp.value_labels:  # REDCap choices / SPSS value labels declare the codes: anything else is unknown
+        cp.undeclared = sorted(k for k in counts if k not in cp.value_labels)
     return cp
 
 
