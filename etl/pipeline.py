@@ -24,6 +24,7 @@ import pandas as pd
 from etl.config import Config, pseudonym_key
 from etl.errors import InputError
 from etl.site import export_dir, run_site, site_mapping
+from etl.validate.validation_report import write_validation_report
 from etl.version import code_version
 from warehouse import publish, sitecache
 from warehouse.build import WarehouseInput, build
@@ -94,6 +95,7 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
             if isinstance(result, InputError):
                 outcome.failures[site.id] = str(result)
                 continue
+            write_validation_report(out / "validation" / site.id, result, cfg.path, run_id)  # every refresh
             outcome.sites.append(sitecache.save(out, replace(result, input_hash=h)))
             shutil.rmtree(_work_dir(cfg, site.id), ignore_errors=True)
         sitecache.save_digests(out, digests)
