@@ -19,6 +19,7 @@ from etl.config import Config, SiteConfig
 from etl.errors import ConfigError
 from etl.read.readers import RawTable, read_source
 from etl.onboarding.todos import refuse_todos
+from etl.read.paths import confine
 from etl.validate.pseudonymize import pseudonymize
 from etl.validate.quarantine import QUARANTINE_COLUMNS, Split, cascade_detail, patient_causes, resolve
 from schemas.catalog import Finding
@@ -33,6 +34,7 @@ def site_mapping(cfg: Config, site: SiteConfig) -> SiteMapping:
     if mapping.site_id != site.id:
         raise ConfigError(f"{mapping.path}: site_id {mapping.site_id!r} does not match {cfg.path} site {site.id!r}")
     refuse_todos(mapping)  # a scaffold draft's open questions: never load a guess
+    confine(mapping, export_dir(cfg, site, mapping))
     return mapping
 
 
