@@ -17,9 +17,9 @@ from etl.compile.mapper import Mapper
 from etl.compile.mapping import SiteMapping, load_mapping
 from etl.config import Config, SiteConfig
 from etl.errors import ConfigError
-from etl.read.readers import RawTable, read_source
 from etl.onboarding.todos import refuse_todos
 from etl.read.paths import confine
+from etl.read.readers import RawTable, read_source
 from etl.validate.pseudonymize import pseudonymize
 from etl.validate.quarantine import QUARANTINE_COLUMNS, Split, cascade_detail, patient_causes, resolve
 from schemas.catalog import Finding

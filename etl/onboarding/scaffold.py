@@ -345,7 +345,8 @@ class Draft:
 
 
 _UNIT = re.compile(r"[(\[]\s*([^()\[\]]+?)\s*[)\]]\s*$")
-_UNIT_SPELLING = {"x10^6 cells/kg": "10^6 cells/kg", "x 10^6 cells/kg": "10^6 cells/kg", "10e6 cells/kg": "10^6 cells/kg",
+_UNIT_SPELLING = {"x10^6 cells/kg": "10^6 cells/kg", "x 10^6 cells/kg": "10^6 cells/kg",
+                  "10e6 cells/kg": "10^6 cells/kg",
                   "x10^5 cells/kg": "10^5 cells/kg", "°c": "degC", "c": "degC", "ug/l": "ug/L", "μg/l": "µg/L",
                   "l/min": "L/min", "kg": "kg", "years": "years", "yrs": "years", "y": "years"}
 

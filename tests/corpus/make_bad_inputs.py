@@ -244,7 +244,8 @@ def xlsx_cases(c: Corpus) -> None:
     book("xlsx_markup_cell", lambda ws, wb, r: ws.write_string(r, col("sex"), "[/]"), xfail=SAFETY)
     book("xlsx_formula_text", lambda ws, wb, r: ws.write_string(r, col("sex"), "=HYPERLINK(\"x\")"))
     book("xlsx_date_cells", lambda ws, wb, r: ws.write_datetime(
-        r, col("infusion_date"), __import__("datetime").datetime(2016, 9, 10), wb.add_format({"num_format": "yyyy-mm-dd"})))
+        r, col("infusion_date"), __import__("datetime").datetime(2016, 9, 10),
+        wb.add_format({"num_format": "yyyy-mm-dd"})))
     book("xlsx_bool_cell", lambda ws, wb, r: ws.write_boolean(r, col("age"), True))
     book("xlsx_title_rows", title_rows=2, source={"header_row": 3})
     book("xlsx_wrong_sheet", source={"sheet": "nope"}, validate="1", refresh="1", message="no sheet 'nope'")
@@ -336,8 +337,8 @@ def mapping_cases(c: Corpus) -> None:
     c.add("yaml_deep_nesting", text + "\nx: " + "[" * 5000 + "]" * 5000 + "\n", "yml", **m, message="{file}",
           xfail=SAFETY)
     c.add("yaml_duplicate_top_key", text + "\nsite_id: center_a\n", "yml", **m, message="duplicate key")
-    c.add("yaml_duplicate_column_key", text.replace("      sex: {from: sex, codes: codes/sex.csv}\n",
-                                                    "      sex: {from: sex, codes: codes/sex.csv}\n      sex: age\n", 1),
+    sex = "      sex: {from: sex, codes: codes/sex.csv}\n"
+    c.add("yaml_duplicate_column_key", text.replace(sex, sex + "      sex: age\n", 1),
           "yml", **m, message="duplicate key 'sex'")
     c.add("yaml_unknown_key", text.replace("date_formats:", "date_fromats:", 1), "yml", **m, message="date_fromats")
     c.add("yaml_invalid", text + "\n  : : [\n", "yml", **m, message="invalid YAML")
