@@ -80,17 +80,21 @@ def _bad_scalar(node, prefix: tuple) -> tuple[int, str] | None:
     return None
 
 
-def _key_lines(node, prefix: tuple) -> dict[tuple, int]:
+def _key_lines(node, prefix: tuple, visited: set | None = None) -> dict[tuple, int]:
+    visited = set() if visited is None else visited
     lines: dict[tuple, int] = {}
+    if id(node) in visited:  # an alias: its lines are where the anchor is (no exponential walk)
+        return lines
+    visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             path = prefix + (key_node.value,)
             lines[path] = key_node.start_mark.line + 1
-            lines.update(_key_lines(value_node, path))
+            lines.update(_key_lines(value_node, path, visited))
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lines[prefix + (i,)] = item.start_mark.line + 1
-            lines.update(_key_lines(item, prefix + (i,)))
+            lines.update(_key_lines(item, prefix + (i,), visited))
     return lines
 
 
