@@ -35,3 +35,8 @@ def _inside(where: Path, key: str, folder: Path, rel: str, must_exist: bool) -> 
         raise ConfigError(f"{where}: {key}: {rel!r} is a folder, not a file")
     if must_exist and not path.is_file():
         raise ConfigError(f"{where}: {key}: {rel!r}: file not found")
+    if must_exist:
+        try:
+            path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text at byte {exc.start} (save the code list as UTF-8)") from None

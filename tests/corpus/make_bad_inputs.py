@@ -32,7 +32,6 @@ FIELDS = ["case", "file", "template", "role", "source", "profile", "validate", "
 
 # exit codes: 0 ok, 1 data errors / unreadable export, 2 config error. "-" = command not run for the case
 SAFETY = "fixed on branch safety (issue 15: etl/escape.py prints data as rich Text, YAML and CSV field limits)"
-PRIVACY = "fixed on branch privacy (issue 15 item 6: Excel error cells and uncached formulas are findings)"
 COMPILER = "fixed by the compiler rewrite (issue 10)"
 PRIVACY_SHRINK = "fixed on branch privacy (issue 15 item 6: a site that shrank is not published without --allow-shrink)"
 
@@ -101,8 +100,8 @@ def csv_cases(c: Corpus) -> None:
                                             [[v for h, v in zip(header, r, strict=True) if h != "sex"] for r in rows]),
           validate="2", refresh="2", message="has no column(s) ['sex']")
     c.add("csv_extra_columns", _csv(header + ["extra", "more"], [r + ["x", "y"] for r in rows]))
-    c.add("csv_short_row", good.replace(rows[2][-1] + "\n", "\n", 1), profile="1", validate="1", refresh="1",
-          message="{file}: line 4")
+    c.add("csv_short_row", _csv(header, [*rows[:2], rows[2][:-1], *rows[3:]]), profile="1", validate="1",
+          refresh="1", message="{file}: line 4: 41 fields, header has 42")
     c.add("csv_nul_byte_inside", good.replace("Zhao", "Zh\x00ao", 1), profile="1", validate="1", refresh="1",
           message="{file}")
     c.add("csv_utf8_bom", "\ufeff" + good)
@@ -114,7 +113,7 @@ def csv_cases(c: Corpus) -> None:
     c.add("csv_field_300kb_unclosed_quote", good + '"' + "z" * 300_000, profile="1", validate="1", refresh="1",
           message="{file}", xfail=SAFETY)
     c.add("csv_5000_rows", _csv(header, [[f"B{i:05d}", *r[1:]] for i in range(5_000) for r in rows[:1]]),
-          validate="1", refresh="1")
+          validate="0", refresh="0")
     c.add("csv_wide_2000_columns", _csv(header + [f"c{i}" for i in range(2000)], [r + ["1"] * 2000 for r in rows]))
     c.add("csv_whitespace_cells", _csv(*with_cell("sex", "   ")), validate="0", refresh="0")
     c.add("csv_title_rows_above_header", "CAR-T export\n\n" + good, source={"header_row": 3})
@@ -137,7 +136,10 @@ def encoding_cases(c: Corpus) -> None:
     c.add("enc_cp1252_declared", good.encode("cp1252"), source={"encoding": "cp1252"})
     zh = _csv(header, rows).replace("Zhao Yangyang", "陳大文")
     c.add("enc_big5_declared", zh.encode("big5"), source={"encoding": "big5"})
-    c.add("enc_big5_declared_utf8", zh.encode("big5"), validate="1", refresh="1", message="it looks like big5")
+    # one short Big5 name in an ASCII file: the detector's hint is not reliable here (it says latin-1),
+    # which is why a mapping's encoding is never switched silently
+    c.add("enc_big5_declared_utf8", zh.encode("big5"), validate="1", refresh="1",
+          message="{file}: not valid utf-8 at byte")
     c.add("enc_gbk_declared", zh.replace("陳", "陈").encode("gbk"), source={"encoding": "gbk"})
     c.add("enc_shift_jis_declared", zh.replace("陳大文", "山田太郎").encode("shift_jis"),
           source={"encoding": "shift_jis"})
@@ -189,8 +191,10 @@ VALUE_CASES = {
 def value_cases(c: Corpus) -> None:
     for case, (col, value, validate, refresh, xfail) in VALUE_CASES.items():
         c.add(case, _csv(*with_cell(col, value)), validate=validate, refresh=refresh, xfail=xfail)
-    c.add("val_markup_header", _csv(*_renamed("[/]")), validate="1", refresh="1", message="sex", xfail=SAFETY)
-    c.add("val_script_header", _csv(*_renamed("<script>x</script>")), validate="1", refresh="1", message="sex")
+    c.add("val_markup_header", _csv(*_renamed("[/]")), validate="2", refresh="2",
+          message="has no column(s) ['sex']", xfail=SAFETY)
+    c.add("val_script_header", _csv(*_renamed("<script>x</script>")), validate="2", refresh="2",
+          message="has no column(s) ['sex']; it has ['<script>x</script>'")
 
 
 def _renamed(new: str) -> tuple[list[str], list[list[str]]]:
@@ -231,18 +235,14 @@ def xlsx_cases(c: Corpus) -> None:
     col = header.index
     book("xlsx_good_control")
     book("xlsx_inf_age", lambda ws, wb, r: ws.write_number(r, col("age"), float("inf")),
-         {"nan_inf_to_errors": True}, xfail=PRIVACY)
+         {"nan_inf_to_errors": True})
     book("xlsx_nan_blasts", lambda ws, wb, r: ws.write_number(r, col("bm_blasts_pct"), float("nan")),
-         {"nan_inf_to_errors": True}, xfail=PRIVACY)
+         {"nan_inf_to_errors": True})
     book("xlsx_1e308_dose", lambda ws, wb, r: ws.write_number(r, col("dose_1e6_per_kg"), 1e308))
-    book("xlsx_error_na_death", lambda ws, wb, r: ws.write_formula(r, col("death_date"), "=NA()", None, "#N/A"),
-         xfail=PRIVACY)
-    book("xlsx_error_value_age", lambda ws, wb, r: ws.write_formula(r, col("age"), '="a"+1', None, "#VALUE!"),
-         xfail=PRIVACY)
-    book("xlsx_error_div0", lambda ws, wb, r: ws.write_formula(r, col("ecog"), "=1/0", None, "#DIV/0!"),
-         xfail=PRIVACY)
-    book("xlsx_uncached_formula", lambda ws, wb, r: ws.write_formula(r, col("age"), "=20+8", None, ""),
-         xfail=PRIVACY)
+    book("xlsx_error_na_death", lambda ws, wb, r: ws.write_formula(r, col("death_date"), "=NA()", None, "#N/A"))
+    book("xlsx_error_value_age", lambda ws, wb, r: ws.write_formula(r, col("age"), '="a"+1', None, "#VALUE!"))
+    book("xlsx_error_div0", lambda ws, wb, r: ws.write_formula(r, col("ecog"), "=1/0", None, "#DIV/0!"))
+    book("xlsx_uncached_formula", lambda ws, wb, r: ws.write_formula(r, col("age"), "=20+8", None, ""))
     book("xlsx_markup_cell", lambda ws, wb, r: ws.write_string(r, col("sex"), "[/]"), xfail=SAFETY)
     book("xlsx_formula_text", lambda ws, wb, r: ws.write_string(r, col("sex"), "=HYPERLINK(\"x\")"))
     book("xlsx_date_cells", lambda ws, wb, r: ws.write_datetime(
@@ -286,12 +286,12 @@ def sav_cases(c: Corpus) -> None:
         c.add(case, data, "sav", source={"format": "sav"}, **kw)
 
     sav("sav_good_control")
-    sav("sav_inf_age", lambda f: f.__setitem__("age", [float("inf"), *f["age"][1:]]))
+    sav("sav_inf_age", lambda f: f.__setitem__("age", [float("inf"), *f["age"][1:]]), xfail=COMPILER)
     sav("sav_neg_inf_dose", lambda f: f.__setitem__("dose_1e6_per_kg", [float("-inf"), *f["dose_1e6_per_kg"][1:]]))
     sav("sav_nan_ecog", lambda f: f.__setitem__("ecog", [float("nan"), *f["ecog"][1:]]))
     sav("sav_1e308_grade", lambda f: f.__setitem__("crs_grade", [1e308, *f["crs_grade"][1:]]))
     sav("sav_markup_sex", lambda f: f.__setitem__("sex", ["[/]", *f["sex"][1:]]), xfail=SAFETY)
-    sav("sav_zero_cases", lambda f: f.drop(f.index, inplace=True), validate="1", refresh="1")
+    sav("sav_zero_cases", lambda f: f.drop(f.index, inplace=True), validate="0", refresh="1", xfail=PRIVACY_SHRINK)
     data = (OUT / "sav_good_control.sav").read_bytes()
     c.add("sav_truncated", data[: len(data) // 3], "sav", source={"format": "sav"}, profile="1", validate="1",
           refresh="1", message="{file}")
@@ -314,16 +314,19 @@ def redcap_cases(c: Corpus) -> None:
 
     kw = {"template": "e", "source": {"format": "redcap"}}
     c.add("redcap_good_control", raw, **kw)
-    c.add("redcap_inf_blasts", edit_first("bm_blasts", "inf"), **kw)
-    c.add("redcap_nan_dose", edit_first("cart_dose", "nan"), **kw)
+    over = {"validate": "1", "refresh": "1"}  # center_e's 2 planted defects + 1 = 30% > the 25% threshold
+    c.add("redcap_inf_blasts", edit_first("bm_blasts", "inf"), **kw, **over,
+          message="row 2 column bm_blasts_pct: bm_blasts_pct = 'inf'")
+    c.add("redcap_nan_dose", edit_first("cart_dose", "nan"), **kw, **over, message="row 2 column dose_1e6_per_kg")
     c.add("redcap_checkbox_2", edit_first("tx_given___1", "2"), **kw)
-    c.add("redcap_undeclared_sex", edit_first("sex", "9"), **kw)
+    c.add("redcap_undeclared_sex", edit_first("sex", "9"), **kw, **over,
+          message="UNKNOWN_CODE x1: redcap_undeclared_sex.csv row 2 column sex")
     c.add("redcap_markup_phone", edit_first("phone", "[/]"), **kw, xfail=SAFETY)
     c.add("redcap_formula_name", edit_first("pt_name", "=cmd|' /C calc'!A0"), **kw)
     c.add("redcap_unknown_instrument", raw.replace("toxicity_episode,1,", "tox_typo,1,", 1), **kw)
     c.add("redcap_no_instrument_column", raw.replace("redcap_repeat_instrument", "repeat_instr", 1), **kw,
-          validate="1", refresh="1", message="redcap_repeat_instrument")
-    c.add("redcap_header_only", lines[0], **kw, validate="1", refresh="1", message="{file}")
+          validate="2", refresh="2", message="has no column(s) ['redcap_repeat_instrument']")
+    c.add("redcap_header_only", lines[0], **kw, validate="0", refresh="1", xfail=PRIVACY_SHRINK)
     c.add("redcap_dictionary_garbage", "just,some\ntext,here\n", template="e", role="dictionary", validate="0",
           refresh="0")
     c.add("redcap_dictionary_empty", "", template="e", role="dictionary", validate="0", refresh="0")
@@ -354,7 +357,7 @@ def mapping_cases(c: Corpus) -> None:
     c.add("yaml_bad_date_format", text.replace("date_formats: [iso]", "date_formats: [isoo]"), "yml", **m,
           message="unknown date format")
     c.add("mapping_source_is_directory", text.replace("path: export/cart_patients.csv", "path: export"), "yml",
-          role="mapping", validate="1", refresh="1", message="export")
+          **m, message="sources.patients.path: 'export' is a folder, not a file")
     c.add("mapping_source_escapes_site", text.replace("path: export/cart_patients.csv",
                                                       "path: ../../../../../../etc/passwd"), "yml", **m,
           message="outside the site folder")
@@ -374,7 +377,8 @@ def mapping_cases(c: Corpus) -> None:
           refresh="2", message="TODO")
     c.add("codes_missing_columns", "a,b\nMale,M\n", role="codes", validate="2", refresh="2",
           message="source_value,target_value")
-    c.add("codes_formula_target", "source_value,target_value\nMale,=1+1\nFemale,F\n", role="codes")
+    c.add("codes_formula_target", "source_value,target_value\nMale,=1+1\nFemale,F\n", role="codes", validate="1",
+          refresh="1", message="sex = '=1+1' is not in code list")
     c.add("codes_not_utf8", "source_value,target_value\nMäle,M\nFemale,F\nMale,M\n".encode("latin-1"), role="codes",
           validate="2", refresh="2", message="sex.csv")
 
