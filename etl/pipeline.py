@@ -23,6 +23,7 @@ import pandas as pd
 from etl.config import Config, pseudonym_key
 from etl.errors import InputError, StorageError, storage_error, storage_fault
 from etl.site import export_dir, run_site, site_mapping
+from etl.validate.validation_report import write_validation_report
 from etl.version import code_version
 from warehouse import publish, sitecache
 from warehouse.build import WarehouseInput, build
@@ -202,6 +203,7 @@ def _run_and_save(cfg: Config, outcome: RefreshOutcome, todo: list[tuple], key: 
         if isinstance(result, InputError):
             outcome.failures[site.id] = str(result)
             continue
+        write_validation_report(cfg.out / "validation" / site.id, result, cfg.path, outcome.run_id)  # every refresh
         why = None if allow_shrink else shrink_reason(sitecache.cached(cfg.out, site.id), result,
                                                       cfg.quality.max_shrink_pct)
         if why:  # not cached either: the next run re-reads the export and asks again

@@ -18,6 +18,8 @@ from etl.compile.mapper import Mapper
 from etl.compile.mapping import SiteMapping, load_mapping
 from etl.config import Config, SiteConfig
 from etl.errors import ConfigError
+from etl.onboarding.todos import refuse_todos
+from etl.read.paths import confine
 from etl.read.readers import RawTable, read_source
 from etl.validate.cell_findings import cell_findings
 from etl.validate.phi import mask_quarantine
@@ -34,6 +36,8 @@ def site_mapping(cfg: Config, site: SiteConfig) -> SiteMapping:
     mapping = load_mapping(cfg.resolve(site.mapping))
     if mapping.site_id != site.id:
         raise ConfigError(f"{mapping.path}: site_id {mapping.site_id!r} does not match {cfg.path} site {site.id!r}")
+    refuse_todos(mapping)  # a scaffold draft's open questions: never load a guess
+    confine(mapping, export_dir(cfg, site, mapping))
     return mapping
 
 

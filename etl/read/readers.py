@@ -16,6 +16,7 @@ import pandas as pd
 
 from etl.compile.mapping import Source
 from etl.errors import InputError
+from etl.read.encoding import detect_encoding, wide
 from etl.read.excel_cells import bad_cells
 
 ROW = "_source_row"
@@ -73,13 +74,13 @@ def _excel_bad_cells(path: Path, source: Source, frame: pd.DataFrame) -> tuple[t
 
 def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, dict]:
     data = path.read_bytes()
-    if b"\x00" in data[:4096]:
-        raise InputError(f"{path}: looks like a binary file, not {source.format} text")
+    if b"\x00" in data[:4096] and not wide(source.encoding):
+        raise InputError(f"{path}: looks like a binary file, not {source.format} text{_hint(data, path)}")
     try:
         text = data.decode(source.encoding)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not valid {source.encoding} at byte {exc.start} "
-                         f"(set `encoding:` for this source)") from None
+                         f"(set `encoding:` for this source{_hint(data, path)})") from None
     except LookupError:
         raise InputError(f"{path}: unknown encoding {source.encoding!r}") from None
     text = text.removeprefix("\ufeff")
@@ -104,6 +105,14 @@ def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, dict]:
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     frame[ROW] = numbers
     return frame, {}
+
+
+def _hint(data: bytes, path: Path) -> str:
+    """`; it looks like big5`: the detected encoding, as a suggestion (never applied silently)."""
+    try:
+        return f"; it looks like {detect_encoding(data, path)[0]}"
+    except InputError:
+        return ""
 
 
 def _records(path: Path, reader):
