@@ -157,6 +157,22 @@ for (m in cox_models) {
   add("", "wald", fit$wald.test)
   add("", "score", fit$score)
   add("", "df", sum(!is.na(cf)))
+  # a multi-level factor's global tests: Wald on its coefficients, LR against the
+  # model refitted without it on the same rows (as carpool's CoxResult.factors)
+  for (f in names(r$factors)) {
+    idx <- which(startsWith(names(cf), f) & !is.na(cf))
+    if (length(idx) < 2) next
+    add(f, "factor_wald", drop(cf[idx] %*% solve(vcov(fit)[idx, idx], cf[idx])))
+    rest <- setdiff(m[[5]], f)
+    ll0 <- if (length(rest)) {
+      rform <- sprintf("Surv(%s, %s) ~ %s", m[[3]], m[[4]], paste(rest, collapse = " + "))
+      if (!is.null(m[[8]])) rform <- paste0(rform, " + strata(", m[[8]], ")")
+      used <- if (is.null(fit$na.action)) r$data else r$data[-fit$na.action, ]
+      coxph(as.formula(rform), data = used, ties = m[[7]],
+            control = coxph.control(eps = 1e-11))$loglik[2]
+    } else fit$loglik[1]
+    add(f, "factor_lr", 2 * (fit$loglik[2] - ll0))
+  }
   add("", "concordance", fit$concordance["concordance"])
   add("", "concordance_se", fit$concordance["std"])
   zcall <- sprintf("cox.zph(%s)", r$call)

@@ -40,6 +40,16 @@ def frame(df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(KEYS, ignore_index=True)
 
 
+def read(path: Path = OUT) -> pd.DataFrame:
+    """The committed frame as the analysis sees it: 0/1-only columns back to booleans."""
+    df = pd.read_csv(path)
+    for col in df.columns:
+        v = df[col].dropna()
+        if len(v) and v.isin([0, 1]).all() and df[col].dtype.kind in "if":
+            df[col] = df[col].map(lambda x: x if pd.isna(x) else bool(x)).astype(object)
+    return df
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(demo_config(Path(tmp)))
