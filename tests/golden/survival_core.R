@@ -9,6 +9,7 @@
 #   cox_models.csv, km_specs.csv   the models and curves below, one row each (for the tests)
 #   cox.csv               coxph: coef, se per term; loglik, LR, Wald, score, concordance
 #   cox_zph.csv           cox.zph (transform = "km", terms = TRUE): chisq, df, p per term + GLOBAL
+#   cox_zph_resid.csv     cox.zph(fit)$y (scaled Schoenfeld residuals) with $time and $x, 4 models
 #   km.csv                survfit (conf.type = "log"): records, events, median and its CI per group
 #   km_curve.csv          the same fits' curves: one row per group and time (summary(fit, censored = TRUE))
 #   logrank.csv           survdiff: observed, expected, variance matrix, chisq
@@ -133,6 +134,7 @@ write.csv(do.call(rbind, lapply(cox_models, function(m) data.frame(
 
 cox_rows <- list()
 zph_rows <- list()
+resid_rows <- list()
 for (m in cox_models) {
   r <- fit_model(m)
   fit <- r$fit
@@ -177,6 +179,12 @@ for (m in cox_models) {
   add("", "concordance_se", fit$concordance["std"])
   zcall <- sprintf("cox.zph(%s)", r$call)
   z <- tryCatch(cox.zph(fit), error = function(e) NULL)
+  if (!is.null(z) && m[[1]] %in% c("lung_age_sex", "lung_ecog", "veteran", "twin_os")) {
+    for (j in seq_len(ncol(z$y)))
+      resid_rows[[length(resid_rows) + 1]] <- data.frame(
+        model = m[[1]], call = zcall, term = colnames(z$y)[j], time = num(z$time),
+        transformed = num(z$x), scaled = num(z$y[, j]))
+  }
   if (!is.null(z)) {
     for (j in seq_len(nrow(z$table)))
       zph_rows[[length(zph_rows) + 1]] <- data.frame(
@@ -187,6 +195,7 @@ for (m in cox_models) {
 }
 write_golden(do.call(rbind, cox_rows), "cox.csv")
 write_golden(do.call(rbind, zph_rows), "cox_zph.csv")
+write_golden(do.call(rbind, resid_rows), "cox_zph_resid.csv")
 
 # ---- Kaplan-Meier and log-rank ---------------------------------------------------
 # id, data, time, status, group (NULL = overall), strata (log-rank only), reverse (follow-up)

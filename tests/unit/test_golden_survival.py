@@ -18,6 +18,7 @@ from analysis.survival import follow_up, kaplan_meier
 from tests.unit.golden import dataset, read, rel_close
 
 REL = 1e-8
+REL_ZPH = 1e-6  # the issue's tolerance for cox.zph
 COX = read("cox.csv")
 MODELS = read("cox_models.csv").fillna("").set_index("model")
 KM = read("km.csv")
@@ -122,3 +123,31 @@ def test_logrank_matches_r(spec):
         if not rel_close(got, r.value, REL):
             bad.append(f"{r.group} {r.quantity}: carpool {got!r}, R {r.value!r}")
     assert not bad, "\n".join(bad)
+
+
+ZPH = read("cox_zph.csv")
+
+
+@pytest.mark.parametrize("model", sorted(set(ZPH.model)))
+def test_cox_zph_matches_r(model):
+    """R: cox.zph(fit) (transform = "km", terms = TRUE, global = TRUE), per term and GLOBAL."""
+    res = _fit(model)
+    got = res.ph_test.set_index("term")
+    want = ZPH[ZPH.model == model]
+    assert set(got.index) == set(want.term), (sorted(got.index), sorted(want.term))
+    bad = [f"{r.term} {q}: carpool {got.loc[r.term, col]!r}, R {getattr(r, q)!r}"
+           for r in want.itertuples() for q, col in (("chisq", "chisq"), ("df", "df"), ("p", "p_value"))
+           if not rel_close(got.loc[r.term, col], getattr(r, q), REL_ZPH)]
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("model", ["lung_age_sex", "lung_ecog", "veteran", "twin_os"])
+def test_scaled_schoenfeld_residuals_match_r(model):
+    """R: cox.zph(fit)$y, $x (km-transformed time) and $time, in R's event order."""
+    res = _fit(model).ph_residuals
+    want = read("cox_zph_resid.csv")
+    want = want[want.model == model]
+    for term, w in want.groupby("term", sort=False):
+        np.testing.assert_allclose(res["time"], w["time"], rtol=1e-12)
+        np.testing.assert_allclose(res["transformed"], w["transformed"], rtol=1e-10)
+        np.testing.assert_allclose(res[term], w["scaled"], rtol=REL_ZPH, err_msg=term)
