@@ -22,8 +22,8 @@ factor on the same rows.
 The univariate screen fits one model per candidate and reports, per
 candidate, the p-value it was judged on: the term's Wald p, or the factor's
 global Wald p for a multi-level factor (the SPSS convention), and whether it
-passed the threshold (`passed_screen`). Whether a variable is in the
-multivariable model is the plan's business (its forced terms), not the screen's.
+passed the threshold (`selected`). Whether a variable is in the
+multivariable model is the plan's business (its prespecified terms), not the screen's.
 """
 
 from __future__ import annotations
@@ -89,6 +89,9 @@ class CoxResult:
 class ScreenResult:
     """Univariate screen: `summary` per term with the variable's p and `selected`.
 
+    `selected` / `selected` column: the candidates whose p < `threshold`, i.e.
+    that passed the screen. Whether a candidate enters a multivariable model is
+    the caller's decision (the study plan prespecifies its terms), not implied.
     `errors` names candidates whose model could not be fitted, with the reason.
     """
 
@@ -152,7 +155,7 @@ def cox_ph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str
         raise SurvivalInputError(f"column {event!r}: no events among the {len(complete)} "
                                  "complete rows: a Cox model cannot be fitted")
     strata_codes = (complete[strata].map(level_name).to_numpy() if strata else None)
-    fit = fit_cox(x.to_numpy(dtype=float), time, status, strata_codes, ties)
+    fit = fit_cox(x.to_numpy(dtype=float), time, status, strata_codes, ties, list(x.columns))
     names = list(x.columns)
     beta = pd.Series(fit.coef, index=names)
     cov = pd.DataFrame(fit.var, index=names, columns=names)

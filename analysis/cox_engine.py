@@ -130,8 +130,12 @@ def _flat(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-14 * max(1.0, abs(b))
 
 
-def fit_cox(x, time, status, strata=None, ties: str = "efron") -> CoxFit:
-    """Fit `coxph(Surv(time, status) ~ x + strata(strata), ties = ties)`; see the module docstring."""
+def fit_cox(x, time, status, strata=None, ties: str = "efron",
+            names: list[str] | None = None) -> CoxFit:
+    """Fit `coxph(Surv(time, status) ~ x + strata(strata), ties = ties)`; see the module docstring.
+
+    `names` (one per column) only makes warnings name the term.
+    """
     x = np.asarray(x, dtype=float)
     if x.ndim == 1:
         x = x[:, None]
@@ -161,7 +165,8 @@ def fit_cox(x, time, status, strata=None, ties: str = "efron") -> CoxFit:
         var_s = np.linalg.inv(info)
         infs = np.abs(grad @ var_s)
         for j in np.flatnonzero((infs > R_EPS) & (infs > TOLER_INF * np.abs(b_s))):
-            warns.append(f"Loglik converged before variable {keep[j] + 1}; "
+            which = f" ({names[keep[j]]})" if names else ""
+            warns.append(f"Loglik converged before variable {keep[j] + 1}{which}; "
                          "coefficient may be infinite.")
     else:
         b_s, ll, var_s, iters = np.zeros(0), ll0, np.zeros((0, 0)), 0

@@ -32,14 +32,16 @@ the message says why; per-candidate screen failures are in `ScreenResult.errors`
   for Cox, the model term (`bm_blasts_ge20`, `steroids`, `tox_group:other`,
   `sex:F`, ...) or the factor name (`tox_group`) for its global test.
 * statistic: p_value, hr, hr_lower, hr_upper, median, lower, upper, n,
-  events, count, percent. `lower`/`upper` are the 95% CI of a Kaplan–Meier
-  median, but the **range (min, max)** of a continuous variable (table1,
-  kinetics), as the paper prints "median (range)". `percent` is within the
-  group level (0-100).
+  events, count, percent; for the multivariable Cox model also concordance
+  (term "") and ph_p_value (R's cox.zph: per variable, and term "" for GLOBAL).
+  `lower`/`upper` are the 95% CI of a Kaplan–Meier median, but the
+  **range (min, max)** of a continuous variable (table1, kinetics), as the
+  paper prints "median (range)". `percent` is within the group level (0-100).
 * test: the method that produced the value: mann_whitney, kruskal_wallis,
   chi2, fisher (the test actually run), logrank, kaplan_meier, reverse_km,
   cox_wald, cox_lr (a factor's global likelihood-ratio test; its `cox_wald`
-  twin is the SPSS-style "Group" p), cox (n, events of a model), descriptive
+  twin is the SPSS-style "Group" p), cox (n, events, concordance of a model),
+  cox_zph (the proportional-hazards test), descriptive
   (counts, percents, medians and ranges). A row is unique on all columns but
   `value`.
 """
@@ -268,3 +270,9 @@ def _cox_rows(add, comp, ep, res: CoxResult, model_term: str = "") -> None:
     for r in res.factors.to_dict("records"):
         add("cox", comp, ep, r["variable"], "p_value", r["wald_p"], "cox_wald")
         add("cox", comp, ep, r["variable"], "p_value", r["lr_p"], "cox_lr")
+    if comp == "all":  # the multivariable model: PH test per term and GLOBAL, concordance
+        add("cox", comp, ep, "", "concordance", res.concordance, "cox")
+        if res.ph_test is not None:
+            for r in res.ph_test.to_dict("records"):
+                term = "" if r["term"] == "GLOBAL" else r["term"]
+                add("cox", comp, ep, term, "ph_p_value", r["p_value"], "cox_zph")
