@@ -291,7 +291,9 @@ def methods(plan) -> list[str]:
             by_test.setdefault(plan.response.tests.get(comp, "auto"), []).append(comp)
         label = {"chi2": "Pearson's chi-square test (no continuity correction)",
                  "fisher": "Fisher's exact test (two-sided)",
-                 "auto": "chi-square or, with expected counts below 5, Fisher's exact test"}
+                 "auto": "Pearson's chi-square test or, when an expected count is below 5, "
+                         "Fisher's exact test (Fisher–Freeman–Halton for tables larger than "
+                         "2×2, as R's fisher.test)"}
         eps = [f"{ENDPOINT_TITLES.get(e, e).splitlines()[0]} ({pops[s.population]})"
                for e, s in plan.response.endpoints.items()]
         out.append("Response rates (" + "; ".join(eps) + ") were compared by "
