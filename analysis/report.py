@@ -363,6 +363,7 @@ def render_report(results, analysis_patient_df: pd.DataFrame, meta: dict | None 
         followup=fu, kinetics=[v for k, v in by_name.items() if k.startswith("kinetics_")],
         kinetics_n=results.populations.get(
             next(iter(plan.kinetics.endpoints.values())).population) if plan.kinetics else None,
+        not_computed=[f"{a} {c} {e}: {msg}" for (a, c, e), msg in sorted(results.errors.items())],
         table2=[dict(b, figure=by_name.get(f"ph_{b['key']}")) for b in table2(results)],
         screen=screen(results),
         response_table=group_table(results, "response"),
