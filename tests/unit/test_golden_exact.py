@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from golden_files import read, rel_close
 
 from analysis.exact import fisher_freeman_halton
-from tests.unit.golden import read, rel_close
 
 FISHER = read("fisher.csv")
 
@@ -27,9 +27,10 @@ def test_fisher_freeman_halton_matches_r(row):
 def test_plan_response_tables_use_the_exact_test_and_match_r():
     """The plan's response tables by CRS and ICANS grade (3 groups, expected counts < 5) are
     now tested with fisher.test's exact test, and equal R's p."""
+    from golden_files import read_twin
+
     from analysis.plan import load_plan
     from analysis.runner import run_plan
-    from tests.golden.twin_frame import read as read_twin
 
     t = run_plan(read_twin(), load_plan()).table
     want = dict(zip(FISHER["table"], FISHER["p_value"], strict=True))

@@ -12,12 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from golden_files import read, read_twin, rel_close
 from scipy.stats import chi2, norm
 
 from analysis.plan import load_plan
 from analysis.runner import run_plan
-from tests.golden.twin_frame import read as read_twin
-from tests.unit.golden import read, rel_close
 
 REL = 1e-8
 Z = norm.ppf(0.975)

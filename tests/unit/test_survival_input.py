@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from golden_files import dataset
 
 from analysis.cox import cox_ph
 from analysis.logrank import logrank
 from analysis.survinput import SurvivalInputError
 from analysis.survival import follow_up, kaplan_meier
-from tests.unit.golden import dataset
 
 
 @pytest.fixture(scope="module")
@@ -105,10 +105,11 @@ def test_constant_covariate_is_na_like_r():
 def test_plan_records_unusable_survival_input_and_reports_it():
     """A status column coded 1/2 in the data: the plan's survival analyses are listed as
     not computed (with the column named) in the results and the report, not run wrongly."""
+    from golden_files import read_twin
+
     from analysis.plan import load_plan
     from analysis.report import render_report
     from analysis.runner import run_plan
-    from tests.golden.twin_frame import read as read_twin
 
     df = read_twin()
     df["lfs_event"] = df["lfs_event"].map(lambda v: v if pd.isna(v) else int(v) + 1)

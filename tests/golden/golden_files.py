@@ -4,6 +4,11 @@
 R call of every id); `dataset(name)` the data set an id was computed on, as R
 saw it: the public data sets from tests/golden/data_*.csv, the twin from
 tests/golden/twin_analysis.csv (with the derived columns the R script adds).
+`twin_csv_frame(df)` is what twin_frame.py writes for an analysis_patient
+frame, `read_twin()` the committed file as the analysis sees it.
+
+Imported as `golden_files` (pytest's pythonpath has tests/golden): a package
+installed with vantage6 is called `tests`, so `tests.…` imports are not ours.
 """
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+GOLDEN = Path(__file__).resolve().parent
+TWIN_CSV = GOLDEN / "twin_analysis.csv"
+KEYS = ["site_id", "study_id"]
 
 
 def read(name: str) -> pd.DataFrame:
@@ -46,3 +53,25 @@ def rel_close(actual, expected, rel: float) -> bool:
     if np.isnan(e) or np.isnan(a):
         return bool(np.isnan(e) and np.isnan(a))
     return abs(a - e) <= rel * abs(e) or a == e
+
+
+def twin_csv_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The study plan's columns of an analysis_patient frame, booleans as 0/1 (R reads numbers)."""
+    from analysis.plan import load_plan
+    from analysis.runner import required_columns
+
+    out = df[KEYS + sorted(required_columns(load_plan()))].copy()
+    for col in out.columns:
+        if out[col].notna().any() and out[col].dropna().map(lambda v: isinstance(v, bool)).all():
+            out[col] = out[col].map(lambda v: v if pd.isna(v) else int(v)).astype("Int64")
+    return out.sort_values(KEYS, ignore_index=True)
+
+
+def read_twin(path: Path = TWIN_CSV) -> pd.DataFrame:
+    """The committed twin frame as the analysis sees it: 0/1-only columns back to booleans."""
+    df = pd.read_csv(path)
+    for col in df.columns:
+        v = df[col].dropna()
+        if len(v) and v.isin([0, 1]).all() and df[col].dtype.kind in "if":
+            df[col] = df[col].map(lambda x: x if pd.isna(x) else bool(x)).astype(object)
+    return df
