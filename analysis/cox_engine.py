@@ -113,8 +113,10 @@ def newton(loglik_fn: LikelihoodFn, p: int, max_iter: int = MAX_ITER
             ll_new, g_new, i_new = loglik_fn(beta + step)
             flat = abs(ll_new - ll) <= 1e-14 * max(1.0, abs(ll))
             halvings += 1
-        if ll_new < ll:  # only rounding noise left: beta is the maximiser
+        if ll_new < ll and not flat:  # only rounding noise left: beta is the maximiser
             return beta, ll, grad, info, it, True
+        # a flat step is still taken: near the maximum a Newton step of ~1e-8 changes the
+        # log-likelihood by ~1e-16, below its rounding, yet it is what makes beta exact
         beta = beta + step
         ll, grad, info = ll_new, g_new, i_new
         if flat or np.all(np.abs(step) <= 1e-10 * np.maximum(1.0, np.abs(beta))):
