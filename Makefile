@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test lint bench twin clean
+.PHONY: demo test lint bench twin golden clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,12 @@ lint: $(STAMP)
 
 twin: $(STAMP)
 	$(BIN)/carpool twin
+
+# R reference values (needs Rscript + survival, cmprsk, metafor; `make test` never does):
+# writes the twin's inputs, then runs every tests/golden/*.R; review the CSV diff.
+golden: $(STAMP)
+	$(BIN)/python -m tests.golden.twin_input
+	for f in tests/golden/*.R; do Rscript "$$f" || exit 1; done
 
 # make bench [BENCH_PATIENTS=100000] [BENCH_SITES=8] [BENCH_LABS=100] [BENCH_REPEATS=3] [BENCH_DIR=/tmp/b]
 BENCH_PATIENTS ?= 100000

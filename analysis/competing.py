@@ -78,7 +78,7 @@ def code_status(values: pd.Series, column: str, event: Any, competing: Sequence[
     bad = values[~values.isin(list(known))]
     if len(bad):
         raise ValueError(
-            f"column {column!r}, row {bad.index[0]!r}: status {bad.iloc[0]!r} is none of "
+            f"column {column!r}, row {bad.index[0]}: status {bad.iloc[0]!r} is none of "
             f"event {event!r}, competing {list(competing)!r} or censored {censored!r}")
     return values.map(known).to_numpy(dtype=int)
 
@@ -210,7 +210,7 @@ def _gray_stratum(t, m, g, ng, rho):
     leave = cnt.sum(axis=0)
     rs = leave[::-1].cumsum(axis=0)[::-1]          # at risk per group at each time
     d1, d2 = cnt[1], cnt[2]
-    nd1, nd2 = d1.sum(axis=1), d2.sum(axis=1)
+    nd1 = d1.sum(axis=1)
     alive = rs > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         step = np.where(alive, (rs - d1 - d2) / rs, 1.0)
