@@ -24,11 +24,14 @@ lint: $(STAMP)
 twin: $(STAMP)
 	$(BIN)/carpool twin
 
-# R reference values (needs Rscript + survival, cmprsk, metafor; `make test` never does):
-# writes the twin's inputs, then runs every tests/golden/*.R; review the CSV diff.
+# R reference values (needs Rscript + survival, cmprsk, metafor, e.g. apt-get install
+# r-base-core r-cran-survival r-cran-cmprsk r-cran-metafor; `make test` never needs R).
+# The twin's inputs are rebuilt from the demo first; then every tests/golden/*.R runs.
+# Review the CSV diff before committing.
 golden: $(STAMP)
+	$(BIN)/python -m tests.golden.twin_frame
 	$(BIN)/python -m tests.golden.twin_input
-	for f in tests/golden/*.R; do Rscript "$$f" || exit 1; done
+	@for f in tests/golden/*.R; do echo "Rscript $$f"; Rscript $$f || exit 1; done
 
 # make bench [BENCH_PATIENTS=100000] [BENCH_SITES=8] [BENCH_LABS=100] [BENCH_REPEATS=3] [BENCH_DIR=/tmp/b]
 BENCH_PATIENTS ?= 100000

@@ -37,6 +37,7 @@ from scipy.stats import chi2, norm
 
 from analysis.concordance import concordance
 from analysis.cox_engine import fit_cox
+from analysis.cox_zph import ZphResult, cox_zph
 from analysis.survinput import SurvivalInputError, complete_rows, durations, event_indicator
 from analysis.survival import level_name
 
@@ -80,6 +81,8 @@ class CoxResult:
     ties: str = "efron"
     strata: str | None = None
     warnings: tuple[str, ...] = ()
+    ph_test: pd.DataFrame | None = None
+    ph_residuals: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,6 +182,7 @@ def cox_ph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str
                         "lr_chi2": lr_stat,
                         "lr_p": float(chi2.sf(lr_stat, dof)) if dof else float("nan")})
     conc = concordance(time, status, fit.linear_predictor, strata_codes)
+    zph = _ph_test(x.to_numpy(dtype=float), time, status, fit, terms, names, strata_codes, ties)
     return CoxResult(
         summary=summary,
         factors=pd.DataFrame(factors, columns=["variable", "dof", "wald_chi2", "wald_p",
@@ -190,7 +194,22 @@ def cox_ph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str
         score_chi2=fit.score, score_p=fit.p_value(fit.score),
         concordance=conc.concordance, concordance_se=conc.se,
         aliased=tuple(n for n, a in zip(names, fit.aliased, strict=True) if a),
-        ties=ties, strata=strata, warnings=fit.warnings)
+        ties=ties, strata=strata, warnings=fit.warnings,
+        ph_test=zph.table if zph else None, ph_residuals=zph.residuals if zph else None)
+
+
+def _ph_test(x, time, status, fit, terms, names, strata_codes, ties) -> ZphResult | None:
+    """cox.zph on the estimable columns, a factor's columns as one term (R: terms = TRUE)."""
+    keep = [i for i, a in enumerate(fit.aliased) if not a]
+    if not keep:
+        return None
+    pos = {names[i]: k for k, i in enumerate(keep)}
+    zterms = {var: [pos[t] for t in ts if t in pos] for var, ts in terms.items()}
+    zterms = {v: cols for v, cols in zterms.items() if cols}
+    try:
+        return cox_zph(x[:, keep], time, status, fit.coef[keep], zterms, strata_codes, ties)
+    except np.linalg.LinAlgError:
+        return None
 
 
 def _wald(beta: pd.Series, cov: pd.DataFrame, names: list[str]) -> float:

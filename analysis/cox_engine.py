@@ -98,30 +98,36 @@ def newton(loglik_fn: LikelihoodFn, p: int, max_iter: int = MAX_ITER
     R's Newton–Raphson with step halving when the log-likelihood falls, run
     past R's stopping rule (relative change < 1e-9) until a full Newton step
     is below 1e-10 of the coefficients (the next one would be ~1e-20: beta is
-    exact to machine precision) or the likelihood is flat to rounding (a
-    monotone likelihood: the caller warns of an infinite coefficient).
+    exact to machine precision), or the likelihood has been flat to rounding
+    for two steps that still move beta (a monotone likelihood: the caller
+    warns of an infinite coefficient).
     """
     beta = np.zeros(p)
     ll, grad, info = loglik_fn(beta)
+    flat_before = False
     for it in range(1, max_iter + 1):
         step = np.linalg.solve(info, grad)
         ll_new, g_new, i_new = loglik_fn(beta + step)
-        flat = abs(ll_new - ll) <= 1e-14 * max(1.0, abs(ll))
         halvings = 0
-        while ll_new < ll and not flat and halvings < 30:
-            step = step / 2
+        while ll_new < ll and not _flat(ll_new, ll) and halvings < 30:
+            step = step / 2  # R: halve the step while the likelihood falls
             ll_new, g_new, i_new = loglik_fn(beta + step)
-            flat = abs(ll_new - ll) <= 1e-14 * max(1.0, abs(ll))
             halvings += 1
-        if ll_new < ll and not flat:  # only rounding noise left: beta is the maximiser
-            return beta, ll, grad, info, it, True
-        # a flat step is still taken: near the maximum a Newton step of ~1e-8 changes the
-        # log-likelihood by ~1e-16, below its rounding, yet it is what makes beta exact
+        # Near the maximum a Newton step moves beta by ~1e-9 while the likelihood
+        # changes below rounding (it may even "fall" by 1 ulp): take the step anyway.
+        flat = _flat(ll_new, ll)
         beta = beta + step
         ll, grad, info = ll_new, g_new, i_new
-        if flat or np.all(np.abs(step) <= 1e-10 * np.maximum(1.0, np.abs(beta))):
+        if np.all(np.abs(step) <= 1e-10 * np.maximum(1.0, np.abs(beta))):
             return beta, ll, grad, info, it, True
+        if flat and flat_before:  # monotone likelihood: beta runs off to infinity
+            return beta, ll, grad, info, it, True
+        flat_before = flat
     return beta, ll, grad, info, max_iter, False
+
+
+def _flat(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-14 * max(1.0, abs(b))
 
 
 def fit_cox(x, time, status, strata=None, ties: str = "efron") -> CoxFit:
@@ -166,7 +172,10 @@ def fit_cox(x, time, status, strata=None, ties: str = "efron") -> CoxFit:
     vk = var[np.ix_(keep, keep)]
     with np.errstate(over="ignore", invalid="ignore"):
         wald = float(coef[keep] @ np.linalg.solve(vk, coef[keep])) if k else 0.0
-    lp = xc[:, keep] @ coef[keep] if k else np.zeros(n)
+    lp = np.zeros(n)  # R: x %*% coef - sum(coef * means), one column at a time so that
+    for j in keep:     # identical rows get identical scores (a BLAS matmul need not)
+        lp += x[:, j] * coef[j]
+    lp -= sum(coef[j] * mean[j] for j in keep)
     return CoxFit(coef=coef, se=np.sqrt(np.diag(var)), var=var, aliased=aliased,
                   loglik=(float(ll0), float(ll)), score=score, wald=wald,
                   lr=float(2 * (ll - ll0)), df=k, iterations=iters, linear_predictor=lp,
