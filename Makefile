@@ -26,11 +26,10 @@ twin: $(STAMP)
 
 # R reference values (needs Rscript + survival, cmprsk, metafor, e.g. apt-get install
 # r-base-core r-cran-survival r-cran-cmprsk r-cran-metafor; `make test` never needs R).
-# The twin's inputs are rebuilt from the demo first; then every tests/golden/*.R runs.
+# The twin's input is rebuilt from the demo first; then every tests/golden/*.R runs.
 # Review the CSV diff before committing.
 golden: $(STAMP)
 	$(BIN)/python -m tests.golden.twin_frame
-	$(BIN)/python -m tests.golden.twin_input
 	@for f in tests/golden/*.R; do echo "Rscript $$f"; Rscript $$f || exit 1; done
 
 # make bench [BENCH_PATIENTS=100000] [BENCH_SITES=8] [BENCH_LABS=100] [BENCH_REPEATS=3] [BENCH_DIR=/tmp/b]

@@ -1,5 +1,6 @@
 # Competing risks goldens: cmprsk::cuminc (CIF, variance, Gray's test) and cmprsk::crr
-# (Fine-Gray) on survival::mgus2 (public) and on the twin (data/twin_analysis_patient.csv).
+# (Fine-Gray) on survival::mgus2 (public) and on the twin (twin_analysis.csv, written by
+# tests/golden/twin_frame.py from the demo; booleans as 0/1).
 # Run by `make golden` (Rscript tests/golden/competing.R); needs survival and cmprsk.
 suppressPackageStartupMessages({library(survival); library(cmprsk)})
 source(file.path(local({a <- commandArgs(FALSE); dirname(sub("^--file=", "", a[grep("^--file=", a)]))}),
@@ -14,9 +15,9 @@ m <- survival::mgus2
 mg <- data.frame(id = m$id, time = ifelse(m$pstat == 0, m$futime, m$ptime),
                  status = ifelse(m$pstat == 0, 2 * m$death, 1), sex = as.character(m$sex),
                  age = m$age, agegroup = ifelse(m$age >= 70, "70plus", "under70"))
-write_golden(mg, "data/mgus2_competing.csv",
+write_golden(mg, "data_mgus2.csv",
              "survival::mgus2: time = ifelse(pstat == 0, futime, ptime); status = ifelse(pstat == 0, 2 * death, 1)", pk)
-tw <- read.csv(file.path(dir, "data/twin_analysis_patient.csv"), stringsAsFactors = FALSE)
+tw <- read.csv(file.path(dir, "twin_analysis.csv"), stringsAsFactors = FALSE)
 tw <- tw[!is.na(tw$lfs_cause), ]
 tw$bm_blasts_ge20 <- as.numeric(tw$bm_blasts_pct >= 20)
 
@@ -78,7 +79,7 @@ fits <- list(
   list("mgus2", "event=2", quote(crr(mg$time, mg$status, mg_x, failcode = 2, cencode = 0))),
   list("twin", "event=relapse", quote(crr(tw$lfs_months, tw$lfs_cause, tw_x, failcode = "relapse", cencode = "censored"))),
   list("twin", "event=nrm", quote(crr(tw$lfs_months, tw$lfs_cause, tw_x, failcode = "nrm", cencode = "censored"))),
-  list("twin", "event=relapse|crs_any", quote(crr(tw$lfs_months, tw$lfs_cause, as.numeric(tw$crs_any == "True"), failcode = "relapse", cencode = "censored"))))
+  list("twin", "event=relapse|crs_any", quote(crr(tw$lfs_months, tw$lfs_cause, tw$crs_any, failcode = "relapse", cencode = "censored"))))
 out <- NULL; calls <- NULL
 for (f in fits) {
   fit <- eval(f[[3]])

@@ -1,7 +1,8 @@
 # Center-heterogeneity goldens: coxph(... + strata(center)), survdiff(... + strata(center)),
 # per-center coxph, metafor::rma (FE, DL, REML), and the center x exposure LR test
 # (anova on two coxph fits). Datasets: survival::veteran (celltype as "center", trt as
-# exposure) and the twin (data/twin_analysis_patient.csv). Run by `make golden`.
+# exposure) and the twin (twin_analysis.csv from tests/golden/twin_frame.py; booleans 0/1).
+# Run by `make golden`.
 suppressPackageStartupMessages({library(survival); library(metafor)})
 source(file.path(local({a <- commandArgs(FALSE); dirname(sub("^--file=", "", a[grep("^--file=", a)]))}),
                  "golden_io.R"))
@@ -11,12 +12,10 @@ dir <- golden_dir()
 # maximiser, so the goldens are fitted to convergence too (R's infinite-coefficient check kept).
 ctl <- coxph.control(eps = 1e-14, toler.inf = sqrt(1e-9), iter.max = 100)
 v <- survival::veteran
+# (the same rows as data_veteran.csv, which survival_core.R writes)
 vet <- data.frame(time = v$time, status = v$status, trt2 = as.numeric(v$trt == 2),
                   celltype = as.character(v$celltype))
-write_golden(vet, "data/veteran_centers.csv", "survival::veteran: trt2 = as.numeric(trt == 2)", "survival")
-tw <- read.csv(file.path(dir, "data/twin_analysis_patient.csv"), stringsAsFactors = FALSE)
-tw$crs_any <- as.numeric(tw$crs_any == "True"); tw$icans_any <- as.numeric(tw$icans_any == "True")
-tw$steroids <- as.numeric(tw$steroids == "True"); tw$tocilizumab <- as.numeric(tw$tocilizumab == "True")
+tw <- read.csv(file.path(dir, "twin_analysis.csv"), stringsAsFactors = FALSE)
 
 cases <- list(list("veteran", vet, "time", "status", "trt2", "celltype"))
 for (x in c("crs_any", "icans_any", "steroids", "tocilizumab"))

@@ -28,7 +28,7 @@ KEYS = ["site_id", "study_id"]
 
 
 def plan_columns() -> list[str]:
-    return KEYS + sorted(required_columns(load_plan()))
+    return KEYS + sorted(required_columns(load_plan()) - set(KEYS))
 
 
 def frame(df: pd.DataFrame) -> pd.DataFrame:

@@ -14,10 +14,11 @@ import pytest
 
 from analysis.competing import cumulative_incidence
 from analysis.finegray import fine_gray
-from tests.unit.golden_files import read_golden, twin
+from tests.golden.twin_frame import read as twin
+from tests.unit.golden import read as read_golden
 
 TOL = 1e-6
-MGUS = read_golden("data/mgus2_competing.csv")
+MGUS = read_golden("data_mgus2.csv")
 TWIN = twin().loc[lambda d: d["lfs_cause"].notna()].assign(
     bm_blasts_ge20=lambda d: d["bm_blasts_pct"] >= 20)
 TWIN_CODES = dict(event="relapse", competing=["nrm"], censored="censored")
@@ -38,10 +39,10 @@ def _fit(dataset: str, call: str):
 def _curve_key(dataset, call, curve):
     *group, cause = curve.split(" ")
     group = " ".join(group)
-    if group in ("", "1"):
+    if call == "all":  # cuminc names the single group "1"
         group = "all"
-    if call == "crs_any":
-        group = {"True": "yes", "False": "no"}[group]
+    elif call == "crs_any":
+        group = {"1": "yes", "0": "no"}[group]
     return group, cause
 
 

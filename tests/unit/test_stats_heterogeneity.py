@@ -18,12 +18,14 @@ import pytest
 
 from analysis.heterogeneity import center_heterogeneity
 from analysis.meta import pool
-from tests.unit.golden_files import read_golden, twin
+from tests.golden.twin_frame import read as twin
+from tests.unit.golden import read as read_golden
 
 TOL = 1e-8
 COX, LOGRANK, META = (read_golden(f) for f in ("hetero_cox.csv", "hetero_logrank.csv",
                                                 "hetero_meta.csv"))
-DATA = {"veteran": read_golden("data/veteran_centers.csv"), "twin": twin()}
+DATA = {"veteran": read_golden("data_veteran.csv").assign(trt2=lambda d: (d.trt == 2).astype(float)),
+        "twin": twin()}
 EVENT = {"time": "status", "os_months": "os_event", "lfs_months": "lfs_event"}
 CENTER = {"veteran": "celltype", "twin": "site_id"}
 CASES = sorted(set(zip(COX.dataset, COX.duration, COX.exposure, strict=True)))
