@@ -23,7 +23,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -140,8 +140,6 @@ def _interaction(data, duration, event, center, centers, base: CoxResult):
 
 
 def _renamed(res: CoxResult, exposure: str) -> CoxResult:
-    from dataclasses import replace
-
     s = res.summary.assign(term=exposure, variable=exposure)
     cov = res.covariance.rename(index={_X: exposure}, columns={_X: exposure})
     return replace(res, summary=s, covariance=cov)
