@@ -29,7 +29,7 @@ twin: $(STAMP)
 # The twin's input is rebuilt from the demo first; then every tests/golden/*.R runs.
 # Review the CSV diff before committing.
 golden: $(STAMP)
-	$(BIN)/python -m tests.golden.twin_frame
+	$(BIN)/python tests/golden/twin_frame.py
 	@for f in tests/golden/*.R; do echo "Rscript $$f"; Rscript $$f || exit 1; done
 
 # make bench [BENCH_PATIENTS=100000] [BENCH_SITES=8] [BENCH_LABS=100] [BENCH_REPEATS=3] [BENCH_DIR=/tmp/b]
@@ -39,7 +39,7 @@ BENCH_LABS     ?= 100
 BENCH_REPEATS  ?= 3
 bench: $(STAMP)
 	BENCH_PATIENTS=$(BENCH_PATIENTS) BENCH_SITES=$(BENCH_SITES) BENCH_LABS=$(BENCH_LABS) \
-	BENCH_REPEATS=$(BENCH_REPEATS) BENCH_DIR=$(BENCH_DIR) $(BIN)/python -m etl.bench
+	BENCH_REPEATS=$(BENCH_REPEATS) BENCH_DIR=$(BENCH_DIR) $(BIN)/python -m etl.scale.bench
 
 clean:
 	rm -rf out

@@ -22,13 +22,13 @@ factor on the same rows.
 The univariate screen fits one model per candidate and reports, per
 candidate, the p-value it was judged on: the term's Wald p, or the factor's
 global Wald p for a multi-level factor (the SPSS convention), and whether it
-passed the threshold (`passed_screen`). Whether a variable is in the
-multivariable model is the plan's business (its forced terms), not the screen's.
+passed the threshold (`selected`). Whether a variable is in the
+multivariable model is the plan's business (its prespecified terms), not the screen's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +36,7 @@ import pandas as pd
 from scipy.stats import chi2, norm
 
 from analysis.concordance import concordance
-from analysis.cox_engine import fit_cox
+from analysis.cox_engine import CoxFit, fit_cox
 from analysis.cox_zph import ZphResult, cox_zph
 from analysis.survinput import SurvivalInputError, complete_rows, durations, event_indicator
 from analysis.survival import level_name
@@ -89,6 +89,9 @@ class CoxResult:
 class ScreenResult:
     """Univariate screen: `summary` per term with the variable's p and `selected`.
 
+    `selected` / `selected` column: the candidates whose p < `threshold`, i.e.
+    that passed the screen. Whether a candidate enters a multivariable model is
+    the caller's decision (the study plan prespecifies its terms), not implied.
     `errors` names candidates whose model could not be fitted, with the reason.
     """
 
@@ -152,8 +155,31 @@ def cox_ph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str
         raise SurvivalInputError(f"column {event!r}: no events among the {len(complete)} "
                                  "complete rows: a Cox model cannot be fitted")
     strata_codes = (complete[strata].map(level_name).to_numpy() if strata else None)
-    fit = fit_cox(x.to_numpy(dtype=float), time, status, strata_codes, ties)
+    xm = x.to_numpy(dtype=float)
     names = list(x.columns)
+    fit = fit_cox(xm, time, status, strata_codes, ties, names)
+
+    def refit(cols: list[int]) -> float:
+        return fit_cox(xm[:, cols], time, status, strata_codes, ties).loglik[1]
+
+    conc = concordance(time, status, fit.linear_predictor, strata_codes)
+    zph = _ph_test(xm, time, status, fit, terms, names, strata_codes, ties)
+    return cox_result(fit, names, terms, refit, n=len(complete), events=int(status.sum()),
+                      n_excluded=n_excl, conf_level=conf_level, ties=ties, strata=strata,
+                      concordance=(conc.concordance, conc.se), ph=zph)
+
+
+def cox_result(fit: CoxFit, names: list[str], terms: dict[str, list[str]],
+               refit: Callable[[list[int]], float], *, n: int, events: int, n_excluded: int,
+               conf_level: float = 0.95, ties: str = "efron", strata: str | None = None,
+               concordance: tuple[float, float] = (float("nan"), float("nan")),
+               ph: ZphResult | None = None) -> CoxResult:
+    """A `CoxResult` from a fit, however it was obtained (one data set, or a federated fit).
+
+    `names`: the design's columns; `terms`: {variable: [column, ...]}; `refit(cols)`: the
+    maximised log-likelihood of the model on those column indices (a factor's LR test);
+    `ph`: the cox.zph result when the rows were at hand (None: not computed).
+    """
     beta = pd.Series(fit.coef, index=names)
     cov = pd.DataFrame(fit.var, index=names, columns=names)
     z = float(norm.ppf(0.5 + conf_level / 2))
@@ -173,29 +199,26 @@ def cox_ph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str
         est = [t for t in tnames if np.isfinite(beta[t])]
         w = _wald(beta, cov, est) if est else float("nan")
         rest = [i for i, c in enumerate(names) if c not in tnames]
-        ll_reduced = (fit_cox(x.to_numpy(dtype=float)[:, rest], time, status, strata_codes,
-                              ties).loglik[1] if rest else fit.loglik[0])
+        ll_reduced = refit(rest) if rest else fit.loglik[0]
         lr_stat = 2 * (fit.loglik[1] - ll_reduced)
         dof = len(est)
         factors.append({"variable": var, "dof": dof, "wald_chi2": w,
                         "wald_p": float(chi2.sf(w, dof)) if dof else float("nan"),
                         "lr_chi2": lr_stat,
                         "lr_p": float(chi2.sf(lr_stat, dof)) if dof else float("nan")})
-    conc = concordance(time, status, fit.linear_predictor, strata_codes)
-    zph = _ph_test(x.to_numpy(dtype=float), time, status, fit, terms, names, strata_codes, ties)
     return CoxResult(
         summary=summary,
         factors=pd.DataFrame(factors, columns=["variable", "dof", "wald_chi2", "wald_p",
                                                "lr_chi2", "lr_p"]),
-        covariance=cov, n=len(complete), events=int(status.sum()), n_excluded=n_excl,
+        covariance=cov, n=n, events=events, n_excluded=n_excluded,
         log_likelihood=fit.loglik[1], log_likelihood_null=fit.loglik[0],
         lr_chi2=fit.lr, lr_dof=fit.df, lr_p=fit.p_value(fit.lr),
         wald_chi2=fit.wald, wald_p=fit.p_value(fit.wald),
         score_chi2=fit.score, score_p=fit.p_value(fit.score),
-        concordance=conc.concordance, concordance_se=conc.se,
+        concordance=concordance[0], concordance_se=concordance[1],
         aliased=tuple(n for n, a in zip(names, fit.aliased, strict=True) if a),
         ties=ties, strata=strata, warnings=fit.warnings,
-        ph_test=zph.table if zph else None, ph_residuals=zph.residuals if zph else None)
+        ph_test=ph.table if ph else None, ph_residuals=ph.residuals if ph else None)
 
 
 def _ph_test(x, time, status, fit, terms, names, strata_codes, ties) -> ZphResult | None:
@@ -221,12 +244,20 @@ def univariate_screen(df: pd.DataFrame, duration: str, event: str, candidates: S
                       categorical: Mapping[str, str] | None = None,
                       threshold: float = 0.1) -> ScreenResult:
     """One Cox model per candidate; keep candidates with p < `threshold`."""
+    return screen_models(lambda var, cat: cox_ph(df, duration, event, [var], cat),
+                         candidates, categorical, threshold)
+
+
+def screen_models(fit_one: Callable[[str, dict | None], CoxResult], candidates: Sequence[str],
+                  categorical: Mapping[str, str] | None = None,
+                  threshold: float = 0.1) -> ScreenResult:
+    """The screen over any fitting function `fit_one(variable, {variable: reference} | None)`."""
     categorical = dict(categorical or {})
     rows, models, selected, errors = [], {}, [], {}
     for var in candidates:
         cat = {var: categorical[var]} if var in categorical else None
         try:
-            res = cox_ph(df, duration, event, [var], cat)
+            res = fit_one(var, cat)
         except FIT_ERRORS as exc:
             errors[var] = f"{type(exc).__name__}: {exc}"
             continue

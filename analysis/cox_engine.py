@@ -24,7 +24,7 @@ combined); a federated fit can drive `newton` with its own aggregate function.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.stats import chi2
@@ -130,8 +130,12 @@ def _flat(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-14 * max(1.0, abs(b))
 
 
-def fit_cox(x, time, status, strata=None, ties: str = "efron") -> CoxFit:
-    """Fit `coxph(Surv(time, status) ~ x + strata(strata), ties = ties)`; see the module docstring."""
+def fit_cox(x, time, status, strata=None, ties: str = "efron",
+            names: list[str] | None = None) -> CoxFit:
+    """Fit `coxph(Surv(time, status) ~ x + strata(strata), ties = ties)`; see the module docstring.
+
+    `names` (one per column) only makes warnings name the term.
+    """
     x = np.asarray(x, dtype=float)
     if x.ndim == 1:
         x = x[:, None]
@@ -147,6 +151,23 @@ def fit_cox(x, time, status, strata=None, ties: str = "efron") -> CoxFit:
     def lik(cols):
         return lambda b: combine([risk_set_sums(xs[:, cols], time, status, b, strata)], ties)
 
+    fit = fit_likelihood(lik, p, scale, names)
+    keep = np.flatnonzero(~fit.aliased)
+    lp = np.zeros(n)  # R: x %*% coef - sum(coef * means), one column at a time so that
+    for j in keep:     # identical rows get identical scores (a BLAS matmul need not)
+        lp += x[:, j] * fit.coef[j]
+    lp -= sum(fit.coef[j] * mean[j] for j in keep)
+    return replace(fit, linear_predictor=lp)
+
+
+def fit_likelihood(lik: Callable[[np.ndarray], LikelihoodFn], p: int, scale: np.ndarray,
+                   names: list[str] | None = None) -> CoxFit:
+    """The fit from a likelihood on centred, scaled columns: `lik(cols)(b)` evaluates the
+    (loglik, gradient, information) of the columns `cols` at `b`, wherever the rows are
+    (one data set, or sites asked in rounds: `federated.cox`). `scale` (p,) maps the scaled
+    coefficients back. `linear_predictor` is left empty (it needs the rows). `names`
+    (one per column) only makes warnings name the term.
+    """
     ll0, u0, i0 = lik(np.arange(p))(np.zeros(p))
     aliased = aliased_columns(i0)
     keep = np.flatnonzero(~aliased)
@@ -161,7 +182,8 @@ def fit_cox(x, time, status, strata=None, ties: str = "efron") -> CoxFit:
         var_s = np.linalg.inv(info)
         infs = np.abs(grad @ var_s)
         for j in np.flatnonzero((infs > R_EPS) & (infs > TOLER_INF * np.abs(b_s))):
-            warns.append(f"Loglik converged before variable {keep[j] + 1}; "
+            which = f" ({names[keep[j]]})" if names else ""
+            warns.append(f"Loglik converged before variable {keep[j] + 1}{which}; "
                          "coefficient may be infinite.")
     else:
         b_s, ll, var_s, iters = np.zeros(0), ll0, np.zeros((0, 0)), 0
@@ -172,11 +194,7 @@ def fit_cox(x, time, status, strata=None, ties: str = "efron") -> CoxFit:
     vk = var[np.ix_(keep, keep)]
     with np.errstate(over="ignore", invalid="ignore"):
         wald = float(coef[keep] @ np.linalg.solve(vk, coef[keep])) if k else 0.0
-    lp = np.zeros(n)  # R: x %*% coef - sum(coef * means), one column at a time so that
-    for j in keep:     # identical rows get identical scores (a BLAS matmul need not)
-        lp += x[:, j] * coef[j]
-    lp -= sum(coef[j] * mean[j] for j in keep)
     return CoxFit(coef=coef, se=np.sqrt(np.diag(var)), var=var, aliased=aliased,
                   loglik=(float(ll0), float(ll)), score=score, wald=wald,
-                  lr=float(2 * (ll - ll0)), df=k, iterations=iters, linear_predictor=lp,
+                  lr=float(2 * (ll - ll0)), df=k, iterations=iters, linear_predictor=np.zeros(0),
                   warnings=tuple(warns))

@@ -89,25 +89,28 @@ def cox_zph(x: np.ndarray, time, status, coef: np.ndarray, terms: dict[str, list
 
 
 def _scaled_schoenfeld(xc, time, status, coef, terms, strata, ties, i11, g_row, keys):
-    """R's `cox.zph(fit)$y` (unstratified weighting: vmean = I / number of events)."""
+    """R's `cox.zph(fit)$y` (unstratified weighting: vmean = I / number of events).
+
+    A death's Schoenfeld residual is x_i minus the risk-set mean at its time
+    (for Efron, the mean of the d partial means, as zph1.c).
+    """
     dead = np.flatnonzero(status > 0)
     order = dead[np.lexsort((time[dead], strata[dead]))]
-    r = np.exp(xc @ coef)
-    resid = np.empty((len(order), xc.shape[1]))
-    for k, i in enumerate(order):
-        same = (strata == strata[i])
-        risk = same & (time >= time[i])
-        tied = same & (time == time[i]) & (status > 0)
-        nd = tied.sum()
-        s0, s1 = r[risk].sum(), (r[risk, None] * xc[risk]).sum(axis=0)
-        d0, d1 = r[tied].sum(), (r[tied, None] * xc[tied]).sum(axis=0)
-        if ties == "efron":
-            fr = np.arange(nd) / nd
-            mean = ((s1[None, :] - fr[:, None] * d1[None, :])
-                    / (s0 - fr * d0)[:, None]).mean(axis=0)
-        else:
-            mean = s1 / s0
-        resid[k] = xc[i] - mean
+    agg = risk_set_sums(xc, time, status, coef, strata)
+    d = agg.d
+    if ties == "efron":
+        mean = np.zeros_like(agg.s1)
+        for k in range(int(d.max()) if len(d) else 0):
+            live = d > k
+            frac = (k / d[live])[:, None]
+            mean[live] += ((agg.s1[live] - frac * agg.d1[live])
+                           / (agg.s0[live][:, None] - frac * agg.d0[live][:, None]))
+        mean = mean / np.maximum(d, 1)[:, None]
+    else:
+        mean = agg.s1 / agg.s0[:, None]
+    row_of = pd.MultiIndex.from_arrays([agg.strata.astype(str), agg.times]).get_indexer(
+        pd.MultiIndex.from_arrays([strata[order].astype(str), time[order]]))
+    resid = xc[order] - mean[row_of]
     p = xc.shape[1]
     used = np.ones(p)  # a column constant within a stratum would get 0 (not handled here)
     vmean = i11 / (len(order) * np.minimum.outer(used, used))

@@ -24,7 +24,7 @@ from analysis.runner import COLUMNS as RESULT_COLUMNS
 from analysis.runner import run_plan
 from etl.config import Config
 from etl.errors import UsageError
-from etl.lock import refresh_lock
+from warehouse.lock import refresh_lock
 
 
 def load_analysis_input(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -45,7 +45,7 @@ def analyze_frame(df: pd.DataFrame, plan_path: Path | None, meta: dict):
 
 def analyze_warehouse(cfg: Config, plan_path: Path | None, snapshot: str | None, log) -> Path:
     if snapshot:
-        from etl.snapshot import snapshot_connection
+        from warehouse.snapshot import snapshot_connection
 
         con = snapshot_connection(cfg, snapshot)
         out_dir = cfg.out / "report" / "snapshots" / snapshot

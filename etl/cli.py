@@ -104,6 +104,19 @@ def sql(query: str = typer.Argument(..., help="SQL to run (read-only)."), config
 
 
 @app.command()
+def views(name: str = typer.Argument(None, help="One view (default: all)."),
+          dialect: str = typer.Option("duckdb", "--dialect", "-d", help="duckdb, spark or trino.")) -> None:
+    """Print the warehouse views' SQL, translated for another engine.
+
+    Example: `carpool views analysis_patient --dialect spark`
+    """
+    from etl.commands import do_views
+
+    for view, text in run(lambda: do_views(name, dialect)):
+        sys.stdout.write(f"-- {view} ({dialect})\n{text};\n\n")
+
+
+@app.command()
 def runs(config: Path = CONFIG, limit: int = typer.Option(10, "--limit", "-n", help="How many runs.")) -> None:
     """List recent refreshes from the run log (newest first).
 
@@ -147,6 +160,44 @@ def freeze(name: str = typer.Argument(..., help="Snapshot name, e.g. paper-2024-
     run(lambda: do_freeze(config, name, log))
 
 
+export_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
+                         help="Export the warehouse in the field's formats: CDISC ADaM, OMOP CDM.\n\n"
+                              "Example: `carpool export adam --out out/adam`")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("adam")
+def export_adam(out: Path = typer.Option(..., "--out", "-o", help="Folder to write adsl.xpt, adtte.xpt, define.csv."),
+                config: Path = CONFIG) -> None:
+    """CDISC ADaM: ADSL and ADTTE (OS, LFS, time to CRS/ICANS) as SAS transport v5, with define.csv.
+
+    Example: `carpool export adam --out out/adam`
+    """
+    from etl.commands import do_export_adam
+
+    for path in run(lambda: do_export_adam(config, out)):
+        log("export", f"wrote {path}")
+
+
+@export_app.command("omop")
+def export_omop(out: Path = typer.Option(..., "--out", "-o", help="Folder to write the CDM tables to."),
+                vocabulary: Path = typer.Option(None, "--vocabulary",
+                                                help="Athena vocabulary folder to resolve unmapped codes."),
+                config: Path = CONFIG) -> None:
+    """OMOP CDM v5.4: person, observation_period, visit_occurrence, condition_occurrence,
+    measurement, drug_exposure, death as Parquet and CSV.
+
+    Example: `carpool export omop --out out/omop`
+    """
+    from etl.commands import do_export_omop
+
+    result = run(lambda: do_export_omop(config, out, vocabulary))
+    log("export", ", ".join(f"{t}: {n}" for t, n in result.rows.items()) + f" -> {out}")
+    if result.unresolved:
+        log("export", f"{len(result.unresolved)} source codes have no standard concept yet (concept_id 0): "
+                      f"{', '.join(result.unresolved)}; pass --vocabulary with an Athena download to resolve them")
+
+
 @app.command("export-aggregates")
 def export_aggregates(out: Path = typer.Option(..., "--out", "-o", help="CSV file to write."),
                       min_cell: int = typer.Option(5, "--min-cell", help="Suppress counts below this (1..min-cell-1)."),
@@ -161,6 +212,22 @@ def export_aggregates(out: Path = typer.Option(..., "--out", "-o", help="CSV fil
     from etl.commands import do_export_aggregates
 
     run(lambda: do_export_aggregates(config, out, min_cell, log))
+
+
+@app.command()
+def federate(config: Path = CONFIG,
+             plan: Path = typer.Option(None, "--plan", help="Analysis plan YAML (default: the study plan).")) -> None:
+    """Run the plan federated: each site a mock vantage6 node; only aggregates leave a site.
+
+    Needs a refresh first (each site's Parquet output). Writes out/federated/ (report/,
+    results.duckdb, disclosure/<site>.jsonl). Disclosure rules: `federated:` in carpool.yml.
+
+    Example: `carpool refresh && carpool federate` then open out/federated/report/index.html
+    """
+    from etl.config import load_config
+    from federated.run import federate_config
+
+    run(lambda: federate_config(load_config(config), plan, log))
 
 
 @app.command()
@@ -189,7 +256,7 @@ def synth(out: Path = typer.Option(..., "--out", "-o",
     Example: `carpool synth --patients 20000 --sites 8 --out /tmp/scale`
     then `carpool refresh --config /tmp/scale/carpool.yml`
     """
-    from etl.synth import synth as write
+    from etl.scale.synth import synth as write
 
     def go():
         path = write(out, patients, sites, labs_per_patient, seed)

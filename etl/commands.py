@@ -17,8 +17,8 @@ import pandas as pd
 from etl.config import load_config, pseudonym_key
 from etl.errors import UsageError
 from etl.pipeline import RefreshOutcome, refresh
-from etl.runlog import read_runs
-from etl.validation_report import write_validation_report
+from etl.validate.validation_report import write_validation_report
+from warehouse.runlog import read_runs
 
 
 def do_refresh(config: Path, only: list[str] | None, full: bool, log) -> RefreshOutcome:
@@ -58,10 +58,10 @@ def _gx(cfg, site_output) -> None:
     shutil.rmtree(docs, ignore_errors=True)
     tables, notes = {}, []
     for n, f in site_output.tables.items():
-        if isinstance(f, Path):  # validated in full in SQL (etl.duckpath); the docs show a bounded sample
+        if isinstance(f, Path):  # validated in full in SQL (etl.compile.duckpath); the docs show a bounded sample
             f, total = _sample(f)
             notes.append(f"{n}: the full table ({total} rows) was validated in SQL by the DuckDB path "
-                         f"(schemas/checks.csv compiled by etl.sqlcompile); these Data Docs show a "
+                         f"(schemas/checks.csv compiled by etl.compile.sqlcompile); these Data Docs show a "
                          f"random sample of {len(f)} rows.")
         tables[n] = f.rename(columns={"study_id": "local_id"})
     validate_site(site_output.site_id, tables, docs)
@@ -127,6 +127,45 @@ def do_sql(config: Path, query: str) -> pd.DataFrame:
         con.close()
 
 
+def do_views(name: str | None, dialect: str) -> list[tuple[str, str]]:
+    """[(view, SQL in dialect)] for one view or all of them."""
+    from warehouse.portable import DIALECTS, view_names, view_sql
+
+    if dialect not in DIALECTS:
+        raise UsageError(f"unknown dialect {dialect!r}: use one of {', '.join(DIALECTS)}")
+    names = [name] if name else view_names()
+    unknown = [n for n in names if n not in view_names()]
+    if unknown:
+        raise UsageError(f"no view {unknown[0]!r}: views are {', '.join(view_names())}")
+    return [(n, view_sql(n, dialect)) for n in names]
+
+
+def _read_only_warehouse(config: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(warehouse_path(load_config(config))), read_only=True)
+
+
+def do_export_adam(config: Path, out: Path) -> list[Path]:
+    from warehouse.exports.adam import export_adam
+
+    con = _read_only_warehouse(config)
+    try:
+        return export_adam(con, out)
+    finally:
+        con.close()
+
+
+def do_export_omop(config: Path, out: Path, vocabulary: Path | None):
+    from warehouse.exports.omop import export_omop
+
+    con = _read_only_warehouse(config)
+    try:
+        return export_omop(con, out, vocabulary)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        con.close()
+
+
 def do_runs(config: Path, limit: int) -> list[dict]:
     cfg = load_config(config)
     return list(reversed(read_runs(cfg.out)))[:limit]
@@ -140,7 +179,7 @@ def do_analyze(config: Path, plan: Path | None, snapshot: str | None, log) -> Pa
 
 
 def do_freeze(config: Path, name: str, log) -> Path:
-    from etl.snapshot import freeze, verify
+    from warehouse.snapshot import freeze, verify
 
     cfg = load_config(config)
     folder = freeze(cfg, name, datetime.now(UTC))
@@ -153,7 +192,7 @@ def do_freeze(config: Path, name: str, log) -> Path:
 
 
 def do_export_aggregates(config: Path, out_file: Path, min_cell: int, log) -> Path:
-    from etl.aggregates import export_aggregates
+    from warehouse.aggregates import export_aggregates
 
     if min_cell < 1:
         raise UsageError(f"--min-cell must be at least 1 (got {min_cell})")
@@ -174,8 +213,8 @@ def do_twin(out: Path | None, seed: int | None, log) -> None:
 
 def do_profile(paths: list[Path], dictionary: Path | None, out: Path | None, console) -> tuple[Path, list[str]]:
     """Profile exports; print the summary; write out/profile/<name>/ (index.html, profile.json)."""
-    from etl.profile import profile_paths
-    from etl.profile_report import print_summary, write_report
+    from etl.onboarding.profile import profile_paths
+    from etl.onboarding.profile_report import print_summary, write_report
 
     missing = [p for p in [*paths, *([dictionary] if dictionary else [])] if not Path(p).exists()]
     if missing:
@@ -194,7 +233,7 @@ def do_profile(paths: list[Path], dictionary: Path | None, out: Path | None, con
 def do_scaffold(paths: list[Path], site_id: str, sites_dir: Path, dictionary: Path | None, force: bool,
                 log) -> list[Path]:
     """Draft sites/<site>/mapping.yml and code lists from the export (a reviewed draft, with TODOs)."""
-    from etl.scaffold import scaffold
+    from etl.onboarding.scaffold import scaffold
 
     written, todos = scaffold(paths, site_id, sites_dir, dictionary, force)
     for p in written:

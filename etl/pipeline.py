@@ -21,15 +21,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl import publish, sitecache
 from etl.config import Config, pseudonym_key
 from etl.errors import InputError
-from etl.lock import refresh_lock
-from etl.runlog import append_run, read_runs
 from etl.site import export_dir, run_site, site_mapping
-from etl.sitecache import SiteOutput
 from etl.version import code_version
-from etl.warehouse import WarehouseInput, build
+from warehouse import publish, sitecache
+from warehouse.build import WarehouseInput, build
+from warehouse.lock import refresh_lock
+from warehouse.runlog import append_run, read_runs
+from warehouse.sitecache import SiteOutput
 
 Progress = Callable[[str], None]
 

@@ -11,20 +11,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl import convert, duckpath
+from etl.compile import convert, duckpath
+from etl.compile.harmonize import harmonize_site
+from etl.compile.mapper import Mapper
+from etl.compile.mapping import SiteMapping, load_mapping
 from etl.config import Config, SiteConfig
-from etl.durable import sha256_file
 from etl.errors import ConfigError
-from etl.harmonize import harmonize_site
-from etl.mapper import Mapper
-from etl.mapping import SiteMapping, load_mapping
-from etl.pseudonymize import pseudonymize
-from etl.quarantine import QUARANTINE_COLUMNS, Split, cascade_detail, patient_causes, resolve
-from etl.readers import RawTable, read_source
-from etl.sitecache import SiteOutput
+from etl.read.readers import RawTable, read_source
+from etl.validate.pseudonymize import pseudonymize
+from etl.validate.quarantine import QUARANTINE_COLUMNS, Split, cascade_detail, patient_causes, resolve
 from schemas.catalog import Finding
 from schemas.pandera_models import validate_table
 from schemas.rules import cross_table_findings
+from warehouse.durable import sha256_file
+from warehouse.sitecache import SiteOutput
 
 
 def site_mapping(cfg: Config, site: SiteConfig) -> SiteMapping:

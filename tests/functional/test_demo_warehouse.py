@@ -113,7 +113,7 @@ def test_no_direct_identifier_reaches_the_warehouse(db):
 def test_no_patient_row_carries_its_own_birth_date(db, demo):
     """A child's birth date may equal someone else's infusion date; never a date of their own."""
     from etl.config import pseudonym_key
-    from etl.pseudonymize import study_id
+    from etl.validate.pseudonymize import study_id
 
     cfg, _ = demo
     key, _ = pseudonym_key(cfg)

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl.mapping import load_mapping
+from etl.compile.mapping import load_mapping
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "onboarding.md"

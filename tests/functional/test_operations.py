@@ -32,8 +32,8 @@ from etl.analyze import analyze_warehouse, load_analysis_input
 from etl.config import KEY_ENV, load_config
 from etl.errors import LockError, UsageError
 from etl.pipeline import refresh
-from etl.runlog import read_runs
-from etl.snapshot import freeze, snapshot_connection, verify
+from warehouse.runlog import read_runs
+from warehouse.snapshot import freeze, snapshot_connection, verify
 
 ROOT = Path(__file__).resolve().parents[2]
 CARPOOL = str(Path(sys.executable).parent / "carpool")
@@ -185,7 +185,7 @@ def test_unreadable_export_fails_with_exit_1_and_the_failure_reaches_etl_run(wor
 HOLDER = """
 import sys, time
 from pathlib import Path
-from etl.lock import refresh_lock
+from warehouse.lock import refresh_lock
 with refresh_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(120)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from etl.config import pseudonym_key
-from etl.pseudonymize import study_id
+from etl.validate.pseudonymize import study_id
 from schemas.model import common_schema
 from sites.twin.cohort import load_truth
 from sites.twin.tables import expected_tables

@@ -17,7 +17,7 @@ import yaml
 
 from etl.config import load_config
 from etl.pipeline import refresh
-from etl.synth import synth
+from etl.scale.synth import synth
 
 CARPOOL = str(Path(sys.executable).parent / "carpool")
 PATIENTS, SITES, LABS = 400, 4, 12

@@ -5,49 +5,26 @@ It is built the way the demo is (carpool.yml, a fresh warehouse in a temporary
 directory, refresh at 2026-01-01 UTC, as tests/functional/conftest.py), and
 tests/functional/test_golden_twin.py checks that the demo still produces it.
 
-    .venv/bin/python -m tests.golden.twin_frame      # run by `make golden`
+    .venv/bin/python tests/golden/twin_frame.py      # run by `make golden`
 """
 from __future__ import annotations
 
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
-from analysis.plan import load_plan
-from analysis.runner import required_columns
-from etl.analyze import load_analysis_input
-from etl.config import load_config
-from etl.pipeline import refresh
-from tests.functional.conftest import demo_config
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "functional")]  # golden_files; conftest's demo_config
 
-OUT = Path(__file__).with_name("twin_analysis.csv")
-KEYS = ["site_id", "study_id"]
+from conftest import demo_config  # noqa: E402
+from golden_files import TWIN_CSV, twin_csv_frame  # noqa: E402
 
-
-def plan_columns() -> list[str]:
-    return KEYS + sorted(required_columns(load_plan()) - set(KEYS))
-
-
-def frame(df: pd.DataFrame) -> pd.DataFrame:
-    """The plan's columns of an analysis_patient frame, booleans as 0/1 (R reads them as numbers)."""
-    out = df[plan_columns()].copy()
-    for col in out.columns:
-        if out[col].dropna().map(lambda v: isinstance(v, bool)).all() and out[col].notna().any():
-            out[col] = out[col].map(lambda v: v if pd.isna(v) else int(v)).astype("Int64")
-    return out.sort_values(KEYS, ignore_index=True)
-
-
-def read(path: Path = OUT) -> pd.DataFrame:
-    """The committed frame as the analysis sees it: 0/1-only columns back to booleans."""
-    df = pd.read_csv(path)
-    for col in df.columns:
-        v = df[col].dropna()
-        if len(v) and v.isin([0, 1]).all() and df[col].dtype.kind in "if":
-            df[col] = df[col].map(lambda x: x if pd.isna(x) else bool(x)).astype(object)
-    return df
+from etl.analyze import load_analysis_input  # noqa: E402
+from etl.config import load_config  # noqa: E402
+from etl.pipeline import refresh  # noqa: E402
 
 
 def main() -> None:
@@ -61,8 +38,8 @@ def main() -> None:
             df, _ = load_analysis_input(con)
         finally:
             con.close()
-    frame(df).to_csv(OUT, index=False, float_format="%.17g")
-    print(f"wrote {OUT} ({len(df)} rows)")
+    twin_csv_frame(df).to_csv(TWIN_CSV, index=False, float_format="%.17g")
+    print(f"wrote {TWIN_CSV} ({len(df)} rows)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Small-cell suppression in `etl.aggregates` (what `carpool export-aggregates` writes)."""
+"""Small-cell suppression in `warehouse.aggregates` (what `carpool export-aggregates` writes)."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from etl.aggregates import aggregate, crosstab, note, results
+from warehouse.aggregates import aggregate, crosstab, note, results
 
 
 def patients(cells: dict[tuple[str, str, bool, bool], int]) -> pd.DataFrame:

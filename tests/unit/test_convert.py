@@ -4,7 +4,7 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
-from etl import convert
+from etl.compile import convert
 
 
 @pytest.mark.parametrize("v, fmts, want", [

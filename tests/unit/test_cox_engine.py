@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from golden_files import dataset
 
 from analysis.cox import cox_ph
 from analysis.cox_aggregate import combine, event_times, risk_set_sums
 from analysis.cox_engine import aliased_columns, fit_cox
-from tests.unit.golden import dataset
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from etl import duckpath, sqlcompile
+from etl.compile import duckpath, sqlcompile
 from etl.config import load_config, pseudonym_key
 from etl.site import run_site
 from schemas.catalog import catalog
@@ -135,7 +135,7 @@ def test_field_rules_come_from_the_catalog():
 
 @pytest.mark.parametrize("table", ["patient", "outcome", "toxicity"])
 def test_tables_with_cross_table_rules_stay_on_pandas(table):
-    from etl.mapping import load_mapping
+    from etl.compile.mapping import load_mapping
 
     mapping = load_mapping(ROOT / "sites/center_c/mapping.yml")
     assert duckpath.eligible(mapping, table) is not None

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from golden_files import dataset, read, rel_close
 
 from analysis.cox import cox_ph
 from analysis.logrank import logrank
 from analysis.survival import follow_up, kaplan_meier
-from tests.unit.golden import dataset, read, rel_close
 
 REL = 1e-8
 REL_ZPH = 1e-6  # the tolerance for cox.zph

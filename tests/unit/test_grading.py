@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from etl.grading import (
+from etl.compile.grading import (
     GradeOutOfScale,
     crosswalk,
     crs_grade_from_components,

@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from etl.mapper import Mapper
-from etl.mapping import load_mapping
-from etl.readers import read_source
+from etl.compile.mapper import Mapper
+from etl.compile.mapping import load_mapping
+from etl.read.readers import read_source
 
 
 def run(tmp_path: Path, mapping: str, files: dict[str, str | bytes], codes: dict[str, str] | None = None):

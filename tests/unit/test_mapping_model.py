@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from etl.compile.mapping import load_mapping
 from etl.errors import ConfigError
-from etl.mapping import load_mapping
 
 FULL = """\
 site_id: center_x

@@ -142,7 +142,8 @@ def test_runner_table_shape_and_vocabulary(results):
                                     "tocilizumab", "steroids", "all", "screen",
                                     "cause:relapse", "cause:nrm"}
     assert set(t["statistic"]) <= {"p_value", "hr", "hr_lower", "hr_upper", "median", "lower",
-                                   "upper", "n", "events", "count", "percent",
+                                   "upper", "n", "events", "count", "percent", "concordance",
+                                   "ph_p_value",
                                    "chi2", "dof", "q", "i2", "tau2", "statistic", "cif",
                                    "shr", "shr_lower", "shr_upper"}
     assert not t.duplicated(subset=[c for c in COLUMNS if c != "value"]).any()
@@ -181,7 +182,7 @@ def test_runner_cox_rows(results):
     assert {"bm_blasts_ge20", "steroids", "tocilizumab", "tox_group:grade3plus",
             "tox_group:other", "tox_group", ""} == terms
     glob = t[(t["term"] == "tox_group")].set_index("test")["value"]
-    assert set(glob.index) == {"cox_wald", "cox_lr"}
+    assert set(glob.index) == {"cox_wald", "cox_lr", "cox_zph"}
     assert t.query("term == '' and statistic == 'n'")["value"].iloc[0] == 93
     screen = results.screen["os"]
     assert set(screen.summary["variable"]) == set(results.plan.cox.screen.candidates)
@@ -223,8 +224,10 @@ def test_a_model_that_cannot_be_fitted_is_recorded_not_fatal():
 
 
 def test_separation_is_flagged_in_the_cox_result():
-    """LFS events only in the reference group: infinite HRs; lifelines' warning is kept."""
+    """LFS events only in the reference group: infinite HRs, warned as R warns
+    ("Loglik converged before variable 4; coefficient may be infinite."), naming the term."""
     df = synthetic_patients()
     df.loc[df["tox_group"] != "none", "lfs_event"] = 0
     res = run_plan(df, load_plan())
-    assert any("separation" in w for w in res.cox["lfs"].warnings)
+    assert any("(tox_group:grade3plus); coefficient may be infinite" in w
+               for w in res.cox["lfs"].warnings)

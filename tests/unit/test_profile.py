@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from etl import convert
 from etl.cli import app
-from etl.mapping import load_mapping
-from etl.profile import profile_column, profile_paths
-from etl.readers import ROW, read_source
-from etl.sniff import sniff
+from etl.compile import convert
+from etl.compile.mapping import load_mapping
+from etl.onboarding.profile import profile_column, profile_paths
+from etl.read.readers import ROW, read_source
+from etl.read.sniff import sniff
 
 ROOT = Path(__file__).resolve().parents[2]
 SITES = ROOT / "sites"

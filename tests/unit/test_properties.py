@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from etl.compile.mapping import load_mapping
 from etl.errors import InputError
-from etl.mapping import load_mapping
-from etl.quarantine import resolve
-from etl.readers import read_source
+from etl.read.readers import read_source
 from etl.site import map_site
+from etl.validate.quarantine import resolve
 
 MAPPING = """\
 site_id: center_p
@@ -187,7 +187,7 @@ def test_clean_row_loads(site_dir):
 @given(data=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(lambda t: t.encode("utf-8", "replace"))),
        fmt=st.sampled_from(["csv", "excel", "sav"]), header_row=st.integers(1, 3))
 def test_reader_junk_bytes_is_a_table_or_input_error(tmp_path_factory, data, fmt, header_row):
-    from etl.mapping import Source
+    from etl.compile.mapping import Source
     d = tmp_path_factory.mktemp("junk", numbered=True)
     (d / "f.dat").write_bytes(data)
     try:

@@ -4,7 +4,7 @@ import hmac
 
 import pandas as pd
 
-from etl.pseudonymize import pseudonymize, study_id
+from etl.validate.pseudonymize import pseudonymize, study_id
 
 KEY, OTHER = b"k" * 32, b"o" * 32
 

@@ -1,5 +1,5 @@
 """publish.prune: leftovers of a killed refresh are removed; the published run never is."""
-from etl import publish
+from warehouse import publish
 
 
 def test_prune_removes_leftovers_of_a_killed_refresh_but_keeps_current(tmp_path):

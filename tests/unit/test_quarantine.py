@@ -4,10 +4,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from etl.mapping import load_mapping
-from etl.quarantine import MASK, resolve
-from etl.readers import read_source
+from etl.compile.mapping import load_mapping
+from etl.read.readers import read_source
 from etl.site import map_site
+from etl.validate.quarantine import MASK, resolve
 
 MAPPING = """\
 site_id: center_x

@@ -3,9 +3,9 @@ from datetime import date
 
 import pytest
 
+from etl.compile.mapping import Source
 from etl.errors import InputError
-from etl.mapping import Source
-from etl.readers import read_source
+from etl.read.readers import read_source
 
 
 def read(tmp_path, name, content, **kw):

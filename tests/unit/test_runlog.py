@@ -1,4 +1,4 @@
-from etl.runlog import append_run, read_runs
+from warehouse.runlog import append_run, read_runs
 
 
 def test_torn_line_does_not_swallow_the_next_record(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from etl.cli import app
-from etl.mapping import load_mapping
+from etl.compile.mapping import load_mapping
 from sites.twin import redcap_e
 
 ROOT = Path(__file__).resolve().parents[2]

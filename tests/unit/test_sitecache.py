@@ -1,7 +1,7 @@
 """Site input hashes: content decides; the (path, size, mtime) digest cache only saves reading."""
 import os
 
-from etl import sitecache
+from warehouse import sitecache
 
 
 def _site(tmp_path):

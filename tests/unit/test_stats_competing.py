@@ -14,8 +14,8 @@ import pytest
 
 from analysis.competing import cumulative_incidence
 from analysis.finegray import fine_gray
-from tests.golden.twin_frame import read as twin
-from tests.unit.golden import read as read_golden
+from golden_files import read as read_golden
+from golden_files import read_twin as twin
 
 TOL = 1e-6
 MGUS = read_golden("data_mgus2.csv")

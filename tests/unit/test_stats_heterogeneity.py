@@ -18,8 +18,8 @@ import pytest
 
 from analysis.heterogeneity import center_heterogeneity
 from analysis.meta import pool
-from tests.golden.twin_frame import read as twin
-from tests.unit.golden import read as read_golden
+from golden_files import read as read_golden
+from golden_files import read_twin as twin
 
 TOL = 1e-8
 COX, LOGRANK, META = (read_golden(f) for f in ("hetero_cox.csv", "hetero_logrank.csv",

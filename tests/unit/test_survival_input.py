@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from golden_files import dataset
 
 from analysis.cox import cox_ph
 from analysis.logrank import logrank
 from analysis.survinput import SurvivalInputError
 from analysis.survival import follow_up, kaplan_meier
-from tests.unit.golden import dataset
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +100,22 @@ def test_constant_covariate_is_na_like_r():
     s = res.summary.set_index("term")
     assert res.aliased == ("one",) and np.isnan(s.loc["one", "coef"]) and res.lr_dof == 2
     assert np.isfinite(s.loc[["age", "sex"], "coef"]).all()
+
+
+def test_plan_records_unusable_survival_input_and_reports_it():
+    """A status column coded 1/2 in the data: the plan's survival analyses are listed as
+    not computed (with the column named) in the results and the report, not run wrongly."""
+    from golden_files import read_twin
+
+    from analysis.plan import load_plan
+    from analysis.report import render_report
+    from analysis.runner import run_plan
+
+    df = read_twin()
+    df["lfs_event"] = df["lfs_event"].map(lambda v: v if pd.isna(v) else int(v) + 1)
+    res = run_plan(df, load_plan())
+    assert "column 'lfs_event': status must be 0/1" in res.errors[("survival", "all", "lfs")]
+    assert not ((res.table.endpoint == "lfs") & (res.table.analysis == "survival")).any()
+    assert ("survival", "all", "os") not in res.errors
+    html = render_report(res, df).html
+    assert "Not computed" in html and "status must be 0/1" in html

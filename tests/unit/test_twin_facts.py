@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from etl.compile.grading import crs_grade_from_components, icans_grade_from_components
 from sites.twin.cohort import COLUMNS, load_truth
-from etl.grading import crs_grade_from_components, icans_grade_from_components
 from sites.twin.survival_defs import endpoints
 
 CUTOFF = date(2023, 3, 1)
@@ -154,7 +154,7 @@ def test_eligibility_and_identity(t):
 
 
 def astct_crs_grade(c: dict) -> int:
-    """The ETL's own ASTCT rule (etl.grading) on the twin's CRS components; 0 = no episode."""
+    """The ETL's own ASTCT rule (etl.compile.grading) on the twin's CRS components; 0 = no episode."""
     return crs_grade_from_components(*(c[f"crs_{k}"] for k in (
         "max_temp_c", "hypotension", "n_vasopressors", "o2_device", "o2_flow_l_min"))) or 0
 

@@ -1,1 +1,1 @@
-"""SQL views of the warehouse: one view per .sql file (see etl/warehouse.py)."""
+"""SQL views of the warehouse: one view per .sql file (see warehouse/build.py)."""

@@ -1,0 +1,373 @@
+"""The DuckDB path: one large table read, mapped, validated, pseudonymized and written in SQL.
+
+Used for tables whose source file is over the `performance.duckdb_threshold_mb` setting
+(labs: millions of rows). It gives the same rows and the same quarantine as the pandas
+path (`etl.compile.mapper` + `schemas.pandera_models` + `schemas.rules` + `etl.validate.quarantine`), which
+the tests check on the demo centers, but never holds the table in pandas:
+
+1. pass 1 streams the CSV through the compiled conversions (`etl.compile.sqlcompile`) into a
+   mapped Parquet file (typed values plus, per column, the conversion rule broken);
+2. pass 2 runs the field rules of the catalog, duplicates, orphans and the patient
+   cascade over it in SQL, and writes the loaded rows (study ids joined in) and the
+   quarantine rows as Parquet.
+Memory is bounded by DuckDB's `memory_limit` (it spills to `work_dir`). Only the distinct
+local ids (for the HMAC study ids, which DuckDB cannot compute) and the quarantine rows
+come back to Python.
+
+Supported: plain-row tables (no melt/pivot/distinct/derive/relative_to) of CSV sources
+whose only cross-table rules are duplicates and orphans (`eligible`). Anything else, or
+a CSV whose line numbers cannot be recovered by position (blank or multi-line records),
+falls back to the pandas path (`NotSqlable`).
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from etl.compile import convert
+from etl.compile import sqlcompile as sc
+from etl.compile.mapper import load_codes
+from etl.compile.mapping import SiteMapping
+from etl.errors import ConfigError, InputError
+from etl.read.readers import check_header
+from etl.validate.pseudonymize import study_id
+from etl.validate.quarantine import NO_CASCADE, QUARANTINE_COLUMNS, mask_identifiers, unmapped_records
+from schemas.catalog import catalog
+from schemas.model import code_attr, codes, common_schema
+
+ROW_RULES = {"duplicate", "duplicate_exact", "orphan", "cascade", "unmapped", "read"}
+MEMORY_LIMIT = os.environ.get("CARPOOL_DUCKDB_MEMORY", "512MB")
+
+
+class NotSqlable(Exception):
+    """This table (or file) must go through the pandas path; the message says why."""
+
+
+def eligible(mapping: SiteMapping, tname: str) -> str | None:
+    """None when the SQL path can run the table; otherwise the reason it cannot."""
+    tmap = mapping.tables[tname]
+    if tname == "patient" or tname in _cross_table_tables():
+        return f"{tname} takes part in cross-table rules beyond duplicates/orphans"
+    if tmap.melt or tmap.pivot or tmap.distinct:
+        return "melt/pivot/distinct shapes"
+    if any(s.derive or s.relative_to for s in tmap.columns.values()):
+        return "derived or relative columns"
+    src = mapping.sources[tmap.source]
+    if src.format not in ("csv", "redcap"):
+        return f"{src.format} source"
+    return None
+
+
+def _cross_table_tables() -> set[str]:
+    skip = ROW_RULES | {"field_type", "field_date", "field_required", "field_codelist", "field_range",
+                        "missing_child"}
+    tables = {c.table for c in catalog().values() if c.table != "*" and c.check_type not in skip}
+    tables |= {"infusion", "response"}          # reference dates of the date-order rules
+    tables |= {c.table for c in catalog().values() if c.check_type == "missing_child"}
+    return tables
+
+
+@dataclass
+class SqlTable:
+    """What the SQL path produced for one table."""
+
+    table: str
+    label: str                          # source file label, as in quarantine.source_file
+    parquet: Path                       # loaded rows, pseudonymized, pandas-path columns
+    quarantine: pd.DataFrame            # QUARANTINE_COLUMNS
+    rows_read: int                      # non-blank data rows of the file
+    used: set[int] = field(default_factory=set)         # only when the file is shared with other tables
+    bad: set[int] = field(default_factory=set)          # source rows with an error (shared files only)
+    file_counts: dict | None = None     # rows_read/loaded/quarantined when the file is the table's alone
+    rows_loaded: int = 0
+
+
+def run_table(mapping: SiteMapping, tname: str, export_dir: Path, work_dir: Path, *, key: bytes,
+              patients: set[str] | None, causes: dict[str, str], identifiers: set[str],
+              shared: bool) -> SqlTable:
+    """Map and validate `tname` in DuckDB. `patients`: local ids of the site's patient table
+    (None: no patient table, no orphan rule); `causes`: local id -> cascade detail for
+    quarantined patients; `shared`: other tables read the same file (return row sets)."""
+    why = eligible(mapping, tname)
+    if why:
+        raise NotSqlable(why)
+    tmap = mapping.tables[tname]
+    source = mapping.sources[tmap.source]
+    path = export_dir / source.path
+    work_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, header, header_line = _utf8(path, source, work_dir)
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(work_dir / "spill"),
+                                 "preserve_insertion_order": "false"})
+    try:
+        return _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key, patients, causes,
+                    identifiers, shared)
+    finally:
+        con.close()
+        if csv_path != path:
+            csv_path.unlink(missing_ok=True)
+        shutil.rmtree(work_dir / "spill", ignore_errors=True)
+        (work_dir / f"{tname}.mapped.parquet").unlink(missing_ok=True)
+
+
+def _utf8(path: Path, source, work_dir: Path) -> tuple[Path, list[str], int]:
+    """The header (as the pandas reader finds it) and a UTF-8 file DuckDB can scan."""
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        codecs.lookup(source.encoding)
+    except LookupError:
+        raise InputError(f"{path}: unknown encoding {source.encoding!r}") from None
+    with path.open(encoding=source.encoding, newline="", errors="strict") as fh:
+        reader = csv.reader(fh, delimiter=source.delimiter, strict=True)
+        header, line = None, 0
+        try:
+            for record in reader:
+                line = reader.line_num
+                if line >= source.header_row and any(h.strip() for h in record):
+                    header = [h.strip().removeprefix("\ufeff").strip() for h in record]
+                    break
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: cannot read the header: {exc}") from None
+    if header is None:
+        raise InputError(f"{path}: no header row (expected on line {source.header_row})")
+    check_header(path, header)
+    if codecs.lookup(source.encoding).name == "utf-8":
+        return path, header, line
+    out = work_dir / f"{path.stem}.utf8.csv"
+    try:
+        with path.open(encoding=source.encoding, newline="") as src, out.open("w", encoding="utf-8", newline="") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not valid {source.encoding} at byte {exc.start} "
+                         f"(set `encoding:` for this source)") from None
+    return out, header, line
+
+
+def _line_count(path: Path) -> int:
+    n, last = 0, b"\n"
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (last != b"\n")
+
+
+def _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key, patients, causes,
+         identifiers, shared) -> SqlTable:
+    table = common_schema()[tname]
+    tmap = mapping.tables[tname]
+    source = mapping.sources[tmap.source]
+    label = path.name
+    site = mapping.site_id
+    specs = dict(tmap.columns)
+    needed = {s.from_ for s in specs.values() if s.from_} | {s.unit_from for s in specs.values() if s.unit_from}
+    needed |= set(tmap.where or {})
+    missing = sorted(needed - set(header))
+    if missing:
+        raise ConfigError(f"{mapping.path}: tables.{tname}: source {tmap.source!r} ({label}) has no "
+                          f"column(s) {missing}; it has {sorted(header)}")
+    src_cols = {h: f"s{i}" for i, h in enumerate(header)}
+    columns = "{" + ", ".join(f"'s{i}': 'VARCHAR'" for i in range(len(header))) + "}"
+    scan = (f"read_csv({sc.lit(str(csv_path))}, header=false, skip={header_line}, delim={sc.lit(source.delimiter)}, "
+            f"quote='\"', escape='\"', all_varchar=true, auto_detect=false, columns={columns}, "
+            f"null_padding=false, strict_mode=true)")
+    blank = " AND ".join(f"nullif(trim(s{i}), '') IS NULL" for i in range(len(header)))
+    raw = ", ".join(f"{sc.missing_to_null(src_cols[h])} AS {src_cols[h]}" for h in sorted(needed))
+    where = " AND ".join(sc.one_of(sc.norm(src_cols[c]), [convert.norm_text(a) for a in allowed])
+                         for c, allowed in (tmap.where or {}).items()) or "TRUE"
+
+    # layer 1 (`b`): each column's source value, through its code list (a joined table);
+    # layer 2 (`p`): each column parsed once; layer 3: value, rule, shown value, expected
+    joins, inner, mid, outer = [], ["_row", "_used"], ["*"], ["_used", "_row"]
+    for i, (col, spec) in enumerate(specs.items()):
+        raw_base = sc.lit(str(spec.value)) if spec.value is not None else src_cols[spec.from_]
+        if spec.value is not None and str(spec.value).strip() in sc.MISSING:
+            raw_base = "NULL"
+        c = table.column(col)
+        fmts = mapping.formats_for(spec)
+        b, pcol = f"b{i}", f"p{i}"
+        if spec.codes:
+            frame = pd.DataFrame(list(load_codes(mapping.site_dir / spec.codes).items()), columns=["k", "v"])
+            con.register(f"codes{i}", frame)
+            joins.append(f"LEFT JOIN codes{i} ON codes{i}.k = {sc.norm(raw_base)}")
+            inner += [f"CASE WHEN codes{i}.k IS NOT NULL THEN {sc.missing_to_null(f'codes{i}.v')} END AS {b}",
+                      f"({raw_base} IS NOT NULL AND codes{i}.k IS NULL) AS u{i}", f"{sc.norm(raw_base)} AS r{i}"]
+        else:
+            inner.append(f"{raw_base} AS {b}")
+        comp = sc.column(c, spec, b, source.decimal, fmts, pcol)
+        mid.append(f"{comp.parsed} AS {pcol}")
+        rule, shown, expected = comp.rule, comp.shown, comp.expected
+        if spec.codes:  # UNKNOWN_CODE while mapping: the shown value is the source value
+            rule = f"CASE WHEN u{i} THEN 'UNKNOWN_CODE' ELSE {rule} END"
+            shown = f"CASE WHEN u{i} THEN r{i} ELSE {shown} END"
+            expected = f"CASE WHEN u{i} THEN {sc.lit(spec.codes)} ELSE {expected} END"
+        outer += [f"{comp.value} AS {sc.ident(col)}", f"{rule} AS {sc.ident(col + '__rule')}",
+                  f"{shown} AS {sc.ident(col + '__shown')}", f"{expected} AS {sc.ident(col + '__exp')}"]
+    lab = tname == "lab" and "value" in specs
+    if lab:
+        vspec = specs["value"]
+        raw_value = src_cols[vspec.from_] if vspec.from_ else sc.lit(vspec.value)
+        if "source_value" not in specs:
+            inner.append(f"{sc.norm(raw_value)} AS _sv")
+            outer.append("_sv AS source_value")
+        if "source_unit" not in specs:
+            inner.append(f"{src_cols[vspec.unit_from] if vspec.unit_from else sc.lit(vspec.unit)} AS _su")
+            outer.append("_su AS source_unit")
+    mapped_path = work_dir / f"{tname}.mapped.parquet"
+    con.execute(f"""
+        COPY (
+          WITH src AS (
+            SELECT CAST(ordinality AS BIGINT) + {header_line} AS _row, ({blank}) AS _blank, {raw}
+            FROM {scan} WITH ORDINALITY),
+          kept AS (SELECT _row, coalesce({where}, FALSE) AS _used, * EXCLUDE (_row, _blank) FROM src WHERE NOT _blank),
+          b AS (SELECT {', '.join(inner)} FROM kept {' '.join(joins)}),
+          p AS (SELECT {', '.join(mid)} FROM b)
+          SELECT {', '.join(outer)} FROM p
+        ) TO {sc.lit(str(mapped_path))} (FORMAT PARQUET)""")
+    rows_read = con.execute(f"SELECT count(*) FROM read_parquet({sc.lit(str(mapped_path))})").fetchone()[0]
+    n_blank_ok = _line_count(csv_path) - header_line
+    if rows_read != n_blank_ok:
+        _verify_positions(con, scan, header_line, n_blank_ok, path)
+    return _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patients, causes, identifiers,
+                  shared, rows_read, lab)
+
+
+def _verify_positions(con, scan: str, header_line: int, lines: int, path: Path) -> None:
+    """Blank-only lines are fine (skipped, numbers kept); anything else shifts line numbers."""
+    total = con.execute(f"SELECT count(*) FROM {scan}").fetchone()[0]
+    if total != lines:
+        raise NotSqlable(f"{path}: blank or multi-line records; row numbers need the line-by-line reader")
+
+
+def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patients, causes, identifiers,
+           shared, rows_read, lab) -> SqlTable:
+    table = common_schema()[tname]
+    specs = mapping.tables[tname].columns
+    con.execute(f"CREATE TEMP VIEW m AS SELECT * FROM read_parquet({sc.lit(str(mapped_path))})")
+    # columns of the table the mapping does not fill are NULL, as in the pandas path
+    have = set(specs) | ({"source_value", "source_unit"} if lab else set())
+    fill = ", ".join(f"NULL AS {sc.ident(c.name)}" for c in table.columns
+                     if c.name not in have and c.name != "site_id")
+    con.execute(f"CREATE TEMP VIEW t AS SELECT *, {sc.lit(site)} AS site_id{', ' + fill if fill else ''} "
+                "FROM m WHERE _used")
+    unit_err = "FALSE"
+    if lab:
+        units = pd.DataFrame([(s, t, f) for (s, t), f in convert.UNITS.items()], columns=["su", "tu", "factor"])
+        con.register("units", units)
+        con.register("analyte_unit", pd.DataFrame(list(code_attr("analyte", "unit").items()), columns=["code", "unit"]))
+        # etl.compile.mapper._lab_units: convert to the analyte's canonical unit, or TYPE_MISMATCH on source_unit
+        con.execute("""CREATE TEMP VIEW t2 AS SELECT t.* REPLACE (
+                CASE WHEN t.value IS NULL OR a.unit IS NULL OR t.source_unit IS NULL THEN t.value
+                     WHEN u.factor IS NULL THEN NULL ELSE t.value * u.factor END AS value),
+                (t.value IS NOT NULL AND a.unit IS NOT NULL AND t.source_unit IS NOT NULL
+                 AND u.factor IS NULL) AS _unit_err,
+                a.unit AS _target_unit
+            FROM t LEFT JOIN analyte_unit a ON a.code = t.analyte
+            LEFT JOIN units u ON u.su = t.source_unit AND u.tu = a.unit""")
+        unit_err = "_unit_err"
+    else:
+        con.execute("CREATE TEMP VIEW t2 AS SELECT *, FALSE AS _unit_err, NULL AS _target_unit FROM t")
+    codesets = {}
+    for c in table.columns:
+        if c.codelist:
+            con.register(f"cl_{c.codelist}", pd.DataFrame({"code": codes(c.codelist)}))
+            codesets[c.codelist] = f"cl_{c.codelist}"
+    parts = []
+    lid = "local_id"
+    for col in specs:
+        parts.append(f"SELECT _row, {sc.ident(col + '__rule')} AS rule_id, {sc.lit(col)} AS column_name, "
+                     f"{sc.ident(col + '__shown')} AS value, {sc.ident(col + '__exp')} AS expected, '' AS detail, "
+                     f"{lid} AS local_id FROM t2 WHERE {sc.ident(col + '__rule')} IS NOT NULL")
+    if lab:
+        parts.append(f"SELECT _row, 'TYPE_MISMATCH', 'source_unit', source_unit, "
+                     f"'a unit convertible to ' || _target_unit || ' (got ' || {sc.py_repr('source_unit')} || ')', "
+                     f"'', {lid} FROM t2 WHERE _unit_err")
+    for chk in sc.field_checks(table, codesets):
+        reported = [f"{sc.ident(chk.column + '__rule')} IS NULL"] if chk.column in specs else []
+        if chk.column == "value" and lab:
+            reported.append(f"NOT {unit_err}")
+        cond = " AND ".join([f"({chk.failing})"] + reported)
+        parts.append(f"SELECT _row, {sc.lit(chk.rule_id)}, {sc.lit(chk.column)}, {chk.value}, {chk.expected}, '', "
+                     f"{lid} FROM t2 WHERE {cond}")
+    if patients is not None:
+        con.register("patients", pd.DataFrame({"local_id": sorted(patients)}, dtype=object))
+        parts.append("SELECT _row, 'ORPHAN_ROW', 'local_id', local_id, '', '', local_id FROM t2 "
+                     "WHERE local_id IS NOT NULL AND local_id NOT IN (SELECT local_id FROM patients)")
+    parts += _duplicates(con, table)
+    con.execute("CREATE TEMP TABLE f AS " + " UNION ALL ".join(parts))
+    # the patient cascade (etl.validate.quarantine.resolve): exact copies of a quarantined patient go with it
+    con.register("causes", pd.DataFrame(list(causes.items()), columns=["local_id", "detail"], dtype=object))
+    con.execute(f"DELETE FROM f WHERE {sc.one_of('rule_id', sorted(NO_CASCADE))} "
+                "AND local_id IN (SELECT local_id FROM causes)")
+    con.execute("""INSERT INTO f SELECT t2._row, 'CASCADE_PATIENT', '', '', '', c.detail, t2.local_id
+                   FROM t2 JOIN causes c ON c.local_id = t2.local_id
+                   WHERE t2._row NOT IN (SELECT _row FROM f)""")
+    sev = pd.DataFrame([(r, c.severity) for r, c in catalog().items()], columns=["rule_id", "severity"])
+    con.register("sev", sev)
+    msg = "CASE f.rule_id " + " ".join(f"WHEN {sc.lit(r)} THEN {sc.message(r)}" for r in catalog()) + " END"
+    quarantine = con.execute(f"""
+        SELECT {sc.lit(site)} AS site_id, {sc.lit(label)} AS source_file, CAST(f._row AS BIGINT) AS source_row,
+               {sc.lit(tname)} AS target_table, f.rule_id, sev.severity, f.column_name,
+               coalesce(f.value, '') AS value, {msg} AS message
+        FROM f JOIN sev USING (rule_id)""").fetchdf()
+    con.execute("CREATE TEMP TABLE bad AS SELECT DISTINCT f._row FROM f JOIN sev USING (rule_id) "
+                "WHERE sev.severity = 'error'")
+    bad_rows = "SELECT _row FROM bad"
+    # a file shared with pandas-path tables: etl.validate.quarantine.resolve finds its unmapped rows
+    unmapped = con.execute("SELECT _row FROM m WHERE NOT _used AND NOT $shared", {"shared": shared}).fetchdf()["_row"]
+    if len(unmapped):
+        quarantine = pd.concat([quarantine, pd.DataFrame(unmapped_records(site, label, list(unmapped)))],
+                               ignore_index=True)
+    quarantine = mask_identifiers(quarantine, identifiers)
+    # pseudonymize: HMAC study ids for the distinct local ids, joined in
+    ids = con.execute("SELECT DISTINCT local_id FROM t2 ANTI JOIN bad USING (_row) WHERE local_id IS NOT NULL"
+                      ).fetchdf()["local_id"]
+    con.register("sid", pd.DataFrame({"local_id": ids, "study_id": [study_id(key, site, str(v)) for v in ids]}))
+    out_cols = ["study_id", "CAST(_row AS BIGINT) AS source_row"] + [sc.ident(c.name) for c in table.columns
+                                                                     if c.name != "local_id"]
+    parquet = work_dir / f"{tname}.parquet"
+    con.execute(f"""COPY (SELECT sid.study_id, {sc.lit(label)} AS source_file, {', '.join(out_cols[1:])}
+                    FROM t2 ANTI JOIN bad USING (_row) JOIN sid USING (local_id)
+                    ORDER BY source_row) TO {sc.lit(str(parquet))} (FORMAT PARQUET)""")
+    loaded = con.execute(f"SELECT count(*) FROM read_parquet({sc.lit(str(parquet))})").fetchone()[0]
+    res = SqlTable(tname, label, parquet, quarantine[QUARANTINE_COLUMNS], rows_read, rows_loaded=int(loaded))
+    if shared:
+        res.used = set(con.execute("SELECT _row FROM t2").fetchdf()["_row"].astype(int))
+        res.bad = set(con.execute(bad_rows).fetchdf()["_row"].astype(int))
+    else:
+        n_bad = con.execute("SELECT count(*) FROM bad").fetchone()[0] + len(unmapped)
+        res.file_counts = {"rows_read": rows_read, "rows_loaded": rows_read - n_bad, "rows_quarantined": n_bad}
+    return res
+
+
+def _duplicates(con, table) -> list[str]:
+    """schemas.rules.duplicates in SQL: same natural key; differing values = conflict. The
+    repeated keys are found with a plain count first, so the costly part runs on few rows."""
+    keys = [sc.ident(k) for k in table.keys]
+    values = [c for c in table.column_names if c not in table.keys]
+    con.execute(f"""CREATE TEMP TABLE dups AS SELECT t2.* FROM t2 SEMI JOIN (
+                        SELECT {', '.join(keys)} FROM t2 WHERE {' AND '.join(f'{k} IS NOT NULL' for k in keys)}
+                        GROUP BY ALL HAVING count(*) > 1) d USING ({', '.join(keys)})""")
+    differ = " || ".join(f"CASE WHEN count(DISTINCT coalesce(CAST({sc.ident(v)} AS VARCHAR), chr(0))) > 1 "
+                         f"THEN ',{v}' ELSE '' END" for v in values) or "''"
+    con.execute(f"""CREATE TEMP TABLE dupgroups AS SELECT {', '.join(keys)}, ltrim({differ}, ',') AS differ,
+                        min(_row) AS first_row, string_agg(CAST(_row AS VARCHAR), ', ' ORDER BY _row) AS rows
+                    FROM dups GROUP BY {', '.join(keys)}""")
+    on = " AND ".join(f"d.{k} = g.{k}" for k in keys)
+    return [
+        f"SELECT d._row, 'DUPLICATE_CONFLICT', g.differ, '', '', 'same patient/key on source rows ' || g.rows || "
+        f"' with different ' || replace(g.differ, ',', ', '), d.local_id FROM dups d JOIN dupgroups g ON {on} "
+        "WHERE g.differ <> ''",
+        f"SELECT d._row, 'DUPLICATE_EXACT', '', '', '', "
+        f"'exact copy of source row ' || g.first_row || ', which is loaded', "
+        f"d.local_id FROM dups d JOIN dupgroups g ON {on} WHERE g.differ = '' AND d._row <> g.first_row",
+    ]
+
+

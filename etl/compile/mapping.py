@@ -1,0 +1,199 @@
+"""The per-center mapping file (`sites/<center>/mapping.yml`) as a typed model.
+
+A mapping says, declaratively, how one center's export becomes common-schema tables:
+which files to read and how (`sources`), where the direct identifiers are
+(`identifiers`), and for each target table where its rows and columns come from
+(`tables`). Column specs name registered conversions (date formats, units, code lists,
+derivations); they never hold code. Unknown keys are rejected with file, line and key.
+
+Three row shapes cover the exports carpool has met:
+- plain rows: one target row per (filtered) source row;
+- `melt`: several column groups of a wide row become several target rows
+  (one-row-per-patient exports: a CRS group and an ICANS group -> two toxicity rows);
+- `pivot`: several event rows of one patient become one target row
+  (event-level exports: death / relapse / last-contact events -> one outcome row).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from etl.compile.convert import DATE_FORMATS
+from etl.yamlfile import load_model
+
+Scalar = str | int | float | bool
+
+
+def _date_formats(v: Any) -> Any:
+    """A date format is a registered name (iso, dmy, ...), excel_serial, or a strftime pattern."""
+    for fmt in [v] if isinstance(v, str) else (v or []):
+        known = fmt in DATE_FORMATS or fmt == "excel_serial"
+        if isinstance(fmt, str) and not known and "%" not in fmt:
+            raise ValueError(f"unknown date format {fmt!r} (known: {', '.join(DATE_FORMATS)}, "
+                             "excel_serial, or a strftime pattern such as %d.%m.%Y)")
+    return v
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Source(_Strict):
+    """One file (or one sheet of a workbook) of the export."""
+
+    path: str = Field(description="File path relative to the site's export folder.")
+    format: Literal["csv", "excel", "sav", "redcap"]
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    decimal: Literal[".", ","] = "."
+    sheet: str | None = Field(None, description="Excel: sheet name.")
+    header_row: int = Field(1, ge=1, description="Row number (as a person sees it) of the header.")
+    value_labels: bool = Field(False, description="SPSS: replace codes by their value labels.")
+    dictionary: str | None = Field(None, description="REDCap: the data dictionary CSV.")
+
+
+class ColumnSpec(_Strict):
+    """Where one target column comes from, and how its value is converted."""
+
+    from_: str | None = Field(None, alias="from", description="Source column.")
+    value: Scalar | None = Field(None, description="A constant.")
+    codes: str | None = Field(
+        None, description="Code list CSV (source_value,target_value), relative to the site folder.")
+    date: str | list[str] | None = Field(
+        None, description="Date formats: iso, dmy, ymd_slash, excel_serial, or a strftime pattern.")
+    relative_to: str | None = Field(
+        None, description="Source column with the reference date; the value is days after it.")
+    unit: str | None = Field(None, description="Source unit (converted to the canonical unit).")
+    unit_from: str | None = Field(None, description="Source column holding each row's unit.")
+    derive: str | None = Field(None, description="A registered derivation, e.g. per_kg, age_at.")
+    args: dict[str, str] = Field(default_factory=dict, description="Derivation arguments (source columns).")
+    when: str | None = Field(None, description="pivot only: the event value this column is taken from.")
+
+    _known_dates = field_validator("date")(_date_formats)
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> ColumnSpec:
+        origins = [x for x in (self.from_, self.derive) if x is not None] + (
+            ["value"] if self.value is not None else [])
+        if len(origins) != 1:
+            raise ValueError("give exactly one of from, value or derive")
+        return self
+
+
+def _column_specs(v: Any) -> Any:
+    """Allow the shorthand `target: source_column`."""
+    if isinstance(v, dict):
+        return {k: ({"from": s} if isinstance(s, str) else s) for k, s in v.items()}
+    return v
+
+
+class _WithColumns(_Strict):
+    """A block with a `columns:` map that allows the shorthand `target: source_column`."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "columns" in data:
+            data = {**data, "columns": _column_specs(data["columns"])}
+        return data
+
+
+class MeltGroup(_WithColumns):
+    when: str = Field(description="Source column: the group yields a row only where it is filled.")
+    skip: list[Scalar] = Field(default_factory=list, description="Values of `when` that mean no row (e.g. 0 = no CRS).")
+    columns: dict[str, ColumnSpec]
+
+
+class Pivot(_Strict):
+    key: str = Field(description="Source column that identifies the patient.")
+    event_column: str = Field(description="Source column holding the event type (`when:` values).")
+
+
+class TableMap(_WithColumns):
+    source: str = Field(description="Name of an entry in `sources`.")
+    where: dict[str, list[Scalar]] | None = Field(
+        None, description="Keep only rows whose column is one of these values.")
+    distinct: bool = Field(False, description="Collapse repeated rows of one patient (denormalized exports).")
+    columns: dict[str, ColumnSpec] = Field(default_factory=dict)
+    melt: list[MeltGroup] | None = None
+    pivot: Pivot | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> TableMap:
+        if self.melt and self.pivot:
+            raise ValueError("use either melt or pivot, not both")
+        if self.pivot:
+            missing = [k for k, c in self.columns.items() if c.when is None and c.from_ != self.pivot.key
+                       and c.value is None and c.derive is None]
+            if missing:
+                raise ValueError(f"pivot columns need `when:` (the event they come from): {missing}")
+        return self
+
+
+class Identifiers(_Strict):
+    """Direct identifiers: read for pseudonymization and checks, never loaded."""
+
+    source: str
+    local_id: str
+    columns: list[str] = Field(description="Every source column holding a direct identifier.")
+    name: str | None = None
+    birth_date: ColumnSpec | None = None
+
+
+class SiteMapping(_Strict):
+    site_id: str
+    description: str = ""
+    date_formats: list[str] = Field(default_factory=lambda: ["iso"])
+    sources: dict[str, Source]
+    identifiers: Identifiers
+    tables: dict[str, TableMap]
+    adapter: str | None = Field(None, description="Optional sites/<center>/adapter.py hook (exceptions only).")
+    path: Path | None = Field(None, exclude=True)
+
+    _known_dates = field_validator("date_formats")(_date_formats)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _birth_date_shorthand(cls, data: Any) -> Any:
+        ids = data.get("identifiers") if isinstance(data, dict) else None
+        if isinstance(ids, dict) and isinstance(ids.get("birth_date"), str):
+            data = {**data, "identifiers": {**ids, "birth_date": {"from": ids["birth_date"]}}}
+        return data
+
+    @model_validator(mode="after")
+    def _references(self) -> SiteMapping:
+        from schemas.model import common_schema
+
+        schema = common_schema()
+        for tname, tmap in self.tables.items():
+            if tname not in schema:
+                raise ValueError(f"tables.{tname}: not a common-schema table ({', '.join(schema)})")
+            if tmap.source not in self.sources:
+                raise ValueError(f"tables.{tname}.source: {tmap.source!r} is not in sources")
+            allowed = set(schema[tname].column_names)
+            targets = set(tmap.columns) | {c for g in (tmap.melt or []) for c in g.columns}
+            unknown = sorted(targets - allowed)
+            if unknown:
+                raise ValueError(f"tables.{tname}: unknown target columns {unknown}; "
+                                 f"the {tname} table has {sorted(allowed)}")
+        if self.identifiers.source not in self.sources:
+            raise ValueError(f"identifiers.source: {self.identifiers.source!r} is not in sources")
+        return self
+
+    def formats_for(self, spec: ColumnSpec | None) -> list[str]:
+        """The date formats a column is parsed with: its own `date:`, else the site's."""
+        if spec is not None and spec.date:
+            return [spec.date] if isinstance(spec.date, str) else list(spec.date)
+        return list(self.date_formats)
+
+    @property
+    def site_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+
+def load_mapping(path: Path) -> SiteMapping:
+    path = Path(path).resolve()
+    mapping = load_model(path, SiteMapping)
+    return mapping.model_copy(update={"path": path})

@@ -1,0 +1,180 @@
+"""Compile a mapping's column specs and the check catalog into DuckDB SQL expressions.
+
+This is the SQL twin of `etl.compile.mapper` (conversions) and `schemas.pandera_models` (field
+rules). Nothing here is a second hand-written copy of a rule: the rules come from
+`schemas/common.yml` (required, codelist, min/max) and `schemas/checks.csv` (rule id,
+severity, message template); the conversions come from the mapping's column specs and
+the registered conversions in `etl.compile.convert` (date formats, `UNITS`, missing-value
+markers). Each compiled column yields four expressions: the converted value, the rule
+broken while converting (or NULL), the value shown in the finding, and what was expected.
+"""
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+from etl.compile import convert
+from etl.compile.mapping import ColumnSpec
+from schemas.catalog import catalog, rule_for
+from schemas.model import Column, Table
+
+MISSING = convert.MISSING_MARKERS   # etl.compile.convert.is_missing, as SQL
+
+
+def lit(v: object) -> str:
+    """A SQL literal."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, int | float):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def missing_to_null(expr: str) -> str:
+    t = f"trim({expr})"
+    return f"CASE WHEN {one_of(t, MISSING)} THEN NULL ELSE {t} END"
+
+
+def one_of(expr: str, values) -> str:
+    """`expr IN (values)` as a scalar test (DuckDB plans a long IN list as a join)."""
+    return f"list_contains([{', '.join(lit(v) for v in values)}], {expr})"
+
+
+def norm(expr: str) -> str:
+    """etl.compile.convert.norm_text in SQL: strip a '.0' from whole numbers written as floats."""
+    return f"regexp_replace({expr}, '^(-*[0-9]+)\\.0$', '\\1')"
+
+
+def py_repr(expr: str) -> str:
+    """Python's repr() of a string, as the catalog's `{value!r}` renders it."""
+    bs = f"replace({expr}, '\\', '\\\\')"
+    return (f"CASE WHEN {expr} IS NULL THEN 'None' WHEN contains({expr}, '''') AND NOT contains({expr}, '\"') "
+            f"THEN '\"' || {bs} || '\"' ELSE '''' || replace({bs}, '''', '\\''') || '''' END")
+
+
+def message(rule_id: str, column: str = "f.column_name", value: str = "f.value", expected: str = "f.expected",
+            detail: str = "f.detail") -> str:
+    """The catalog's message template for `rule_id` as a SQL string expression over the
+    finding's columns (`{value!r}` renders as Python's repr, as `Check.format` does)."""
+    exprs = {"column": column, "value": f"coalesce({value}, 'None')", "expected": f"coalesce({expected}, '')",
+             "detail": f"coalesce({detail}, '')"}
+    check = catalog()[rule_id]
+    parts = []
+    for literal, fld, spec, conv in string.Formatter().parse(check.message):
+        if literal:
+            parts.append(lit(literal))
+        if fld is None:
+            continue
+        if fld == "limit":  # a number of the catalog, not of the row
+            parts.append(lit(format(check.limit, spec)))
+        else:
+            parts.append(py_repr(value) if fld == "value" and conv == "r" else exprs[fld])
+    return "(" + " || ".join(parts or ["''"]) + ")"
+
+
+def _number_text(expr: str, decimal: str) -> str:
+    s = f"replace(replace({expr}, chr(160), ''), ' ', '')"
+    if decimal == ",":
+        return (f"CASE WHEN length({s}) - length(replace({s}, ',', '')) = 1 AND contains({s}, '.') "
+                f"THEN replace(replace({s}, '.', ''), ',', '.') ELSE replace({s}, ',', '.') END")
+    return s
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One target column. `parsed` is computed once (projected as column `p` by the caller);
+    value, rule (NULL = fine), shown value and expected text refer to `base` and `p`."""
+
+    parsed: str
+    value: str
+    rule: str
+    shown: str
+    expected: str
+
+
+def column(col: Column, spec: ColumnSpec, base: str, decimal: str, formats: list[str], p: str) -> Compiled:
+    """Convert `base` (a VARCHAR column: source value after missing-marker and code-list
+    handling, NULL when missing) to the column's type, as `etl.compile.mapper.Mapper._value` does."""
+    shown = norm(base)
+    if col.type == "string":
+        return Compiled(shown, p, "NULL", p, "''")
+    if col.type in ("float", "int"):
+        parsed = f"TRY_CAST({_number_text(base, decimal)} AS DOUBLE)"
+        cases = [(f"{p} IS NULL", convert.EXPECT_NUMBER), (f"NOT isfinite({p})", convert.EXPECT_FINITE)]
+        value = p
+        if col.type == "int":
+            cases += [(f"{p} <> floor({p})", convert.EXPECT_WHOLE),
+                      (f"abs({p}) >= {convert.INT_LIMIT}", convert.EXPECT_PLAUSIBLE_INT)]
+            value = f"CAST({p} AS BIGINT)"
+        elif spec.unit and col.unit:
+            factor = convert.UNITS.get((spec.unit, col.unit))
+            if factor is None:
+                cases.append(("TRUE", convert.expect_unit(col.unit, spec.unit)))
+            else:
+                value = f"({p} * {factor!r})"
+        return _cases(base, parsed, value, "TYPE_MISMATCH", cases, shown)
+    if col.type == "bool":
+        b = f"lower(regexp_replace(trim({base}), '\\.0$', ''))"
+        parsed = (f"CASE WHEN {one_of(b, sorted(convert.TRUE))} THEN TRUE "
+                  f"WHEN {one_of(b, sorted(convert.FALSE))} THEN FALSE END")
+        return _cases(base, parsed, p, "TYPE_MISMATCH", [(f"{p} IS NULL", convert.EXPECT_BOOL)], shown)
+    if col.type == "date":
+        tries = []
+        for fmt in formats:
+            if fmt == "excel_serial":
+                n = f"TRY_CAST({_number_text(base, '.')} AS DOUBLE)"
+                tries.append(f"CASE WHEN {n} >= 1 AND {n} < {convert.EXCEL_SERIAL_MAX} AND {n} = floor({n}) "
+                             f"THEN DATE '{convert.EXCEL_EPOCH}' + CAST({n} AS INTEGER) END")
+            else:
+                tries.append(f"CAST(try_strptime({base}, {lit(convert.DATE_FORMATS.get(fmt, fmt))}) AS DATE)")
+        parsed = f"coalesce({', '.join(tries)})" if len(tries) > 1 else tries[0]
+        cases = [(f"{p} IS NULL", " or ".join(formats)),
+                 (f"NOT ({p} BETWEEN DATE '{convert.DATE_MIN}' AND DATE '{convert.DATE_MAX}')",
+                  f"a date between {convert.DATE_MIN} and {convert.DATE_MAX}")]
+        return _cases(base, parsed, p, "DATE_UNPARSEABLE", cases, shown)
+    raise ValueError(f"no SQL conversion for type {col.type}")
+
+
+def _cases(base: str, parsed: str, value: str, rule: str, cases: list[tuple[str, str]], shown: str) -> Compiled:
+    err = " OR ".join(f"({c})" for c, _ in cases)
+    rule_sql = f"CASE WHEN {base} IS NOT NULL AND ({err}) THEN {lit(rule)} END"
+    expected = "CASE " + " ".join(f"WHEN {c} THEN {lit(e)}" for c, e in cases) + " END"
+    return Compiled(parsed, f"CASE WHEN {base} IS NOT NULL AND NOT ({err}) THEN {value} END", rule_sql, shown,
+                    expected)
+
+
+@dataclass(frozen=True)
+class FieldCheck:
+    """A field rule of one column, compiled: the failing-row condition and its finding."""
+
+    rule_id: str
+    column: str
+    failing: str        # SQL condition on the mapped row (value already typed)
+    value: str          # SQL expression of the value shown
+    expected: str       # SQL expression
+
+
+def field_checks(table: Table, codesets: dict[str, str]) -> list[FieldCheck]:
+    """common.yml's required/codelist/min/max for one table, with catalog rule ids.
+    `codesets`: codelist name -> SQL relation of its codes (column `code`)."""
+    out = []
+    for c in table.columns:
+        q = ident(c.name)
+        if c.required:
+            out.append(FieldCheck("REQUIRED_MISSING", c.name, f"{q} IS NULL", "NULL", "''"))
+        if c.codelist:
+            out.append(FieldCheck("UNKNOWN_CODE", c.name,
+                                  f"{q} IS NOT NULL AND {q} NOT IN (SELECT code FROM {codesets[c.codelist]})",
+                                  f"CAST({q} AS VARCHAR)", lit(c.codelist)))
+        if c.min is not None or c.max is not None:
+            cond = " OR ".join(x for x in (f"{q} < {c.min!r}" if c.min is not None else "",
+                                           f"{q} > {c.max!r}" if c.max is not None else "") if x)
+            out.append(FieldCheck(rule_for("field_range", table.name, c.name, "OUT_OF_RANGE"), c.name,
+                                  f"{q} IS NOT NULL AND ({cond})", f"CAST({q} AS VARCHAR)", lit(c.range_text)))
+    return out

@@ -1,0 +1,1 @@
+"""Scale: the synthetic consortium generator and the benchmark behind `make bench`."""

@@ -1,0 +1,149 @@
+"""Each site's last good validated output, kept for incremental and single-site refreshes.
+
+`out/sites/<site_id>/` holds the site's pseudonymized tables as Parquet, its quarantine
+and file counts, and `manifest.json` with the *input hash*: the export files, the mapping
+folder (mapping.yml, code lists, adapter), the common schema and catalog, and the code
+version. A site whose input hash is unchanged is not re-read. Writes go to a temporary
+folder that is renamed into place, so a killed refresh never leaves a half-written cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from warehouse.durable import sha256_file
+
+SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
+USED = "__used__"
+
+
+@dataclass(frozen=True)
+class SiteOutput:
+    site_id: str
+    input_hash: str
+    tables: dict[str, pd.DataFrame | Path]   # a Path: Parquet written by the DuckDB path
+    quarantine: pd.DataFrame
+    files: pd.DataFrame
+    patients_read: int
+    patients_quarantined: int
+    warnings: int
+    reused: bool = False
+
+    @property
+    def patients_loaded(self) -> int:
+        return self.patients_read - self.patients_quarantined
+
+    @property
+    def quarantined_pct(self) -> float:
+        return 100.0 * self.patients_quarantined / self.patients_read if self.patients_read else 0.0
+
+    def counts(self) -> dict:
+        return {"patients_read": self.patients_read, "patients_loaded": self.patients_loaded,
+                "patients_quarantined": self.patients_quarantined, "warnings": self.warnings,
+                "reused": self.reused}
+
+
+def input_hash(export_files: list[Path], site_dir: Path, code_version: str,
+               digests: dict[str, str] | None = None) -> str:
+    """Hash of everything a site's output depends on. `digests` caches file hashes by
+    (path, size, mtime), as make and rsync do, so an unchanged night does not re-read
+    gigabytes of exports; a file rewritten with the same size and mtime would be missed."""
+    h = hashlib.sha256(code_version.encode())
+    paths = sorted(set(export_files)) + sorted(p for p in site_dir.rglob("*") if p.is_file()
+                                              and "export" not in p.relative_to(site_dir).parts)
+    paths += sorted(p for p in SCHEMAS_DIR.rglob("*") if p.is_file() and p.suffix in {".yml", ".csv"})
+    for p in paths:
+        h.update(str(p.name).encode())
+        h.update(bytes.fromhex(_digest(p, digests)))
+    return h.hexdigest()[:20]
+
+
+def _digest(path: Path, digests: dict[str, str] | None) -> str:
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    if digests is not None and key in digests:
+        digests[USED].append(key)
+        return digests[key]
+    value = sha256_file(path)
+    if digests is not None:
+        digests[key] = value
+        digests[USED].append(key)
+    return value
+
+
+def load_digests(out: Path) -> dict:
+    try:
+        digests = json.loads((out / "sites" / ".digests.json").read_text())
+    except (OSError, ValueError):
+        digests = {}
+    digests[USED] = []
+    return digests
+
+
+def save_digests(out: Path, digests: dict[str, str]) -> None:
+    path = out / "sites" / ".digests.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".digests.json.tmp{os.getpid()}")
+    used = set(digests.get(USED, []))   # forget files that were not looked at this run
+    tmp.write_text(json.dumps({k: v for k, v in digests.items() if k in used}, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def cached(out: Path, site_id: str) -> dict | None:
+    manifest = out / "sites" / site_id / "manifest.json"
+    try:
+        return json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def summary(out: Path, site_id: str) -> SiteOutput:
+    """A reused site's counts from its manifest, without reading its tables (`load` does)."""
+    m = json.loads((out / "sites" / site_id / "manifest.json").read_text())
+    return SiteOutput(site_id, m["input_hash"], {}, pd.DataFrame(), pd.DataFrame(), m["patients_read"],
+                      m["patients_quarantined"], m["warnings"], reused=True)
+
+
+def load(out: Path, site_id: str) -> SiteOutput:
+    d = out / "sites" / site_id
+    m = json.loads((d / "manifest.json").read_text())
+    on_disk = set(m.get("parquet_tables", []))   # DuckDB-path tables stay Parquet files
+    tables = {name: d / f"{name}.parquet" if name in on_disk else pd.read_parquet(d / f"{name}.parquet")
+              for name in m["tables"]}
+    return SiteOutput(site_id, m["input_hash"], tables, pd.read_parquet(d / "quarantine.parquet"),
+                      pd.read_parquet(d / "files.parquet"), m["patients_read"], m["patients_quarantined"],
+                      m["warnings"], reused=True)
+
+
+def save(out: Path, result: SiteOutput) -> SiteOutput:
+    """Write the site's output; returns it with DuckDB-path tables pointing at the cache."""
+    final = out / "sites" / result.site_id
+    tmp = out / "sites" / f".{result.site_id}.tmp{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    for name, frame in result.tables.items():
+        if isinstance(frame, Path):
+            shutil.move(frame, tmp / f"{name}.parquet")
+        else:
+            frame.to_parquet(tmp / f"{name}.parquet", index=False)
+    result.quarantine.to_parquet(tmp / "quarantine.parquet", index=False)
+    result.files.to_parquet(tmp / "files.parquet", index=False)
+    manifest = {"site_id": result.site_id, "input_hash": result.input_hash, "tables": sorted(result.tables),
+                "patients_read": result.patients_read, "patients_quarantined": result.patients_quarantined,
+                "warnings": result.warnings,
+                "parquet_tables": sorted(n for n, f in result.tables.items() if isinstance(f, Path))}
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    old = out / "sites" / f".{result.site_id}.old{os.getpid()}"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+    tables = {n: final / f"{n}.parquet" if isinstance(f, Path) else f for n, f in result.tables.items()}
+    return replace(result, tables=tables)
