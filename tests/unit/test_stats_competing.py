@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from golden_files import read as read_golden
+from golden_files import read_twin as twin
 
 from analysis.competing import cumulative_incidence
 from analysis.finegray import fine_gray
-from golden_files import read as read_golden
-from golden_files import read_twin as twin
 
 TOL = 1e-6
 MGUS = read_golden("data_mgus2.csv")

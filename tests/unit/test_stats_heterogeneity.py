@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from golden_files import read as read_golden
+from golden_files import read_twin as twin
 
 from analysis.heterogeneity import center_heterogeneity
 from analysis.meta import pool
-from golden_files import read as read_golden
-from golden_files import read_twin as twin
 
 TOL = 1e-8
 COX, LOGRANK, META = (read_golden(f) for f in ("hetero_cox.csv", "hetero_logrank.csv",
