@@ -24,9 +24,10 @@ lint: $(STAMP)
 twin: $(STAMP)
 	$(BIN)/carpool twin
 
-# R reference values (needs Rscript + survival/cmprsk, e.g. apt-get install r-base-core
-# r-cran-survival r-cran-cmprsk; `make test` never needs R). The twin's input is rebuilt
-# from the demo first; then every tests/golden/*.R runs. Review the CSV diff before committing.
+# R reference values (needs Rscript + survival, cmprsk, metafor, e.g. apt-get install
+# r-base-core r-cran-survival r-cran-cmprsk r-cran-metafor; `make test` never needs R).
+# The twin's input is rebuilt from the demo first; then every tests/golden/*.R runs.
+# Review the CSV diff before committing.
 golden: $(STAMP)
 	$(BIN)/python tests/golden/twin_frame.py
 	@for f in tests/golden/*.R; do echo "Rscript $$f"; Rscript $$f || exit 1; done

@@ -37,7 +37,14 @@ TEST_NAMES = {"fisher": "Fisher's exact test", "chi2": "Pearson χ² test",
               "logrank": "log-rank test", "mann_whitney": "Mann–Whitney U test",
               "kruskal_wallis": "Kruskal–Wallis test", "cox_wald": "Wald test",
               "cox_lr": "likelihood-ratio test", "cox_zph": "PH test, cox.zph",
-              "none": "no test"}
+              "none": "no test",
+              "gray": "Gray's test", "cochran_q": "Cochran's Q test",
+              "cox_stratified": "Cox stratified by center, Wald test",
+              "logrank_stratified": "log-rank test stratified by center",
+              "cox_lr_interaction": "likelihood-ratio test of center × exposure",
+              "meta_fixed": "fixed-effect pooling", "meta_dl": "DerSimonian–Laird pooling",
+              "meta_reml": "REML pooling", "aalen_johansen": "Aalen–Johansen estimate",
+              "fine_gray": "Fine–Gray model, Wald test"}
 SHORT_LEVELS = {"yes": "Yes", "no": "No"}
 
 

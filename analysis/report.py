@@ -3,8 +3,10 @@
 `render_report(results, analysis_patient_df, meta) -> Report` lays out, in the paper's
 order, Table 1 (by CRS, ICANS, concurrent CRS+ICANS), the response bars (Fig. 1), the
 Kaplan–Meier curves with numbers at risk and log-rank p (Figs. 2–3), the median
-follow-up, the CAR-T kinetics (Fig. 4), Table 2 (multivariable Cox) and a methods
-paragraph generated from the plan. Figures are embedded as base64 PNG data URIs;
+follow-up, the CAR-T kinetics (Fig. 4), Table 2 (multivariable Cox), the plan's
+"beyond the paper" analyses (center heterogeneity with forest plots; cumulative incidence
+of relapse vs non-relapse mortality, Gray's test, Fine–Gray: `analysis.report_beyond`)
+and a methods paragraph generated from the plan. Figures are embedded as base64 PNG data URIs;
 `Report.figures` carries the PNG and SVG bytes for the orchestrator to write alongside.
 
 `meta` gives what the analysis must not invent: `run_id`, `cutoff_date` (the data
@@ -33,11 +35,13 @@ from analysis.figures import (
     order_levels,
 )
 from analysis.figures import _label as _label
+from analysis.figures_beyond import build_beyond_figures
 from analysis.formatting import format_number  # noqa: F401  (also the report API)
 
 SECTIONS = ["Methods", "Table 1. Patient characteristics", "Response (Fig. 1)",
             "Survival (Figs. 2–3)", "Follow-up", "CAR-T kinetics (Fig. 4)",
             "Table 2. Multivariable Cox regression"]
+BEYOND_SECTION = "Beyond the paper: center heterogeneity and competing risks"
 
 
 @dataclass(frozen=True, eq=False)
@@ -349,7 +353,9 @@ def render_report(results, analysis_patient_df: pd.DataFrame, meta: dict | None 
                   audit=None) -> Report:
     """The report page and its figures. `audit` (an AuditResult) adds a short summary."""
     meta = dict(meta or {})
-    figures = build_figures(results, analysis_patient_df)
+    from analysis import report_beyond
+
+    figures = build_figures(results, analysis_patient_df) + build_beyond_figures(results)
     by_name = {f.name: {"name": f.name, "title": f.title, "src": _data_uri(f)}
                for f in figures}
     fu = results.followup.summary.iloc[0].to_dict() if results.followup is not None else None
@@ -357,7 +363,12 @@ def render_report(results, analysis_patient_df: pd.DataFrame, meta: dict | None 
     html = _env().get_template("report.html.j2").render(
         meta=meta, sections=SECTIONS, plan=plan,
         n_patients=len(analysis_patient_df) if analysis_patient_df is not None else meta.get("n_patients"),
-        populations=results.populations, methods=methods(plan),
+        populations=results.populations,
+        methods=methods(plan) + report_beyond.methods_beyond(plan),
+        beyond_section=BEYOND_SECTION if plan.beyond_paper else None,
+        heterogeneity=report_beyond.heterogeneity_blocks(results, by_name),
+        competing=report_beyond.competing_blocks(results, by_name),
+        fine_gray=report_beyond.fine_gray_blocks(results),
         table1=table1(results), response=[v for k, v in by_name.items()
                                           if k.startswith("response_")],
         survival=[dict(s, figure=by_name.get(s["name"])) for s in survival_tables(results)],

@@ -7,7 +7,8 @@ reads files or databases.
 `PlanResults` holds every result object, keyed by (comparison, endpoint):
 `table1`, `response` (ProportionResult / DistributionResult), `survival`
 (SurvivalComparison: `.km` KMResult with plotting-ready curves, `.logrank`),
-`overall` (ungrouped KMResult per survival endpoint), `followup` (reverse-KM
+`overall` (ungrouped KMResult per survival endpoint), `beyond` (the plan's
+`beyond_paper` section: `analysis.runner_beyond.BeyondResults`), `followup` (reverse-KM
 KMResult), `kinetics` (DistributionResult), `cox` and `screen` (CoxResult /
 ScreenResult per endpoint), `populations` (rows per population), `landmarks`
 (survival at the plan's `survival.times`: columns comparison, endpoint, group,
@@ -20,7 +21,9 @@ from the table and the message says why; per-candidate screen failures are in `S
 `PlanResults.table` is one long DataFrame, columns
 `analysis, comparison, endpoint, term, statistic, value, test`:
 
-* analysis: table1 | response | survival | followup | kinetics | cox
+* analysis: table1 | response | survival | followup | kinetics | cox, and for the
+  `beyond_paper` section heterogeneity | competing | fine_gray (their terms, statistics
+  and tests are listed in `analysis.runner_beyond`)
 * comparison: a grouping (crs, icans, crs_grade, icans_grade, concurrent, tox_group,
   tocilizumab, steroids: whatever the plan names); `all` for ungrouped rows (overall KM, follow-up, the multivariable
   Cox model); `screen` for the univariate Cox screen.
@@ -59,6 +62,7 @@ from analysis.distributions import DistributionResult, compare_distributions
 from analysis.logrank import LogRankResult, logrank
 from analysis.plan import Plan
 from analysis.proportions import ProportionResult, compare_proportions
+from analysis.runner_beyond import BeyondResults, run_beyond
 from analysis.survinput import SurvivalInputError
 from analysis.survival import KMResult, follow_up, kaplan_meier
 
@@ -89,6 +93,7 @@ class PlanResults:
     landmarks: pd.DataFrame
     errors: dict[tuple[str, str, str], str]
     table: pd.DataFrame
+    beyond: BeyondResults = BeyondResults()
 
 
 def required_columns(plan: Plan) -> set[str]:
@@ -99,6 +104,9 @@ def required_columns(plan: Plan) -> set[str]:
         cols |= {e.column for e in sec.endpoints.values()} if sec else set()
     if plan.survival:
         cols |= {c for e in plan.survival.endpoints.values() for c in (e.duration, e.event)}
+    cr = plan.beyond_paper.competing_risks if plan.beyond_paper else None
+    if cr:
+        cols |= {c for e in cr.endpoints.values() for c in (e.duration, e.status)}
     return cols
 
 
@@ -231,8 +239,10 @@ def run_plan(df: pd.DataFrame, plan: Plan) -> PlanResults:
                 except FIT_ERRORS as exc:
                     errors[("cox", "screen", ep)] = f"{type(exc).__name__}: {_real_names(exc, spec)}"
 
+    beyond = run_beyond(plan, frame, add, errors)
+
     return PlanResults(
-        plan=plan, table1=table1, response=response, survival=survival, overall=overall,
+        plan=plan, beyond=beyond, table1=table1, response=response, survival=survival, overall=overall,
         followup=followup, kinetics=kinetics, cox=cox, screen=screen,
         populations={k: len(v) for k, v in pops.items()},
         landmarks=(pd.concat(landmarks, ignore_index=True)[_LANDMARK_COLUMNS] if landmarks

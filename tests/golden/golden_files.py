@@ -60,7 +60,7 @@ def twin_csv_frame(df: pd.DataFrame) -> pd.DataFrame:
     from analysis.plan import load_plan
     from analysis.runner import required_columns
 
-    out = df[KEYS + sorted(required_columns(load_plan()))].copy()
+    out = df[KEYS + sorted(required_columns(load_plan()) - set(KEYS))].copy()
     for col in out.columns:
         if out[col].notna().any() and out[col].dropna().map(lambda v: isinstance(v, bool)).all():
             out[col] = out[col].map(lambda v: v if pd.isna(v) else int(v)).astype("Int64")
