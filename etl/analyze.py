@@ -24,6 +24,7 @@ from analysis.runner import COLUMNS as RESULT_COLUMNS
 from analysis.runner import run_plan
 from etl.config import Config
 from etl.errors import UsageError
+from etl.escape import write_csv
 from warehouse.lock import refresh_lock
 
 
@@ -82,7 +83,7 @@ def write_report(out_dir: Path, report, audit_html: str, table: pd.DataFrame) ->
     (tmp / "figures").mkdir(parents=True)
     (tmp / "index.html").write_text(report.html, encoding="utf-8")
     (tmp / "audit.html").write_text(audit_html, encoding="utf-8")
-    table.to_csv(tmp / "statistics.csv", index=False, float_format="%.10g")
+    write_csv(table, tmp / "statistics.csv", float_format="%.10g")
     for fig in report.figures:
         (tmp / "figures" / f"{fig.name}.png").write_bytes(fig.png)
         (tmp / "figures" / f"{fig.name}.svg").write_bytes(fig.svg)

@@ -16,6 +16,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from etl.errors import CarpoolError
 
@@ -32,13 +33,17 @@ class _State:
     json_log = False
 
 
-def log(event: str, message: str, **fields) -> None:
-    """Human line on stderr, or a JSON line for a log collector (`--log-json`)."""
+def log(event: str, message: str, style: str | None = None, **fields) -> None:
+    """Human line on stderr, or a JSON line for a log collector (`--log-json`).
+
+    The message is printed as written (data from exports can hold `[b]`-like markup);
+    `style` colours the whole line.
+    """
     if _State.json_log:
         rec = {"ts": datetime.now(UTC).isoformat(timespec="seconds"), "event": event, "message": message, **fields}
         print(json.dumps(rec, default=str), file=sys.stderr, flush=True)
     else:
-        console.print(message, highlight=False)
+        console.print(Text(message, style=style or ""), highlight=False)
 
 
 @app.callback()
@@ -51,7 +56,7 @@ def run(fn):
     try:
         return fn()
     except CarpoolError as exc:
-        log("error", f"[red]error:[/red] {exc}" if not _State.json_log else str(exc), exit_code=exc.exit_code)
+        log("error", f"error: {exc}" if not _State.json_log else str(exc), style="red", exit_code=exc.exit_code)
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -83,24 +88,18 @@ def validate(site: str = typer.Option(..., "--site", "-s", help="Site id from th
 
 
 @app.command()
-def sql(query: str = typer.Argument(..., help="SQL to run (read-only)."), config: Path = CONFIG,
-        fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json.")) -> None:
-    """Query the warehouse read-only.
+def sql(query: str = typer.Argument(..., help="One SELECT (or WITH ... SELECT) statement."), config: Path = CONFIG,
+        fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json or parquet."),
+        out: Path = typer.Option(None, "--out", "-o", help="Write to this file (required for parquet).")) -> None:
+    """Query the warehouse read-only: one SELECT; no files, settings or extensions (docs/operations.md).
 
-    Example: `carpool sql "SELECT tox_group, count(*) FROM analysis_patient GROUP BY 1"`
+    NULL shows as NULL in the table, an empty CSV cell, JSON null.
+
+    Example: `carpool sql "SELECT tox_group, count(*) FROM analysis_patient GROUP BY 1" -f csv`
     """
     from etl.commands import do_sql
 
-    frame = run(lambda: do_sql(config, query))
-    if fmt == "csv":
-        sys.stdout.write(frame.to_csv(index=False))
-    elif fmt == "json":
-        sys.stdout.write(frame.to_json(orient="records", date_format="iso") + "\n")
-    else:
-        table = Table(*[str(c) for c in frame.columns])
-        for row in frame.itertuples(index=False):
-            table.add_row(*["" if v is None else str(v) for v in row])
-        stdout.print(table)
+    run(lambda: do_sql(config, query, fmt, out, stdout))
 
 
 @app.command()

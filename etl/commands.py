@@ -30,7 +30,7 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log) -> Refresh
         task = bar.add_task("refresh", total=None)
         outcome = refresh(cfg, datetime.now(UTC), only=only, full=full,
                           progress=lambda m: (bar.update(task, description=m), log("progress", m)),
-                          warn=lambda m: log("warning", f"[yellow]warning:[/yellow] {m}"))
+                          warn=lambda m: log("warning", f"warning: {m}", style="yellow"))
     fresh = [s for s in outcome.sites if not s.reused]
     workers = min(cfg.performance.workers or os.cpu_count() or 1, len(fresh))
     if workers > 1:  # independent per site: one process per core, as the refresh itself
@@ -43,10 +43,10 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log) -> Refresh
         log("site", f"{s.site_id}: {s.patients_loaded} patients loaded, {s.patients_quarantined} quarantined, "
                     f"{s.warnings} warnings{' (reused)' if s.reused else ''}", site=s.site_id, **s.counts())
     for site, msg in outcome.failures.items():
-        log("error", f"[red]{site}: {msg}[/red]", site=site)
+        log("error", f"{site}: {msg}", style="red", site=site)
     style = {"ok": "green", "no_changes": "green", "data_errors": "yellow", "failed": "red"}[outcome.status]
     text = outcome.message or outcome.status
-    log("run", f"[{style}]run {outcome.run_id}: {text}[/{style}]", run_id=outcome.run_id, status=outcome.status)
+    log("run", f"run {outcome.run_id}: {text}", style=style, run_id=outcome.run_id, status=outcome.status)
     return outcome
 
 
@@ -116,15 +116,17 @@ def warehouse_path(cfg) -> Path:
     return path
 
 
-def do_sql(config: Path, query: str) -> pd.DataFrame:
+def do_sql(config: Path, query: str, fmt: str = "table", out: Path | None = None, console=None):
+    """Run one read-only SELECT in the SQL sandbox (warehouse.sandbox) and write the result."""
+    from etl.query_output import check_format, write_result
+    from warehouse.sandbox import run_query
+
+    check_format(fmt, out)
     cfg = load_config(config)
-    con = duckdb.connect(str(warehouse_path(cfg)), read_only=True)
-    try:
-        return con.execute(query).fetchdf()
-    except duckdb.Error as exc:
-        raise UsageError(f"SQL error: {exc}") from None
-    finally:
-        con.close()
+    result = run_query(warehouse_path(cfg), query)
+    if console is not None:
+        write_result(result, fmt, out, console)
+    return result
 
 
 def do_runs(config: Path, limit: int) -> list[dict]:

@@ -21,6 +21,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from etl.escape import write_csv
+
 COLUMNS = ["section", "site_id", "tox_group", "cr_d30", "mrd_neg_cr", "analysis", "comparison",
            "endpoint", "term", "statistic", "test", "value", "suppressed"]
 CROSSTAB_DIMS = ["site_id", "tox_group", "cr_d30", "mrd_neg_cr"]
@@ -98,6 +100,6 @@ def export_aggregates(warehouse: Path, out_file: Path, min_cell: int = 5) -> tup
     tmp = out_file.with_name(out_file.name + ".tmp")
     with tmp.open("w", encoding="utf-8", newline="") as fh:
         fh.write(note(frame, min_cell, run_id) + "\n")
-        frame.to_csv(fh, index=False, float_format="%.10g")
+        write_csv(frame, fh, float_format="%.10g")
     tmp.replace(out_file)
     return out_file, int(frame["suppressed"].sum())
