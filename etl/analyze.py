@@ -26,6 +26,7 @@ from etl.config import Config
 from etl.errors import UsageError
 from etl.escape import write_csv
 from warehouse.lock import refresh_lock
+from warehouse.sandbox import open_readonly
 
 
 def load_analysis_input(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -54,7 +55,7 @@ def analyze_warehouse(cfg: Config, plan_path: Path | None, snapshot: str | None,
         db = cfg.out / "warehouse.duckdb"
         if not db.exists():
             raise UsageError(f"no warehouse at {db}: run `carpool refresh --config {cfg.path}` first")
-        con = duckdb.connect(str(db), read_only=True)
+        con = open_readonly(db)
         out_dir = cfg.out / "report"
     try:
         df, settings = load_analysis_input(con)

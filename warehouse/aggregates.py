@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from etl.escape import write_csv
+from warehouse.sandbox import open_readonly
 
 COLUMNS = ["section", "site_id", "tox_group", "cr_d30", "mrd_neg_cr", "analysis", "comparison",
            "endpoint", "term", "statistic", "test", "value", "suppressed"]
@@ -85,7 +85,7 @@ def note(frame: pd.DataFrame, min_cell: int, run_id: str) -> str:
 
 def export_aggregates(warehouse: Path, out_file: Path, min_cell: int = 5) -> tuple[Path, int]:
     """Write the CSV (note line first); return its path and the number of suppressed cells."""
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = open_readonly(warehouse)
     try:
         patients = con.execute("SELECT * FROM analysis_patient").fetchdf()
         has_results = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'analysis_result' "

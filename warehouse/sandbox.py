@@ -49,7 +49,7 @@ def check_query(sql: str) -> str:
         raise UsageError(f"SQL refused: exactly one statement is allowed, found {len(statements)} ({kinds})")
     stmt = statements[0]
     if stmt.type not in ALLOWED_TYPES:
-        raise UsageError(f"SQL refused: only SELECT or WITH ... SELECT is allowed, not {stmt.type.name}")
+        raise UsageError(f"SQL refused: carpool sql is read-only: only SELECT or WITH ... SELECT, not {stmt.type.name}")
     return stmt.query
 
 
