@@ -22,7 +22,7 @@ from analysis.plan import load_plan
 from analysis.report import render_report
 from analysis.runner import COLUMNS as RESULT_COLUMNS
 from analysis.runner import run_plan
-from etl.config import Config
+from etl.config import DEMO_BANNER, Config
 from etl.errors import UsageError
 from etl.escape import write_csv
 from warehouse.lock import refresh_lock
@@ -65,7 +65,10 @@ def analyze_warehouse(cfg: Config, plan_path: Path | None, snapshot: str | None,
         raise UsageError("analysis_patient is empty: no validated patients to analyze")
     meta = {"run_id": settings.get("run_id", ""), "cutoff_date": settings.get("cutoff_date", ""),
             "study": settings.get("study", ""), "snapshot": snapshot or "",
-            "plan": str(plan_path or "analysis/plans/study.yml"), "n_patients": len(df)}
+            "plan": str(plan_path or "analysis/plans/study.yml"), "n_patients": len(df),
+            "banner": DEMO_BANNER if settings.get("key_source") == "demo" else ""}
+    if meta["banner"]:
+        log("banner", DEMO_BANNER, style="bold yellow", key_source="demo")
     results, audited, report = analyze_frame(df, plan_path, meta)
     table = results.table[RESULT_COLUMNS]
     write_report(out_dir, report, render_audit(audited, meta), table)

@@ -18,7 +18,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from etl.config import DEMO_BANNER
 from etl.errors import CarpoolError
+from etl.escape import plain
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode="markdown",
@@ -111,10 +113,14 @@ def runs(config: Path = CONFIG, limit: int = typer.Option(10, "--limit", "-n", h
     from etl.commands import do_runs
 
     rows = run(lambda: do_runs(config, limit))
-    table = Table("run_id", "status", "started_at", "sites", "message")
+    table = Table("run_id", "status", "started_at", "sites", "key", "message")
     for r in rows:
-        table.add_row(r["run_id"], r["status"], r["started_at"][:19], str(len(r.get("sites", {}))),
-                      r.get("message", ""))
+        key = r.get("key_source") or "?"
+        table.add_row(*map(plain, (r["run_id"], r["status"], r["started_at"][:19], str(len(r.get("sites", {}))))),
+                      Text(DEMO_BANNER, style="bold yellow") if key == "demo" else plain(key),
+                      plain(r.get("message", "")))
+    if any(r.get("key_source") == "demo" for r in rows):
+        stdout.print(Text(DEMO_BANNER, style="bold yellow"))
     stdout.print(table)
 
 

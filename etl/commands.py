@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from etl.config import load_config, pseudonym_key
+from etl.config import DEMO_BANNER, load_config, pseudonym_key
 from etl.errors import UsageError
 from etl.pipeline import RefreshOutcome, refresh
 from etl.validate.validation_report import write_validation_report
@@ -47,6 +47,8 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log) -> Refresh
     style = {"ok": "green", "no_changes": "green", "data_errors": "yellow", "failed": "red"}[outcome.status]
     text = outcome.message or outcome.status
     log("run", f"run {outcome.run_id}: {text}", style=style, run_id=outcome.run_id, status=outcome.status)
+    if outcome.key_source == "demo":
+        log("banner", DEMO_BANNER, style="bold yellow", key_source="demo")
     return outcome
 
 
@@ -90,7 +92,9 @@ def do_validate(config: Path, site_id: str, log) -> int:
 
     cfg = load_config(config)
     site = cfg.site(site_id)
-    key, _ = pseudonym_key(cfg)
+    key, key_source = pseudonym_key(cfg)
+    if key_source == "demo":
+        log("banner", DEMO_BANNER, style="bold yellow", key_source="demo")
     result = run_site(cfg, site, key)
     out_dir = cfg.out / "validation" / site_id
     report = write_validation_report(out_dir, result, config)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl.config import Config, pseudonym_key
+from etl.config import DEMO_BANNER, Config, pseudonym_key
 from etl.errors import InputError
 from etl.site import export_dir, run_site, site_mapping
 from etl.version import code_version
@@ -42,6 +42,7 @@ class RefreshOutcome:
     failures: dict[str, str] = field(default_factory=dict)
     warehouse: Path | None = None
     message: str = ""
+    key_source: str = ""             # env | file | demo (never the key)
 
     @property
     def exit_code(self) -> int:
@@ -67,9 +68,9 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
         cfg.site(s)
     with refresh_lock(out, on_stale=warn):
         publish.prune(out)
-        key, _ = pseudonym_key(cfg)
+        key, key_source = pseudonym_key(cfg)
         salt = f"{code_version()}|{key_fingerprint(key)}"
-        outcome = RefreshOutcome(run_id, "ok")
+        outcome = RefreshOutcome(run_id, "ok", key_source=key_source)
         digests = sitecache.load_digests(out)
         todo: list[tuple] = []
         for site in [s for s in cfg.sites if s.enabled]:
@@ -124,7 +125,8 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
         runs = pd.DataFrame(read_runs(out) + [record])
         data = WarehouseInput(run_id, _pool(outcome.sites, "tables"), _concat([s.quarantine for s in outcome.sites]),
                               _files(outcome.sites), _runs_frame(runs),
-                              {"cutoff_date": cfg.cutoff_date.isoformat(), "study": cfg.study, "run_id": run_id})
+                              {"cutoff_date": cfg.cutoff_date.isoformat(), "study": cfg.study, "run_id": run_id,
+                               "key_source": outcome.key_source})
         try:
             build(run_dir, data)
             (run_dir / "build.json").write_text(json.dumps({"signature": signature, "run_id": run_id}))
@@ -209,4 +211,5 @@ def _run_record(cfg: Config, outcome: RefreshOutcome, started: datetime, finishe
     return {"run_id": outcome.run_id, "started_at": started.astimezone(UTC).isoformat(),
             "finished_at": datetime.now(UTC).isoformat() if finished is started else finished.isoformat(),
             "status": outcome.status, "code_version": code_version(), "config_hash": cfg.config_hash(),
-            "sites": {s.site_id: s.counts() for s in outcome.sites}, "message": outcome.message}
+            "sites": {s.site_id: s.counts() for s in outcome.sites}, "message": outcome.message,
+            "key_source": outcome.key_source, **({"banner": DEMO_BANNER} if outcome.key_source == "demo" else {})}
