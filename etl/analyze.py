@@ -11,7 +11,6 @@ The statistics themselves do no I/O; this module is the only place that reads an
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -25,6 +24,7 @@ from analysis.runner import run_plan
 from etl.config import DEMO_BANNER, Config
 from etl.errors import UsageError
 from etl.escape import write_csv
+from etl.outdir import remove
 from warehouse.lock import refresh_lock
 from warehouse.sandbox import open_readonly
 
@@ -71,7 +71,7 @@ def analyze_warehouse(cfg: Config, plan_path: Path | None, snapshot: str | None,
         log("banner", DEMO_BANNER, style="bold yellow", key_source="demo")
     results, audited, report = analyze_frame(df, plan_path, meta)
     table = results.table[RESULT_COLUMNS]
-    write_report(out_dir, report, render_audit(audited, meta), table)
+    write_report(cfg.out, out_dir, report, render_audit(audited, meta), table)
     if not snapshot:
         rows = pd.concat([table, audited.as_results_rows()[RESULT_COLUMNS]], ignore_index=True)
         store_results(cfg, rows.assign(run_id=meta["run_id"]))
@@ -81,9 +81,12 @@ def analyze_warehouse(cfg: Config, plan_path: Path | None, snapshot: str | None,
     return out_dir / "index.html"
 
 
-def write_report(out_dir: Path, report, audit_html: str, table: pd.DataFrame) -> None:
+def write_report(out: Path, out_dir: Path, report, audit_html: str, table: pd.DataFrame) -> None:
+    """Write out_dir (under the output folder `out`) whole, via a .tmp sibling."""
     tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    for old in (tmp, out_dir):  # only inside carpool's own output folder (etl.outdir)
+        if old.exists():
+            remove(out, old)
     (tmp / "figures").mkdir(parents=True)
     (tmp / "index.html").write_text(report.html, encoding="utf-8")
     (tmp / "audit.html").write_text(audit_html, encoding="utf-8")
@@ -91,8 +94,10 @@ def write_report(out_dir: Path, report, audit_html: str, table: pd.DataFrame) ->
     for fig in report.figures:
         (tmp / "figures" / f"{fig.name}.png").write_bytes(fig.png)
         (tmp / "figures" / f"{fig.name}.svg").write_bytes(fig.svg)
-    shutil.rmtree(out_dir, ignore_errors=True)
+    if out_dir.exists():
+        remove(out, out_dir)
     tmp.rename(out_dir)
+
 
 
 def store_results(cfg: Config, rows: pd.DataFrame) -> None:

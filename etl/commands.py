@@ -6,7 +6,6 @@ below. The clock is read here (the run time), never inside a computation.
 from __future__ import annotations
 
 import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ import pandas as pd
 
 from etl.config import DEMO_BANNER, load_config, pseudonym_key
 from etl.errors import UsageError
+from etl.outdir import claim, remove
 from etl.pipeline import RefreshOutcome, refresh
 from etl.validate.validation_report import write_validation_report
 from warehouse.runlog import read_runs
@@ -57,7 +57,8 @@ def _gx(cfg, site_output) -> None:
     from schemas.gx_docs import validate_site
 
     docs = cfg.out / "validation" / site_output.site_id / "gx"
-    shutil.rmtree(docs, ignore_errors=True)
+    if docs.exists():
+        remove(cfg.out, docs)
     tables, notes = {}, []
     for n, f in site_output.tables.items():
         if isinstance(f, Path):  # validated in full in SQL (etl.compile.duckpath); the docs show a bounded sample
@@ -92,6 +93,7 @@ def do_validate(config: Path, site_id: str, log) -> int:
 
     cfg = load_config(config)
     site = cfg.site(site_id)
+    claim(cfg.out)
     key, key_source = pseudonym_key(cfg)
     if key_source == "demo":
         log("banner", DEMO_BANNER, style="bold yellow", key_source="demo")

@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from etl.errors import ConfigError
+from etl.outdir import check_output_dir
 from etl.yamlfile import load_model
 
 SITE_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -111,6 +112,7 @@ def load_config(path: Path) -> Config:
         key_path = cfg.resolve(key_file).resolve()
         if key_path.is_relative_to(cfg.out.resolve()):
             raise ConfigError(f"{path}: pseudonym_key.file must not be under output_dir ({cfg.out})")
+    check_output_dir(cfg)
     return cfg
 
 

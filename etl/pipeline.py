@@ -23,6 +23,7 @@ import pandas as pd
 
 from etl.config import DEMO_BANNER, Config, pseudonym_key
 from etl.errors import InputError
+from etl.outdir import claim
 from etl.site import export_dir, run_site, site_mapping
 from etl.version import code_version
 from warehouse import publish, sitecache
@@ -66,6 +67,7 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
     run_id = new_run_id(now)
     for s in only or []:
         cfg.site(s)
+    claim(out)  # the marker: carpool's own folder (etl.outdir); load_config refused anyone else's
     with refresh_lock(out, on_stale=warn):
         publish.prune(out)
         key, key_source = pseudonym_key(cfg)

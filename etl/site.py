@@ -6,7 +6,6 @@ counts. Nothing here touches the pooled warehouse, so a site can run where its d
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +16,7 @@ from etl.compile.mapper import Mapper
 from etl.compile.mapping import SiteMapping, load_mapping
 from etl.config import Config, SiteConfig
 from etl.errors import ConfigError
+from etl.outdir import remove
 from etl.read.readers import RawTable, read_source
 from etl.validate.pseudonymize import pseudonymize
 from etl.validate.quarantine import QUARANTINE_COLUMNS, Split, cascade_detail, patient_causes, resolve
@@ -127,7 +127,8 @@ def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = 
 
 def discard_work(cfg: Config, site_id: str) -> None:
     """Remove what the DuckDB path wrote for a dry run (`carpool validate`)."""
-    shutil.rmtree(cfg.out / "work" / site_id, ignore_errors=True)
+    if (cfg.out / "work" / site_id).exists():
+        remove(cfg.out, cfg.out / "work" / site_id)
     try:
         (cfg.out / "work").rmdir()
     except OSError:
