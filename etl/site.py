@@ -21,6 +21,7 @@ from etl.read.readers import RawTable, read_source
 from etl.validate.pseudonymize import pseudonymize
 from etl.validate.quarantine import QUARANTINE_COLUMNS, Split, cascade_detail, patient_causes, resolve
 from schemas.catalog import Finding
+from schemas.cell_limits import oversize_findings
 from schemas.pandera_models import validate_table
 from schemas.rules import cross_table_findings
 from warehouse.durable import sha256_file
@@ -72,6 +73,7 @@ def map_site(mapping: SiteMapping, raw: dict[str, RawTable], skip: set[str] = fr
     findings += harmonize_site(tables, births)
     for name, mt in mapped.items():
         findings += validate_table(name, tables[name], mt.reported)
+        findings += oversize_findings(name, tables[name])
     findings += cross_table_findings(tables, names)
     return tables, findings, ident_values
 
