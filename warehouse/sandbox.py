@@ -56,7 +56,8 @@ def check_query(sql: str) -> str:
 def open_readonly(db_path: Path) -> duckdb.DuckDBPyConnection:
     """A locked, read-only connection to a warehouse file (see the module docstring)."""
     db = Path(db_path).resolve()  # out/warehouse.duckdb is a symlink into runs/<run_id>/
-    allowed = [db.parent / "parquet"] if (db.parent / "parquet").is_dir() else []
+    beside = [db.parent / "parquet", Path(db_path).absolute().parent / "parquet"]  # resolved, and as linked
+    allowed = list(dict.fromkeys(d for d in beside if d.is_dir()))
     try:
         return _lock(duckdb.connect(str(db), read_only=True, config=_CONFIG), allowed)
     except duckdb.Error as exc:
