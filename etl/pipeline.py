@@ -23,7 +23,7 @@ import pandas as pd
 
 from etl.config import DEMO_BANNER, Config, pseudonym_key
 from etl.errors import InputError
-from etl.outdir import claim
+from etl.outdir import check_output_dir, claim
 from etl.site import export_dir, run_site, site_mapping
 from etl.version import code_version
 from warehouse import publish, sitecache
@@ -67,7 +67,8 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
     run_id = new_run_id(now)
     for s in only or []:
         cfg.site(s)
-    claim(out)  # the marker: carpool's own folder (etl.outdir); load_config refused anyone else's
+    check_output_dir(cfg)  # also for a Config not made by load_config
+    claim(out)             # the marker: carpool's own folder (etl.outdir)
     with refresh_lock(out, on_stale=warn):
         publish.prune(out)
         key, key_source = pseudonym_key(cfg)
