@@ -97,3 +97,10 @@ def test_oversized_cell_is_a_finding_showing_only_its_start():
     f = found[0]
     assert (f.rule_id, f.severity, f.row_id, f.column, f.local_id) == ("CELL_TOO_LONG", "error", 1, "product", "P2")
     assert "40,000 characters" in f.message and len(f.value) <= 41
+
+
+def test_a_finding_never_carries_a_huge_value():
+    from schemas.catalog import SHOWN_MAX, finding
+
+    f = finding("TYPE_MISMATCH", "patient", 0, "age_years", "9" * 1_000_000, expected="number")
+    assert len(f.value) == SHOWN_MAX + 1 and len(f.message) < SHOWN_MAX + 100
