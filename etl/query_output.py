@@ -41,9 +41,11 @@ def write_result(result: pa.Table, fmt: str, out: Path | None, console: Console)
         pq.write_table(result, out)
         return
     if fmt == "table":
-        if out is not None:
-            console = Console(file=Path(out).open("w", encoding="utf-8"), width=200)
-        console.print(_table(result))
+        if out is None:
+            console.print(_table(result))
+        else:
+            with Path(out).open("w", encoding="utf-8") as fh:
+                Console(file=fh, width=200).print(_table(result))
         return
     fh = Path(out).open("w", encoding="utf-8", newline="") if out is not None else sys.stdout
     try:
