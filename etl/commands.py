@@ -6,7 +6,8 @@ below. The clock is read here (the run time), never inside a computation.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
+import shutil
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,31 +15,55 @@ import duckdb
 import pandas as pd
 
 from etl.config import DEMO_BANNER, load_config, pseudonym_key
-from etl.errors import UsageError
-from etl.outdir import claim, remove
-from etl.pipeline import RefreshOutcome, refresh
+from etl.errors import CarpoolError, UsageError, storage_error, storage_fault
+from etl.outdir import claim
+from etl.pipeline import RefreshOutcome, new_run_id, refresh
 from etl.validate.validation_report import write_validation_report
-from warehouse.runlog import read_runs
+from warehouse.durable import fault_point
+from warehouse.runlog import read_runs, try_append_run
+
+
+@contextmanager
+def recorded(cfg, command: str, now: datetime, doing: str):
+    """A writing command other than refresh: its outcome goes to the run log; a storage
+    fault (disk full, read-only, I/O error) becomes one StorageError line, exit 3."""
+    record = {"command": command, "run_id": f"{command}-{new_run_id(now)}",
+              "started_at": now.isoformat(), "sites": {}}
+    try:
+        yield record
+    except CarpoolError as exc:
+        _record(cfg, exc, {**record, "status": "failed", "message": str(exc)})
+        raise
+    except Exception as exc:  # noqa: BLE001 - only storage faults are turned into a line; bugs are raised
+        if not (isinstance(exc, OSError) or storage_fault(exc)):
+            raise
+        err = storage_error(exc, doing)
+        _record(cfg, err, {**record, "status": "failed", "message": str(err)})
+        raise err from None
+    else:
+        problem = try_append_run(cfg.out, {**record, "status": "ok", "finished_at": datetime.now(UTC).isoformat(),
+                                           "message": ""})
+        if problem:
+            raise storage_error(OSError(problem), f"recording the {command} run (its output is published)")
+
+
+def _record(cfg, exc: CarpoolError, record: dict) -> None:
+    problem = try_append_run(cfg.out, {**record, "finished_at": datetime.now(UTC).isoformat()})
+    if problem:
+        exc.args = (f"{exc.args[0]}; {problem}",)
 
 
 def do_refresh(config: Path, only: list[str] | None, full: bool, log) -> RefreshOutcome:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     cfg = load_config(config)
+    warn = lambda m: log("warning", f"warning: {m}", style="yellow")  # noqa: E731
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   transient=True, disable=not _tty()) as bar:
         task = bar.add_task("refresh", total=None)
         outcome = refresh(cfg, datetime.now(UTC), only=only, full=full,
                           progress=lambda m: (bar.update(task, description=m), log("progress", m)),
-                          warn=lambda m: log("warning", f"warning: {m}", style="yellow"))
-    fresh = [s for s in outcome.sites if not s.reused]
-    workers = min(cfg.performance.workers or os.cpu_count() or 1, len(fresh))
-    if workers > 1:  # independent per site: one process per core, as the refresh itself
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(_gx, [cfg] * len(fresh), fresh))
-    else:
-        for s in fresh:
-            _gx(cfg, s)
+                          warn=warn, docs=lambda sites: validation_docs(cfg, sites, warn))
     for s in outcome.sites:
         log("site", f"{s.site_id}: {s.patients_loaded} patients loaded, {s.patients_quarantined} quarantined, "
                     f"{s.warnings} warnings{' (reused)' if s.reused else ''}", site=s.site_id, **s.counts())
@@ -46,19 +71,55 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log) -> Refresh
         log("error", f"{site}: {msg}", style="red", site=site)
     style = {"ok": "green", "no_changes": "green", "data_errors": "yellow", "failed": "red"}[outcome.status]
     text = outcome.message or outcome.status
+    if outcome.storage_fault:
+        log("error", f"error: {text}", style="red", exit_code=outcome.exit_code, run_id=outcome.run_id)
     log("run", f"run {outcome.run_id}: {text}", style=style, run_id=outcome.run_id, status=outcome.status)
     if outcome.key_source == "demo":
         log("banner", DEMO_BANNER, style="bold yellow", key_source="demo")
     return outcome
 
 
-def _gx(cfg, site_output) -> None:
+DOCS_STAMP = ".input_hash"
+
+
+def validation_docs(cfg, sites, warn) -> None:
+    """Great Expectations Data Docs for every site whose docs are missing or older than its
+    cached output (the stamp is the site's input hash): fresh sites, and sites whose docs a
+    killed or failed run did not finish. Each site's docs are built aside and renamed in."""
+    from warehouse import sitecache
+
+    for s in sites:
+        docs = cfg.out / "validation" / s.site_id / "gx"
+        try:
+            done = (docs / DOCS_STAMP).read_text().strip() == s.input_hash
+        except OSError:
+            done = False
+        if done:
+            continue
+        if s.reused:
+            warn(f"{s.site_id}: validation docs missing or out of date (an earlier run stopped before "
+                 "writing them); rebuilding them")
+            s = sitecache.load(cfg.out, s.site_id)
+        tmp = docs.with_name(f".gx.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        _gx(cfg, s, tmp)
+        fault_point(f"docs: {s.site_id}")
+        (tmp / DOCS_STAMP).write_text(s.input_hash + "\n")
+        old = docs.with_name(f".gx.old{os.getpid()}")
+        if docs.exists():
+            os.replace(docs, old)
+        os.replace(tmp, docs)
+        shutil.rmtree(old, ignore_errors=True)
+        for left in docs.parent.glob(".gx.*"):   # a killed run's half-built docs
+            shutil.rmtree(left, ignore_errors=True)
+
+
+def _gx(cfg, site_output, docs: Path | None = None) -> None:
     """Dataset expectations (Great Expectations, on pandas batches) + Data Docs per site."""
     from schemas.gx_docs import validate_site
 
-    docs = cfg.out / "validation" / site_output.site_id / "gx"
-    if docs.exists():
-        remove(cfg.out, docs)
+    docs = docs or cfg.out / "validation" / site_output.site_id / "gx"
+    shutil.rmtree(docs, ignore_errors=True)
     tables, notes = {}, []
     for n, f in site_output.tables.items():
         if isinstance(f, Path):  # validated in full in SQL (etl.compile.duckpath); the docs show a bounded sample
@@ -93,10 +154,10 @@ def do_validate(config: Path, site_id: str, log) -> int:
 
     cfg = load_config(config)
     site = cfg.site(site_id)
-    claim(cfg.out)
     key, key_source = pseudonym_key(cfg)
     if key_source == "demo":
         log("banner", DEMO_BANNER, style="bold yellow", key_source="demo")
+    claim(cfg.out)
     result = run_site(cfg, site, key)
     out_dir = cfg.out / "validation" / site_id
     report = write_validation_report(out_dir, result, config)
@@ -135,23 +196,83 @@ def do_sql(config: Path, query: str, fmt: str = "table", out: Path | None = None
     return result
 
 
-def do_runs(config: Path, limit: int) -> list[dict]:
+def do_views(name: str | None, dialect: str) -> list[tuple[str, str]]:
+    """[(view, SQL in dialect)] for one view or all of them."""
+    from warehouse.portable import DIALECTS, view_names, view_sql
+
+    if dialect not in DIALECTS:
+        raise UsageError(f"unknown dialect {dialect!r}: use one of {', '.join(DIALECTS)}")
+    names = [name] if name else view_names()
+    unknown = [n for n in names if n not in view_names()]
+    if unknown:
+        raise UsageError(f"no view {unknown[0]!r}: views are {', '.join(view_names())}")
+    return [(n, view_sql(n, dialect)) for n in names]
+
+
+def _read_only_warehouse(config: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(warehouse_path(load_config(config))), read_only=True)
+
+
+def do_export_adam(config: Path, out: Path) -> list[Path]:
+    from warehouse.exports.adam import export_adam
+
+    con = _read_only_warehouse(config)
+    try:
+        return export_adam(con, out)
+    finally:
+        con.close()
+
+
+def do_export_omop(config: Path, out: Path, vocabulary: Path | None):
+    from warehouse.exports.omop import export_omop
+
+    con = _read_only_warehouse(config)
+    try:
+        return export_omop(con, out, vocabulary)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        con.close()
+
+
+def do_runs(config: Path, limit: int, log=None) -> list[dict]:
     cfg = load_config(config)
-    return list(reversed(read_runs(cfg.out)))[:limit]
+    skipped = (lambda m: log("warning", f"warning: {m}", style="yellow")) if log else None
+    return list(reversed(read_runs(cfg.out, skipped)))[:limit]
 
 
 def do_analyze(config: Path, plan: Path | None, snapshot: str | None, log) -> Path:
     from etl.analyze import analyze_warehouse
 
     cfg = load_config(config)
-    return analyze_warehouse(cfg, plan, snapshot, log)
+    now = datetime.now(UTC)
+    with recorded(cfg, "analyze", now, f"analyzing {'snapshot ' + snapshot if snapshot else 'the warehouse'}"):
+        return analyze_warehouse(cfg, plan, snapshot, log, now)
+
+
+def do_verify(config: Path, snapshot: str | None, log) -> list[str]:
+    from warehouse.verify import verify_current
+
+    cfg = load_config(config)
+    if snapshot:
+        from warehouse.snapshot import verify
+
+        m = verify(cfg, snapshot)
+        log("verify", f"snapshot {snapshot}: {len(m['files'])} files match manifest.json (run {m['run_id']})")
+        return []
+    checked = verify_current(cfg.out)
+    for line in checked:
+        log("verify", line)
+    return checked
 
 
 def do_freeze(config: Path, name: str, log) -> Path:
     from warehouse.snapshot import freeze, verify
 
     cfg = load_config(config)
-    folder = freeze(cfg, name, datetime.now(UTC))
+    now = datetime.now(UTC)
+    with recorded(cfg, "freeze", now, f"freezing snapshot {name}"):
+        folder = freeze(cfg, name, now, on_stale=lambda m: log("warning", f"warning: {m}", style="yellow"))
     m = verify(cfg, name)
     log("freeze", f"snapshot {name}: run {m['run_id']}, {len(m['tables'])} tables, {len(m['files'])} files "
                   f"hashed in {folder / 'manifest.json'} (read-only)\n"

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from etl.errors import ConfigError
 from etl.outdir import check_output_dir
 from etl.yamlfile import load_model
+from federated.disclosure import DisclosureConfig
 
 SITE_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 KEY_ENV = "CARPOOL_PSEUDONYM_KEY"
@@ -55,7 +56,6 @@ class PerformanceConfig(_Strict):
     duckdb_threshold_mb: float = Field(
         8.0, ge=0, description="Tables whose source file is at least this large are read, mapped and validated "
                                 "in DuckDB (etl.compile.duckpath) when their shape allows; 0 = always.")
-    workers: int | None = Field(None, ge=1, description="Sites processed in parallel; default: the machine's cores.")
 
 
 class Config(_Strict):
@@ -66,6 +66,7 @@ class Config(_Strict):
     pseudonym_key: KeyConfig = KeyConfig()
     quality: QualityConfig = QualityConfig()
     performance: PerformanceConfig = PerformanceConfig()
+    federated: DisclosureConfig = DisclosureConfig()  # `carpool federate`: disclosure control
     sites: list[SiteConfig]
     path: Path | None = Field(None, exclude=True)
 

@@ -4,7 +4,7 @@
   * `crosstab` rows: patient counts by site x tox_group x cr_d30 x mrd_neg_cr from
     `analysis_patient` (the finest grain only: no margins, so no suppressed cell can be
     recovered by subtraction within the file);
-  * `result` rows: the warehouse's `analysis_result` table, if `carpool analyze` filled it.
+  * `result` rows: the warehouse's `analysis_result` view, if `carpool analyze` has run on this warehouse run.
 A count between 1 and min_cell - 1 is suppressed: its value is left empty and `suppressed`
 is true. Within each tox_group x cr_d30 x mrd_neg_cr stratum, when exactly one site's cell
 is suppressed, the next smallest is suppressed too (secondary suppression), so the pooled
@@ -88,8 +88,8 @@ def export_aggregates(warehouse: Path, out_file: Path, min_cell: int = 5) -> tup
     con = open_readonly(warehouse)
     try:
         patients = con.execute("SELECT * FROM analysis_patient").fetchdf()
-        has_results = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'analysis_result' "
-                                  "AND database_name = current_database()").fetchone()[0]
+        has_results = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = "
+                                  "'analysis_result' AND table_catalog = current_database()").fetchone()[0]
         result = con.execute("SELECT * FROM analysis_result").fetchdf() if has_results else None
         run_id = (con.execute("SELECT value FROM study_config WHERE key = 'run_id'").fetchone() or [""])[0]
     finally:

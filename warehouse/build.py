@@ -16,6 +16,8 @@ import duckdb
 import pandas as pd
 
 from schemas.model import common_schema
+from warehouse import results
+from warehouse.dictionary import ColumnDoc, documented, load_codelists, write_dictionary
 from warehouse.durable import sql_path
 
 VIEWS_DIR = Path(__file__).resolve().parent / "views"
@@ -49,14 +51,12 @@ META_TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("key_source", "VARCHAR", "Where the pseudonymization key came from: env, file or demo (never the key)."),
     ],
     "study_config": [("key", "VARCHAR", "Setting."), ("value", "VARCHAR", "Value (e.g. cutoff_date).")],
-    "analysis_result": [
-        ("run_id", "VARCHAR", "Run."),
-        ("analysis", "VARCHAR", "table1, response, survival, followup, kinetics, cox, audit."),
-        ("comparison", "VARCHAR", "Grouping compared."), ("endpoint", "VARCHAR", "Variable or endpoint."),
-        ("term", "VARCHAR", "Cox term or group level."), ("statistic", "VARCHAR", "p_value, hr, median, ..."),
-        ("value", "DOUBLE", "The number."), ("test", "VARCHAR", "Test or method that produced it."),
-    ],
 }
+
+
+LINEAGE_DOCS = {"study_id": ColumnDoc("Pseudonymous patient id: keyed HMAC of site and local id."),
+                "source_file": ColumnDoc("Export file (and sheet) of the row."),
+                "source_row": ColumnDoc("Row in that file as a person sees it.")}
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,7 @@ def build(dest: Path, data: WarehouseInput) -> Path:
                     con.unregister("_frame")
             _comment(con, name, table.description, [(c.name, c.description + (f" [{c.unit}]" if c.unit else ""))
                                                      for c in table.columns if c.name != "local_id"]
-                     + [("study_id", "Pseudonymous patient id: keyed HMAC of site and local id."),
-                        ("source_file", "Export file (and sheet) of the row."),
-                        ("source_row", "Row in that file as a person sees it.")])
+                     + [(c, d.description) for c, d in LINEAGE_DOCS.items()])
         for name, cols in META_TABLES.items():
             con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t, _ in cols)})")
             _comment(con, name, f"carpool {name.replace('_', ' ')}", [(c, d) for c, _, d in cols])
@@ -108,8 +106,10 @@ def build(dest: Path, data: WarehouseInput) -> Path:
         _insert(con, "etl_file", data.files.assign(run_id=data.run_id))
         _insert(con, "etl_run", data.runs)
         _insert(con, "study_config", pd.DataFrame(sorted(data.settings.items()), columns=["key", "value"]))
+        load_codelists(con)
         create_views(con)
-        _dictionary(con)
+        results.attach_empty(con, dest)   # the `analysis_result` view: filled by `carpool analyze`
+        write_dictionary(con, documented(_table_docs(), VIEWS_DIR))
         _parquet(con, dest / "parquet")
         con.execute("CHECKPOINT")
     finally:
@@ -170,31 +170,35 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _dictionary(con: duckdb.DuckDBPyConnection) -> None:
-    """data_dictionary: every table and view column with its type, unit and description."""
-    con.execute("""
-        CREATE TABLE data_dictionary AS
-        SELECT c.table_name AS "table", c.column_name AS "column", c.data_type AS type,
-               regexp_extract(c.comment, '\\[([^\\]]+)\\]$', 1) AS unit,
-               coalesce(c.comment, '') AS description,
-               CASE WHEN v.view_name IS NULL THEN 'table' ELSE 'view' END AS kind
-        FROM duckdb_columns() c
-        LEFT JOIN duckdb_views() v ON v.view_name = c.table_name AND v.database_name = c.database_name
-        WHERE c.database_name = current_database() AND c.schema_name = 'main'
-        ORDER BY kind, "table", c.column_index
-    """)
-    _comment(con, "data_dictionary", "Every warehouse table and view column: type, unit, description.", [])
+def _table_docs() -> dict[str, dict[str, ColumnDoc]]:
+    """Docs of carpool's own tables and of the lineage columns every clinical table carries."""
+    docs = {name: {c: ColumnDoc(d) for c, _, d in cols} for name, cols in META_TABLES.items()}
+    docs["analysis_result"] = {c: ColumnDoc(d) for c, _, d in results.COLUMNS}
+    for name in common_schema():
+        docs[name] = dict(LINEAGE_DOCS)
+    return docs
 
 
 def _parquet(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    """Every table as Parquet: site tables partitioned by site_id, the others as one file.
+
+    An empty table is still written, as one file that carries the schema, so an engine that
+    registers every folder under parquet/ (Spark, Trino, a notebook) finds every table.
+    """
     root.mkdir(parents=True, exist_ok=True)
-    for name in list(common_schema()) + ["quarantine", "etl_file"]:
+    tables = [r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY 1").fetchall()]
+    for name in tables:
         n = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+        cols = [r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()]
         target = root / name
-        if n == 0:
-            continue
         # ORDER BY ALL makes the files byte-stable; a table too large to sort cheaply keeps its
         # insertion order, which is deterministic too (sites in config order, rows in file order)
         order = "ORDER BY ALL" if n <= SORT_MAX_ROWS else ""
-        con.execute(f"COPY (SELECT * FROM {name} {order}) TO '{sql_path(target)}' "
-                    "(FORMAT PARQUET, PARTITION_BY (site_id), OVERWRITE_OR_IGNORE)")
+        if n and "site_id" in cols:
+            con.execute(f"COPY (SELECT * FROM {name} {order}) TO '{sql_path(target)}' "
+                        "(FORMAT PARQUET, PARTITION_BY (site_id), OVERWRITE_OR_IGNORE)")
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            con.execute(f"COPY (SELECT * FROM {name} {order}) TO '{sql_path(target / 'data_0.parquet')}' "
+                        "(FORMAT PARQUET)")

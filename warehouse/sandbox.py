@@ -10,9 +10,9 @@ Two locks, each enough on its own for most attacks, and both always on:
   `enable_external_access=false` (no `read_csv('/etc/passwd')`, no COPY to a file, no
   ATTACH of another file, no `getenv`), extension auto-install/auto-load off, a memory
   limit, no spill directory, and `lock_configuration=true`, so no statement can turn any
-  of that back on. The only files it may open are the warehouse file itself and, when the
-  warehouse keeps tables as Parquet beside it, that run's `parquet/` folder
-  (`allowed_directories`): the warehouse, never a raw export.
+  of that back on. The only files it may open are the warehouse file itself and the
+  run's own `parquet/` and `results/` folders beside it (`allowed_directories`; views
+  such as `analysis_result` read Parquet there): the warehouse, never a raw export.
 
 A refused statement is a `UsageError` with one line saying why; the warehouse is never
 written. Queries run at most `TIMEOUT_S` seconds (the connection is interrupted).
@@ -31,6 +31,7 @@ from etl.errors import UsageError
 MEMORY_LIMIT = os.environ.get("CARPOOL_SQL_MEMORY", "1GB")
 TIMEOUT_S = float(os.environ.get("CARPOOL_SQL_TIMEOUT", "300"))
 ALLOWED_TYPES = {duckdb.StatementType.SELECT}
+WAREHOUSE_DIRS = ("parquet", "results")  # beside the DuckDB file: the run's tables and its analysis results
 
 
 def check_query(sql: str) -> str:
@@ -56,7 +57,8 @@ def check_query(sql: str) -> str:
 def open_readonly(db_path: Path) -> duckdb.DuckDBPyConnection:
     """A locked, read-only connection to a warehouse file (see the module docstring)."""
     db = Path(db_path).resolve()  # out/warehouse.duckdb is a symlink into runs/<run_id>/
-    beside = [db.parent / "parquet", Path(db_path).absolute().parent / "parquet"]  # resolved, and as linked
+    beside = [folder / sub for folder in (db.parent, Path(db_path).absolute().parent)  # resolved, and as linked
+              for sub in WAREHOUSE_DIRS]
     allowed = list(dict.fromkeys(d for d in beside if d.is_dir()))
     try:
         return _lock(duckdb.connect(str(db), read_only=True, config=_CONFIG), allowed)
