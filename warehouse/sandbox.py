@@ -11,8 +11,9 @@ Two locks, each enough on its own for most attacks, and both always on:
   ATTACH of another file, no `getenv`), extension auto-install/auto-load off, a memory
   limit, no spill directory, and `lock_configuration=true`, so no statement can turn any
   of that back on. The only files it may open are the warehouse file itself and the
-  run's own `parquet/` and `results/` folders beside it (`allowed_directories`; views
-  such as `analysis_result` read Parquet there): the warehouse, never a raw export.
+  run's own `parquet/` and `results/` folders beside it, plus the folders of the Parquet
+  files its own views read (`allowed_directories`; carpool wrote those views at build
+  time, and a read-only connection cannot add one): the warehouse, never a raw export.
 
 A refused statement is a `UsageError` with one line saying why; the warehouse is never
 written. Queries run at most `TIMEOUT_S` seconds (the connection is interrupted).
@@ -20,6 +21,7 @@ written. Queries run at most `TIMEOUT_S` seconds (the connection is interrupted)
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from etl.errors import UsageError
 MEMORY_LIMIT = os.environ.get("CARPOOL_SQL_MEMORY", "1GB")
 TIMEOUT_S = float(os.environ.get("CARPOOL_SQL_TIMEOUT", "300"))
 ALLOWED_TYPES = {duckdb.StatementType.SELECT}
+VIEW_FILE = re.compile(r"read_parquet\(\s*'((?:[^']|'')*)'", re.IGNORECASE)
 WAREHOUSE_DIRS = ("parquet", "results")  # beside the DuckDB file: the run's tables and its analysis results
 
 
@@ -59,11 +62,23 @@ def open_readonly(db_path: Path) -> duckdb.DuckDBPyConnection:
     db = Path(db_path).resolve()  # out/warehouse.duckdb is a symlink into runs/<run_id>/
     beside = [folder / sub for folder in (db.parent, Path(db_path).absolute().parent)  # resolved, and as linked
               for sub in WAREHOUSE_DIRS]
-    allowed = list(dict.fromkeys(d for d in beside if d.is_dir()))
     try:
-        return _lock(duckdb.connect(str(db), read_only=True, config=_CONFIG), allowed)
+        con = duckdb.connect(str(db), read_only=True, config=_CONFIG)
+        beside += _view_folders(con)
+        beside += [d.resolve() for d in beside if d.is_dir()]  # e.g. results/ links to the result set
+        return _lock(con, list(dict.fromkeys(d for d in beside if d.is_dir())))
     except duckdb.Error as exc:
         raise UsageError(f"{db}: cannot open the warehouse read-only: {_first_line(exc)}") from None
+
+
+def _view_folders(con: duckdb.DuckDBPyConnection) -> list[Path]:
+    """Folders of the Parquet files the warehouse's own views read. carpool wrote those views
+    at build time (a read-only connection cannot add one), so their files are the warehouse's."""
+    out = []
+    for (sql,) in con.execute("SELECT sql FROM duckdb_views() WHERE NOT internal AND sql IS NOT NULL").fetchall():
+        for literal in VIEW_FILE.findall(sql):
+            out.append(Path(literal.replace("''", "'")).parent)
+    return out
 
 
 def run_query(db_path: Path, sql: str, timeout_s: float = TIMEOUT_S) -> pa.Table:

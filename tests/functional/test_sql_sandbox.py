@@ -101,6 +101,8 @@ def test_ordinary_queries_and_views_still_work(sandbox):
                        "WITH g AS (SELECT tox_group FROM analysis_patient) "
                        "SELECT count(DISTINCT tox_group) AS k FROM g")
     assert groups.to_pylist()[0]["k"] >= 2
+    # views over Parquet beside the DuckDB file (analysis_result reads the run's results/ link)
+    run_query(cfg.out / "warehouse.duckdb", "SELECT count(*) AS n FROM analysis_result")
 
 
 def test_values_print_as_data_not_console_markup(sandbox):
