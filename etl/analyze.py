@@ -26,11 +26,13 @@ from analysis.plan import load_plan
 from analysis.report import render_report
 from analysis.runner import COLUMNS as RESULT_COLUMNS
 from analysis.runner import run_plan
-from etl.config import Config
+from etl.config import DEMO_BANNER, Config
 from etl.errors import StaleResultError, UsageError
+from etl.escape import write_csv
 from warehouse import publish, results
 from warehouse.durable import fault_point
 from warehouse.runlog import try_append_run
+from warehouse.sandbox import open_readonly
 
 
 def load_analysis_input(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -69,7 +71,7 @@ def analyze_warehouse(cfg: Config, plan_path: Path | None, snapshot: str | None,
         if run_dir is None or not (run_dir / "warehouse.duckdb").exists():
             raise UsageError(f"no warehouse at {cfg.out / 'warehouse.duckdb'}: "
                              f"run `carpool refresh --config {cfg.path}` first")
-        con = duckdb.connect(str(run_dir / "warehouse.duckdb"), read_only=True)
+        con = open_readonly(run_dir / "warehouse.duckdb")
     try:
         df, settings = load_analysis_input(con)
     finally:
@@ -79,7 +81,10 @@ def analyze_warehouse(cfg: Config, plan_path: Path | None, snapshot: str | None,
     run_id = settings.get("run_id", "")
     meta = {"run_id": run_id, "cutoff_date": settings.get("cutoff_date", ""),
             "study": settings.get("study", ""), "snapshot": snapshot or "",
-            "plan": str(plan_path or "analysis/plans/study.yml"), "n_patients": len(df)}
+            "plan": str(plan_path or "analysis/plans/study.yml"), "n_patients": len(df),
+            "banner": DEMO_BANNER if settings.get("key_source") == "demo" else ""}
+    if meta["banner"]:
+        log("banner", DEMO_BANNER, style="bold yellow", key_source="demo")
     set_id = f"{'snapshot-' + snapshot if snapshot else run_id}.{now.astimezone(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
     tmp = results.stage(cfg.out, set_id)        # first: an unwritable out/ fails before minutes of work
     try:
@@ -128,7 +133,7 @@ def write_report(out_dir: Path, report, audit_html: str, table: pd.DataFrame) ->
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     (out_dir / "index.html").write_text(report.html, encoding="utf-8")
     (out_dir / "audit.html").write_text(audit_html, encoding="utf-8")
-    table.to_csv(out_dir / "statistics.csv", index=False, float_format="%.10g")
+    write_csv(table, out_dir / "statistics.csv", float_format="%.10g")
     for fig in report.figures:
         (out_dir / "figures" / f"{fig.name}.png").write_bytes(fig.png)
         (out_dir / "figures" / f"{fig.name}.svg").write_bytes(fig.svg)
@@ -139,4 +144,4 @@ def _log_interrupted(cfg: Config, set_id: str, log) -> None:
                "its staged result set was discarded")
     problem = try_append_run(cfg.out, {"command": "analyze", "run_id": set_id, "status": "interrupted",
                                        "started_at": "", "finished_at": None, "message": message})
-    log("warning", f"[yellow]warning:[/yellow] {message}" + (f"; {problem}" if problem else ""))
+    log("warning", f"warning: {message}" + (f"; {problem}" if problem else ""), style="yellow")

@@ -20,8 +20,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from etl.config import DEMO_BANNER
 from etl.errors import CarpoolError
+from etl.escape import plain
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode="markdown",
@@ -36,13 +39,17 @@ class _State:
     json_log = False
 
 
-def log(event: str, message: str, **fields) -> None:
-    """Human line on stderr, or a JSON line for a log collector (`--log-json`)."""
+def log(event: str, message: str, style: str | None = None, **fields) -> None:
+    """Human line on stderr, or a JSON line for a log collector (`--log-json`).
+
+    The message is printed as written (data from exports can hold `[b]`-like markup);
+    `style` colours the whole line.
+    """
     if _State.json_log:
         rec = {"ts": datetime.now(UTC).isoformat(timespec="seconds"), "event": event, "message": message, **fields}
         print(json.dumps(rec, default=str), file=sys.stderr, flush=True)
     else:
-        console.print(message, highlight=False)
+        console.print(Text(message, style=style or ""), highlight=False)
 
 
 @app.callback()
@@ -57,11 +64,11 @@ def run(fn):
     try:
         return fn()
     except CarpoolError as exc:
-        log("error", f"[red]error:[/red] {exc}" if not _State.json_log else str(exc), exit_code=exc.exit_code)
+        log("error", f"error: {exc}" if not _State.json_log else str(exc), style="red", exit_code=exc.exit_code)
         raise typer.Exit(exc.exit_code) from None
     except OSError as exc:   # a storage fault outside a command's own handling: still one line
         err = storage_error(exc, "running the command")
-        log("error", f"[red]error:[/red] {err}" if not _State.json_log else str(err), exit_code=err.exit_code)
+        log("error", f"error: {err}" if not _State.json_log else str(err), style="red", exit_code=err.exit_code)
         raise typer.Exit(err.exit_code) from None
 
 
@@ -96,24 +103,18 @@ def validate(site: str = typer.Option(..., "--site", "-s", help="Site id from th
 
 
 @app.command()
-def sql(query: str = typer.Argument(..., help="SQL to run (read-only)."), config: Path = CONFIG,
-        fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json.")) -> None:
-    """Query the warehouse read-only.
+def sql(query: str = typer.Argument(..., help="One SELECT (or WITH ... SELECT) statement."), config: Path = CONFIG,
+        fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json or parquet."),
+        out: Path = typer.Option(None, "--out", "-o", help="Write to this file (required for parquet).")) -> None:
+    """Query the warehouse read-only: one SELECT; no files, settings or extensions (docs/operations.md).
 
-    Example: `carpool sql "SELECT tox_group, count(*) FROM analysis_patient GROUP BY 1"`
+    NULL shows as NULL in the table, an empty CSV cell, JSON null.
+
+    Example: `carpool sql "SELECT tox_group, count(*) FROM analysis_patient GROUP BY 1" -f csv`
     """
     from etl.commands import do_sql
 
-    frame = run(lambda: do_sql(config, query))
-    if fmt == "csv":
-        sys.stdout.write(frame.to_csv(index=False))
-    elif fmt == "json":
-        sys.stdout.write(frame.to_json(orient="records", date_format="iso") + "\n")
-    else:
-        table = Table(*[str(c) for c in frame.columns])
-        for row in frame.itertuples(index=False):
-            table.add_row(*["" if v is None else str(v) for v in row])
-        stdout.print(table)
+    run(lambda: do_sql(config, query, fmt, out, stdout))
 
 
 @app.command()
@@ -138,11 +139,16 @@ def runs(config: Path = CONFIG, limit: int = typer.Option(10, "--limit", "-n", h
     from etl.commands import do_runs
 
     rows = run(lambda: do_runs(config, limit, log))
-    table = Table("run_id", "status", "started_at", "sites", "message")
+    table = Table("run_id", "status", "started_at", "sites", "key", "message")
     for r in rows:
         sites = r.get("sites")
-        table.add_row(r["run_id"], r["status"], r["started_at"][:19],
-                      str(len(sites)) if isinstance(sites, dict) else "", str(r.get("message") or ""))
+        key = r.get("key_source") or "?"
+        table.add_row(*map(plain, (r["run_id"], r["status"], r["started_at"][:19],
+                                   str(len(sites)) if isinstance(sites, dict) else "")),
+                      Text(DEMO_BANNER, style="bold yellow") if key == "demo" else plain(key),
+                      plain(str(r.get("message") or "")))
+    if any(r.get("key_source") == "demo" for r in rows):
+        stdout.print(Text(DEMO_BANNER, style="bold yellow"))
     stdout.print(table)
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from etl.config import load_config, pseudonym_key
+from etl.config import DEMO_BANNER, load_config, pseudonym_key
 from etl.errors import CarpoolError, UsageError, storage_error, storage_fault
+from etl.outdir import claim
 from etl.pipeline import RefreshOutcome, new_run_id, refresh
 from etl.validate.validation_report import write_validation_report
 from warehouse.durable import fault_point
@@ -56,7 +57,7 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log, allow_shri
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     cfg = load_config(config)
-    warn = lambda m: log("warning", f"[yellow]warning:[/yellow] {m}")  # noqa: E731
+    warn = lambda m: log("warning", f"warning: {m}", style="yellow")  # noqa: E731
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   transient=True, disable=not _tty()) as bar:
         task = bar.add_task("refresh", total=None)
@@ -68,12 +69,14 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log, allow_shri
         log("site", f"{s.site_id}: {s.patients_loaded} patients loaded, {s.patients_quarantined} quarantined, "
                     f"{s.warnings} warnings{' (reused)' if s.reused else ''}", site=s.site_id, **s.counts())
     for site, msg in outcome.failures.items():
-        log("error", f"[red]{site}: {msg}[/red]", site=site)
+        log("error", f"{site}: {msg}", style="red", site=site)
     style = {"ok": "green", "no_changes": "green", "data_errors": "yellow", "failed": "red"}[outcome.status]
     text = outcome.message or outcome.status
     if outcome.storage_fault:
-        log("error", f"[red]error:[/red] {text}", exit_code=outcome.exit_code, run_id=outcome.run_id)
-    log("run", f"[{style}]run {outcome.run_id}: {text}[/{style}]", run_id=outcome.run_id, status=outcome.status)
+        log("error", f"error: {text}", style="red", exit_code=outcome.exit_code, run_id=outcome.run_id)
+    log("run", f"run {outcome.run_id}: {text}", style=style, run_id=outcome.run_id, status=outcome.status)
+    if outcome.key_source == "demo":
+        log("banner", DEMO_BANNER, style="bold yellow", key_source="demo")
     return outcome
 
 
@@ -152,7 +155,10 @@ def do_validate(config: Path, site_id: str, log) -> int:
 
     cfg = load_config(config)
     site = cfg.site(site_id)
-    key, _ = pseudonym_key(cfg)
+    key, key_source = pseudonym_key(cfg)
+    if key_source == "demo":
+        log("banner", DEMO_BANNER, style="bold yellow", key_source="demo")
+    claim(cfg.out)
     result = run_site(cfg, site, key)
     out_dir = cfg.out / "validation" / site_id
     report = write_validation_report(out_dir, result, config)
@@ -178,15 +184,17 @@ def warehouse_path(cfg) -> Path:
     return path
 
 
-def do_sql(config: Path, query: str) -> pd.DataFrame:
+def do_sql(config: Path, query: str, fmt: str = "table", out: Path | None = None, console=None):
+    """Run one read-only SELECT in the SQL sandbox (warehouse.sandbox) and write the result."""
+    from etl.query_output import check_format, write_result
+    from warehouse.sandbox import run_query
+
+    check_format(fmt, out)
     cfg = load_config(config)
-    con = duckdb.connect(str(warehouse_path(cfg)), read_only=True)
-    try:
-        return con.execute(query).fetchdf()
-    except duckdb.Error as exc:
-        raise UsageError(f"SQL error: {exc}") from None
-    finally:
-        con.close()
+    result = run_query(warehouse_path(cfg), query)
+    if console is not None:
+        write_result(result, fmt, out, console)
+    return result
 
 
 def do_views(name: str | None, dialect: str) -> list[tuple[str, str]]:
@@ -230,7 +238,7 @@ def do_export_omop(config: Path, out: Path, vocabulary: Path | None):
 
 def do_runs(config: Path, limit: int, log=None) -> list[dict]:
     cfg = load_config(config)
-    skipped = (lambda m: log("warning", f"[yellow]warning:[/yellow] {m}")) if log else None
+    skipped = (lambda m: log("warning", f"warning: {m}", style="yellow")) if log else None
     return list(reversed(read_runs(cfg.out, skipped)))[:limit]
 
 
@@ -265,7 +273,7 @@ def do_freeze(config: Path, name: str, log) -> Path:
     cfg = load_config(config)
     now = datetime.now(UTC)
     with recorded(cfg, "freeze", now, f"freezing snapshot {name}"):
-        folder = freeze(cfg, name, now, on_stale=lambda m: log("warning", f"[yellow]warning:[/yellow] {m}"))
+        folder = freeze(cfg, name, now, on_stale=lambda m: log("warning", f"warning: {m}", style="yellow"))
     m = verify(cfg, name)
     log("freeze", f"snapshot {name}: run {m['run_id']}, {len(m['tables'])} tables, {len(m['files'])} files "
                   f"hashed in {folder / 'manifest.json'} (read-only)\n"

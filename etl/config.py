@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from etl.errors import ConfigError
+from etl.outdir import check_output_dir
 from etl.yamlfile import load_model
 from federated.disclosure import DisclosureConfig
 
@@ -42,7 +43,8 @@ class SiteConfig(_Strict):
 class KeyConfig(_Strict):
     env: str = KEY_ENV
     file: Path | None = None
-    demo_key: str | None = Field(None, description="A published key for synthetic demo data only.")
+    demo_key: str | None = Field(None, description="A published key for synthetic demo data only; "
+                                                    "used only when the config says `demo: true`.")
 
 
 class QualityConfig(_Strict):
@@ -61,6 +63,7 @@ class PerformanceConfig(_Strict):
 
 class Config(_Strict):
     study: str = "study"
+    demo: bool = Field(False, description="Synthetic demo data: allows the published demo key.")
     cutoff_date: date
     output_dir: Path = Path("out")
     pseudonym_key: KeyConfig = KeyConfig()
@@ -113,26 +116,44 @@ def load_config(path: Path) -> Config:
         key_path = cfg.resolve(key_file).resolve()
         if key_path.is_relative_to(cfg.out.resolve()):
             raise ConfigError(f"{path}: pseudonym_key.file must not be under output_dir ({cfg.out})")
+    check_output_dir(cfg)
     return cfg
 
 
+KEY_SOURCES = ("env", "file", "demo")
+MIN_KEY_BYTES = 16
+DEMO_BANNER = "DEMO KEY, synthetic data only"
+
+
 def pseudonym_key(cfg: Config) -> tuple[bytes, str]:
-    """The HMAC key and where it came from. The only code path that reads the key."""
-    env = os.environ.get(cfg.pseudonym_key.env)
-    if env:
-        return env.encode("utf-8"), f"environment variable {cfg.pseudonym_key.env}"
+    """The HMAC key and its source: "env", "file" or "demo". The only code path that reads the key.
+
+    An environment variable that is set wins, and must hold at least 16 bytes: a set but
+    empty variable (a scheduler whose secret failed to load) is an error, never a silent
+    fall-back. The published demo key is used only when the config says `demo: true`.
+    """
+    name = cfg.pseudonym_key.env
+    env = os.environ.get(name)
+    if env is not None:
+        if len(env.encode("utf-8")) < MIN_KEY_BYTES:
+            what = "is set but empty" if not env.strip() else f"is shorter than {MIN_KEY_BYTES} bytes"
+            raise ConfigError(f"{cfg.path}: environment variable {name} {what}: set a key of at least "
+                              f"{MIN_KEY_BYTES} bytes, or unset it to use pseudonym_key.file")
+        return env.encode("utf-8"), "env"
     if cfg.pseudonym_key.file is not None:
         key_path = cfg.resolve(cfg.pseudonym_key.file)
         try:
             key = key_path.read_bytes().strip()
         except OSError as exc:
             raise ConfigError(f"{cfg.path}: pseudonym_key.file {key_path}: {exc.strerror}") from None
-        if len(key) < 16:
-            raise ConfigError(f"{cfg.path}: pseudonym_key.file {key_path}: key shorter than 16 bytes")
-        return key, f"key file {key_path}"
-    if cfg.pseudonym_key.demo_key:
-        return cfg.pseudonym_key.demo_key.encode("utf-8"), "the published DEMO key (synthetic data only)"
+        if len(key) < MIN_KEY_BYTES:
+            raise ConfigError(f"{cfg.path}: pseudonym_key.file {key_path}: key shorter than {MIN_KEY_BYTES} bytes")
+        return key, "file"
+    if cfg.pseudonym_key.demo_key and cfg.demo:
+        return cfg.pseudonym_key.demo_key.encode("utf-8"), "demo"
+    demo_hint = (" (pseudonym_key.demo_key is used only with `demo: true`, for synthetic data)"
+                 if cfg.pseudonym_key.demo_key else "")
     raise ConfigError(
-        f"{cfg.path}: no pseudonymization key: set ${cfg.pseudonym_key.env} "
-        "or pseudonym_key.file (outside output_dir)"
+        f"{cfg.path}: no pseudonymization key: set ${name} "
+        f"or pseudonym_key.file (outside output_dir){demo_hint}"
     )

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl.config import Config, pseudonym_key
+from etl.config import DEMO_BANNER, Config, pseudonym_key
 from etl.errors import InputError, StorageError, storage_error, storage_fault
+from etl.outdir import check_output_dir, claim
 from etl.site import export_dir, run_site, site_mapping
 from etl.validate.validation_report import write_validation_report
 from etl.version import code_version
@@ -43,6 +44,7 @@ class RefreshOutcome:
     warehouse: Path | None = None
     message: str = ""
     storage_fault: bool = False      # the output folder was full, read-only or failing (exit 3)
+    key_source: str = ""             # env | file | demo (never the key)
 
     @property
     def exit_code(self) -> int:
@@ -74,10 +76,15 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
     run_id = new_run_id(now)
     for s in only or []:
         cfg.site(s)
-    key, _ = pseudonym_key(cfg)
-    outcome = RefreshOutcome(run_id, "ok")
+    key, key_source = pseudonym_key(cfg)
+    outcome = RefreshOutcome(run_id, "ok", key_source=key_source)
+    check_output_dir(cfg)  # also for a Config not made by load_config
     stack = ExitStack()
     try:
+        try:
+            claim(out)     # the marker: carpool's own folder (etl.outdir)
+        except OSError as exc:
+            raise storage_error(exc, "marking the output folder") from None
         holder = stack.enter_context(refresh_lock(out, on_stale=warn or say, command="refresh", run_id=run_id))
     except StorageError as exc:   # out/ not writable at all: try to say so in the run log anyway
         outcome.status, outcome.message = "failed", str(exc)
@@ -162,7 +169,8 @@ def _refresh(cfg: Config, now: datetime, outcome: RefreshOutcome, holder, key: b
     runs = pd.DataFrame(refresh_runs(read_runs(out, warn)) + [record])
     data = WarehouseInput(outcome.run_id, _pool(outcome.sites, "tables"),
                           _concat([s.quarantine for s in outcome.sites]), _files(outcome.sites), _runs_frame(runs),
-                          {"cutoff_date": cfg.cutoff_date.isoformat(), "study": cfg.study, "run_id": outcome.run_id})
+                          {"cutoff_date": cfg.cutoff_date.isoformat(), "study": cfg.study, "run_id": outcome.run_id,
+                           "key_source": outcome.key_source})
     holder.phase("building the warehouse")
     build(run_dir, data)
     (run_dir / "build.json").write_text(json.dumps({"signature": signature, "run_id": outcome.run_id}))
@@ -309,4 +317,5 @@ def _run_record(cfg: Config, outcome: RefreshOutcome, started: datetime, finishe
     return {"command": "refresh", "run_id": outcome.run_id, "started_at": started.astimezone(UTC).isoformat(),
             "finished_at": datetime.now(UTC).isoformat() if finished is started else finished.isoformat(),
             "status": outcome.status, "code_version": code_version(), "config_hash": cfg.config_hash(),
-            "sites": {s.site_id: s.counts() for s in outcome.sites}, "message": outcome.message}
+            "sites": {s.site_id: s.counts() for s in outcome.sites}, "message": outcome.message,
+            "key_source": outcome.key_source, **({"banner": DEMO_BANNER} if outcome.key_source == "demo" else {})}

@@ -6,7 +6,6 @@ counts. Nothing here touches the pooled warehouse, so a site can run where its d
 """
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from etl.compile.mapping import SiteMapping, load_mapping
 from etl.config import Config, SiteConfig
 from etl.errors import ConfigError
 from etl.onboarding.todos import refuse_todos
+from etl.outdir import remove
 from etl.read.paths import confine
 from etl.read.readers import RawTable, read_source
 from etl.validate.cell_findings import cell_findings
@@ -26,6 +26,7 @@ from etl.validate.phi import mask_quarantine
 from etl.validate.pseudonymize import pseudonymize, study_id
 from etl.validate.quarantine import QUARANTINE_COLUMNS, Split, cascade_detail, patient_causes, resolve
 from schemas.catalog import Finding
+from schemas.cell_limits import oversize_findings
 from schemas.pandera_models import validate_table
 from schemas.rules import cross_table_findings
 from warehouse.durable import sha256_file
@@ -80,6 +81,7 @@ def map_site(mapping: SiteMapping, raw: dict[str, RawTable], skip: set[str] = fr
     findings += harmonize_site(tables, births)
     for name, mt in mapped.items():
         findings += validate_table(name, tables[name], mt.reported)
+        findings += oversize_findings(name, tables[name])
     findings += cross_table_findings(tables, names, cutoff)
     return tables, findings, ident_values
 
@@ -137,7 +139,8 @@ def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = 
 
 def discard_work(cfg: Config, site_id: str) -> None:
     """Remove what the DuckDB path wrote for a dry run (`carpool validate`)."""
-    shutil.rmtree(cfg.out / "work" / site_id, ignore_errors=True)
+    if (cfg.out / "work" / site_id).exists():
+        remove(cfg.out, cfg.out / "work" / site_id)
     try:
         (cfg.out / "work").rmdir()
     except OSError:

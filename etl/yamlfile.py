@@ -2,7 +2,8 @@
 
 Every config-like file (carpool.yml, sites/*/mapping.yml, analysis plans) goes through
 `load_model`: unknown keys and bad values become a `ConfigError` naming the file, the
-line and the key path, never a pydantic traceback.
+line and the key path, never a pydantic traceback. Its size, its aliases and what they
+expand to are bounded (`MAX_*`): an alias bomb is a one-line error, not 13 GB of memory.
 """
 from __future__ import annotations
 
@@ -15,11 +16,17 @@ from pydantic import BaseModel, ValidationError
 from etl.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+MAX_BYTES = 5 * 1024 * 1024   # a config, mapping or plan file
+MAX_ALIASES = 1_000           # uses of anchors (*name)
+MAX_NODES = 200_000           # values after expanding every alias
 
 
 def read_yaml(path: Path) -> tuple[object, dict[tuple, int]]:
     """Parse YAML and return (data, {key path tuple: line number})."""
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_BYTES:
+            raise ConfigError(f"{path}: {size:,} bytes; a config file holds at most {MAX_BYTES:,}")
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
@@ -31,11 +38,14 @@ def read_yaml(path: Path) -> tuple[object, dict[tuple, int]]:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        check_expansion(path, node)  # before anything walks or copies the expanded tree
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config file") from None
     except ValueError as exc:  # a scalar YAML cannot construct, e.g. the date 2023-02-30
         line, key = _bad_scalar(node, ()) or ("?", "(unknown key)")
         raise ConfigError(f"{path}:{line}: {key}: invalid value ({exc})") from None
@@ -61,6 +71,38 @@ def _no_duplicate_keys(path: Path, node, visited: set | None = None) -> None:
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
             _no_duplicate_keys(path, item, visited)
+
+
+def check_expansion(path: Path, root) -> None:
+    """Refuse an alias bomb: count anchors re-used (aliases) and the nodes the document
+    expands to, sharing work between aliases of one anchor (a few microseconds per node)."""
+    sizes: dict[int, int] = {}
+    aliases = 0
+    stack = set()
+
+    def size(node) -> int:
+        nonlocal aliases
+        key = id(node)
+        if key in sizes:
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise ConfigError(f"{path}: more than {MAX_ALIASES} aliases (*name); a config file needs few")
+            return sizes[key]
+        if key in stack:
+            raise ConfigError(f"{path}: line {node.start_mark.line + 1}: an alias refers to itself (recursive YAML)")
+        stack.add(key)
+        children = ([c for kv in node.value for c in kv] if isinstance(node, yaml.MappingNode)
+                    else node.value if isinstance(node, yaml.SequenceNode) else [])
+        total = 1 + sum(size(c) for c in children)
+        stack.discard(key)
+        sizes[key] = total
+        if total > MAX_NODES:
+            raise ConfigError(f"{path}: expands to more than {MAX_NODES:,} values through its aliases "
+                              "(a YAML alias bomb?)")
+        return total
+
+    if root is not None:
+        size(root)
 
 
 def _bad_scalar(node, prefix: tuple) -> tuple[int, str] | None:

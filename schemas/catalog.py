@@ -14,6 +14,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 SEVERITIES = ("error", "warning")
 KAHN = ("conformance", "completeness", "plausibility")
+SHOWN_MAX = 200  # characters of an offending value kept in a finding (value and message)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def finding(rule_id: str, table: str, row_id: int | None, column: str = "", valu
             local_id: str | None = None, **kw) -> Finding:
     """Build a Finding with the catalog's severity and message template."""
     check = catalog()[rule_id]
+    if isinstance(value, str) and len(value) > SHOWN_MAX:  # a megabyte cell is not repeated in every output
+        value = value[:SHOWN_MAX] + "…"
     shown = "" if value is None else str(value)
     msg = check.format(column=column, value=value, **kw)
     return Finding(rule_id, check.severity, table, row_id, column, shown, msg, local_id)

@@ -23,10 +23,11 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
+from etl.escape import write_csv
+from warehouse.sandbox import open_readonly
 from warehouse.suppression import Item, LinearTable, is_sensitive, protect
 
 COLUMNS = ["section", "site_id", "tox_group", "cr_d30", "mrd_neg_cr", "analysis", "comparison",
@@ -160,7 +161,7 @@ def note(frame: pd.DataFrame, min_cell: int, run_id: str) -> str:
 
 def export_aggregates(warehouse: Path, out_file: Path, min_cell: int = 5) -> tuple[Path, int]:
     """Write the CSV (note line first); return its path and the number of suppressed cells."""
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = open_readonly(warehouse)
     try:
         patients = con.execute("SELECT * FROM analysis_patient").fetchdf()
         has_results = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = "
@@ -175,6 +176,6 @@ def export_aggregates(warehouse: Path, out_file: Path, min_cell: int = 5) -> tup
     tmp = out_file.with_name(out_file.name + ".tmp")
     with tmp.open("w", encoding="utf-8", newline="") as fh:
         fh.write(note(frame, min_cell, run_id) + "\n")
-        frame.to_csv(fh, index=False, float_format="%.10g")
+        write_csv(frame, fh, float_format="%.10g")
     tmp.replace(out_file)
     return out_file, int(frame["suppressed"].sum())

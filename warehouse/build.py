@@ -48,6 +48,7 @@ META_TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("code_version", "VARCHAR", "carpool version + hash of its sources (etl.version)."),
         ("config_hash", "VARCHAR", "Hash of the config file."),
         ("sites", "VARCHAR", "Per-site counts (JSON)."), ("message", "VARCHAR", "Failure reason, if any."),
+        ("key_source", "VARCHAR", "Where the pseudonymization key came from: env, file or demo (never the key)."),
     ],
     "study_config": [("key", "VARCHAR", "Setting."), ("value", "VARCHAR", "Value (e.g. cutoff_date).")],
 }

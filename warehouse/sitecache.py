@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from etl.outdir import remove
 from warehouse.durable import sha256_file
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
@@ -177,6 +178,6 @@ def save(out: Path, result: SiteOutput) -> SiteOutput:
     if final.exists():
         os.replace(final, old)
     os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+    remove(out, old)  # only inside carpool's own output folder (etl.outdir)
     tables = {n: final / f"{n}.parquet" if isinstance(f, Path) else f for n, f in result.tables.items()}
     return replace(result, tables=tables)

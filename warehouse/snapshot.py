@@ -31,6 +31,7 @@ from warehouse import publish
 from warehouse.build import VIEWS_DIR, create_views
 from warehouse.durable import fsync_dir, sha256_file, sql_path
 from warehouse.lock import refresh_lock
+from warehouse.sandbox import open_readonly
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MANIFEST = "manifest.json"
@@ -126,8 +127,7 @@ def snapshot_connection(cfg: Config, name: str) -> duckdb.DuckDBPyConnection:
             con.execute("CHECKPOINT")
         finally:
             con.close()
-        return duckdb.connect(str(path), read_only=True,
-                              config={"enable_external_access": False, "lock_configuration": True})
+        return open_readonly(path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

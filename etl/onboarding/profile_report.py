@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import FileSystemLoader
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from etl.escape import html_env, plain
 from etl.onboarding.profile import ColumnProfile, TableProfile
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -54,29 +56,31 @@ def flags(c: ColumnProfile) -> str:
 
 
 def print_summary(tables: list[TableProfile], errors: list[str], console: Console) -> None:
+    """Everything from the export (paths, headers, labels, values) is printed as data, never as markup."""
     if not console.is_terminal:  # piped or captured: do not squeeze the table to 80 columns
         console = Console(file=console.file, width=220)
     for t in tables:
-        console.print(f"\n[bold]{t.path}[/bold]" + (f" [{t.source.get('sheet')}]" if t.source.get("sheet") else "")
-                      + f": {t.format}, {t.rows} rows, {len(t.columns)} columns", highlight=False)
-        console.print("  read as: " + "; ".join(t.notes), highlight=False)
+        sheet = f" [{t.source.get('sheet')}]" if t.source.get("sheet") else ""
+        console.print(Text("\n") + Text(f"{t.path}", style="bold")
+                      + plain(f"{sheet}: {t.format}, {t.rows} rows, {len(t.columns)} columns"))
+        console.print(plain("  read as: " + "; ".join(t.notes)))
         if t.instruments:
-            console.print("  REDCap rows: " + ", ".join(f"{k} {n}" for k, n in t.instruments.items()),
-                          highlight=False)
+            console.print(plain("  REDCap rows: " + ", ".join(f"{k} {n}" for k, n in t.instruments.items())))
         table = Table(show_lines=False, highlight=False)
         table.add_column("column", no_wrap=True, overflow="fold")
         for h in ("label", "type", "null", "distinct", "min", "max", "values", "flags"):
             table.add_column(h, overflow="fold")
         for c in t.columns:
-            table.add_row(c.name, (c.label or "")[:40] + (f" [{c.instrument}]" if c.instrument else ""),
-                          c.type, f"{c.null_share:.0%}", str(c.distinct), c.min or "", c.max or "",
-                          describe(c), flags(c), style="red" if c.identifier else None)
+            cells = (c.name, (c.label or "")[:40] + (f" [{c.instrument}]" if c.instrument else ""),
+                     c.type, f"{c.null_share:.0%}", str(c.distinct), c.min or "", c.max or "",
+                     describe(c), flags(c))
+            table.add_row(*map(plain, cells), style="red" if c.identifier else None)
         console.print(table)
         ids = [c.name for c in t.identifiers]
-        console.print(f"  direct identifiers ({len(ids)}): {', '.join(ids) or 'none found'}; "
-                      "their values are never shown", highlight=False)
+        console.print(plain(f"  direct identifiers ({len(ids)}): {', '.join(ids) or 'none found'}; "
+                            "their values are never shown"))
     for e in errors:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        console.print(Text("error:", style="red") + plain(f" {e}"))
 
 
 def write_report(tables: list[TableProfile], errors: list[str], out_dir: Path, title: str) -> Path:
@@ -84,7 +88,7 @@ def write_report(tables: list[TableProfile], errors: list[str], out_dir: Path, t
     data = {"title": title, "tables": [t.to_dict() for t in tables], "errors": errors}
     (out_dir / "profile.json").write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str),
                                           encoding="utf-8")
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
+    env = html_env(FileSystemLoader(TEMPLATES))
     html = env.get_template("profile.html.j2").render(title=title, tables=tables, errors=errors,
                                                       describe=describe, flags=flags)
     path = out_dir / "index.html"

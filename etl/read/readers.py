@@ -18,8 +18,11 @@ from etl.compile.mapping import Source
 from etl.errors import InputError
 from etl.read.encoding import detect_encoding, wide
 from etl.read.excel_cells import bad_cells
+from etl.read.workbook_limits import check_workbook
 
 ROW = "_source_row"
+MAX_FIELD_CHARS = 10 * 1024 * 1024  # one CSV field; cells over CELL_TOO_LONG's limit become findings
+csv.field_size_limit(MAX_FIELD_CHARS)
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,10 @@ def _records(path: Path, reader):
         except StopIteration:
             return
         except csv.Error as exc:
+            if "field limit" in str(exc):
+                raise InputError(f"{path}: line {reader.line_num}: a field longer than {MAX_FIELD_CHARS:,} "
+                                 "characters (the field size limit): a stray \" that swallowed the rest of "
+                                 "the file, or not a data export") from None
             raise InputError(f"{path}: line {reader.line_num}: {exc} (unbalanced quote: "
                              f"truncated file or a stray \" in a value?)") from None
 
@@ -131,6 +138,7 @@ def _records(path: Path, reader):
 def _read_excel(path: Path, source: Source) -> tuple[pd.DataFrame, dict]:
     from python_calamine import CalamineWorkbook
 
+    check_workbook(path, source.sheet)  # before calamine sizes its grid from the declared range
     try:
         book = CalamineWorkbook.from_path(str(path))
     except Exception as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 from etl.compile.mapping import Source
 from etl.errors import InputError
 from etl.read.encoding import detect_encoding
+from etl.read.workbook_limits import check_workbook
 
 EXCEL_EXT = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
 SAV_EXT = {".sav", ".zsav"}
@@ -158,6 +159,7 @@ def _filled(c) -> bool:
 def _sniff_excel(path: Path) -> list[Sniffed]:
     from python_calamine import CalamineWorkbook
 
+    check_workbook(path)  # before calamine sizes its grid from a sheet's declared range
     try:
         book = CalamineWorkbook.from_path(str(path))
     except Exception as exc:

@@ -60,7 +60,7 @@ def synth(out: Path, patients: int = 100_000, sites: int = 8, labs_per_patient: 
     demo = yaml.safe_load((ROOT / "carpool.yml").read_text(encoding="utf-8"))
     config = {"study": "carpool-synthetic-scale", "cutoff_date": demo["cutoff_date"], "output_dir": "out",
               # the demo's key settings: its published key is for synthetic data only
-              **{k: demo[k] for k in ("pseudonym_key", "quality") if k in demo}, "sites": entries}
+              **{k: demo[k] for k in ("demo", "pseudonym_key", "quality") if k in demo}, "sites": entries}
     path = out / "carpool.yml"
     path.write_text("# Synthetic scale consortium written by `carpool synth` (NOT real patients).\n"
                     + yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import FileSystemLoader
 
+from etl.escape import html_env, write_csv
 from schemas.catalog import catalog
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -22,7 +23,7 @@ SAMPLES_PER_RULE = 5
 def write_validation_report(out_dir: Path, result, config: Path, run_id: str = "dry run") -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     q = result.quarantine
-    q.assign(run_id=run_id).to_csv(out_dir / "quarantine.csv", index=False)
+    write_csv(q.assign(run_id=run_id), out_dir / "quarantine.csv")
     rules = []
     for (rule, severity), group in q.groupby(["rule_id", "severity"], sort=False):
         check = catalog().get(rule)
@@ -36,7 +37,7 @@ def write_validation_report(out_dir: Path, result, config: Path, run_id: str = "
                "files": result.files.to_dict("records"),
                "rules": [{k: r[k] for k in ("rule_id", "severity", "count", "category")} for r in rules]}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
+    env = html_env(FileSystemLoader(TEMPLATES))
     html = env.get_template("validation.html.j2").render(s=summary, rules=rules, config=str(config),
                                                          gx_index="gx/index.html")
     path = out_dir / "index.html"

@@ -132,6 +132,8 @@ def test_carpool_analyze_writes_a_complete_report(demo):
     index = analyze_warehouse(cfg, None, None, lambda *a, **k: None)
     out = index.parent
     assert {p.name for p in out.iterdir()} >= {"index.html", "audit.html", "statistics.csv", "figures"}
+    for page in ("index.html", "audit.html"):  # built with the published demo key (issue 15)
+        assert "DEMO KEY, synthetic data only" in (out / page).read_text(encoding="utf-8")
     parser = _Images()
     parser.feed(index.read_text(encoding="utf-8"))
     assert len(parser.srcs) >= 20

@@ -62,7 +62,7 @@ def test_unreadable_export_is_exit_1_one_line_naming_the_file(tmp_path):
         "tables:\n  patient:\n    source: main\n    columns: {local_id: id}\n")
     cfg = tmp_path / "carpool.yml"
     cfg.write_text(f"cutoff_date: 2023-03-01\noutput_dir: {tmp_path / 'out'}\n"
-                   f"pseudonym_key: {{demo_key: test-key-0123456789}}\n"
+                   f"demo: true\npseudonym_key: {{demo_key: test-key-0123456789}}\n"
                    f"sites:\n  - {{id: site_x, mapping: {site / 'mapping.yml'}}}\n")
     result = runner.invoke(app, ["refresh", "--config", str(cfg)])
     assert result.exit_code == 1

@@ -120,17 +120,37 @@ ENV = "CARPOOL_TEST_KEY_ENV"
 
 def test_key_resolution_env_beats_file_beats_demo(tmp_path, monkeypatch):
     (tmp_path / "key.txt").write_text("file-key-0123456789abcdef\n")
-    cfg = load_config(write(tmp_path, config_text(
+    cfg = load_config(write(tmp_path, "demo: true\n" + config_text(
         env=ENV, key_lines="  file: key.txt\n  demo_key: demo-key")))
-    monkeypatch.setenv(ENV, "env-key")
-    assert pseudonym_key(cfg) == (b"env-key", f"environment variable {ENV}")
+    monkeypatch.setenv(ENV, "env-key-0123456789")
+    assert pseudonym_key(cfg) == (b"env-key-0123456789", "env")
     monkeypatch.delenv(ENV)
     key, where = pseudonym_key(cfg)
     assert key == b"file-key-0123456789abcdef"  # stripped of the newline
-    assert where.startswith("key file")
+    assert where == "file"
+    cfg = load_config(write(tmp_path, "demo: true\n" + config_text(env=ENV, key_lines="  demo_key: demo-key")))
+    assert pseudonym_key(cfg) == (b"demo-key", "demo")
+
+
+def test_demo_key_needs_demo_true(tmp_path, monkeypatch):
+    """Regression (issue 15): the published demo key was used silently for any config that named it."""
+    monkeypatch.delenv(ENV, raising=False)
     cfg = load_config(write(tmp_path, config_text(env=ENV, key_lines="  demo_key: demo-key")))
-    key, where = pseudonym_key(cfg)
-    assert key == b"demo-key" and "DEMO" in where
+    with pytest.raises(ConfigError, match="demo: true"):
+        pseudonym_key(cfg)
+
+
+@pytest.mark.parametrize("value", ["", "   ", "x", "fifteen-bytes!!"])
+def test_empty_or_short_env_key_is_a_config_error_not_the_demo_key(tmp_path, monkeypatch, value):
+    """Regression (issue 15): CARPOOL_PSEUDONYM_KEY="" fell back to the published demo key,
+    and a 1-byte environment key was accepted while a key file needed 16 bytes."""
+    cfg = load_config(write(tmp_path, "demo: true\n" + config_text(env=ENV, key_lines="  demo_key: demo-key")))
+    monkeypatch.setenv(ENV, value)
+    with pytest.raises(ConfigError, match=f"{ENV}.*(empty|shorter than 16 bytes)") as err:
+        pseudonym_key(cfg)
+    assert err.value.exit_code == 2
+    monkeypatch.setenv(ENV, "sixteen-bytes-ok")
+    assert pseudonym_key(cfg) == (b"sixteen-bytes-ok", "env")
 
 
 def test_no_key_is_a_config_error(tmp_path, monkeypatch):
