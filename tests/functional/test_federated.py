@@ -17,12 +17,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from vantage6.algorithm.tools.mock_client import MockAlgorithmClient
 
+from analysis.cox import cox_ph
 from analysis.plan import load_plan
 from analysis.runner import run_plan
 from etl.analyze import load_analysis_input
+from federated import algorithm
 from federated.central import APPROXIMATE
+from federated.cox import FederatedCox
 from federated.disclosure import DisclosureConfig, SiteRefused
+from federated.partials import SiteView
 from federated.run import federate, run_federated
 from federated.site_data import site_frame
 
@@ -149,6 +154,32 @@ def test_min_cell_suppresses_released_small_counts(federated, tmp_path):
     small = t["statistic"].isin(["n", "count", "events"]) & t["value"].between(1, 4)
     assert not small.any()
     assert t["suppressed"].any() and t.loc[t["suppressed"], "value"].isna().all()
+
+
+@pytest.mark.parametrize(("ties", "strata"), [("breslow", None), ("breslow", "site"), ("efron", "site")])
+def test_table2_cox_with_breslow_ties_or_by_center_matches_centralized(federated, ties, strata):
+    """The Table 2 OS model (factor terms) over the 4 demo nodes vs `cox_ph` on the pooled rows."""
+    _, _, pooled, *_ = federated
+    plan = load_plan()
+    client = MockAlgorithmClient(datasets=[[{"database": pooled[pooled["site_id"] == s]}] for s in SITES],
+                                 module=algorithm.__name__)
+    rounds = algorithm.Rounds(client, plan.model_dump(mode="json"))
+    terms = list(plan.cox.terms)
+    cats = {k: v.reference for k, v in plan.variables.items() if v.kind == "categorical" and k in terms}
+    assert cats  # factor terms
+    fed = FederatedCox(rounds.ask, ties=ties, strata=strata).fit("os", terms, cats)
+    spec = plan.survival.endpoints["os"]
+    data = SiteView(pooled, plan).frame(spec.population, terms, t=spec.duration, e=spec.event)
+    ref = cox_ph(data.assign(site=pooled["site_id"]), "t", "e", terms, cats, ties=ties,
+                 strata="site" if strata else None)
+    tol = lambda a, b: np.all(np.abs(np.asarray(a, float) - b) <= 1e-8 * np.maximum(1, np.abs(b)))  # noqa: E731
+    assert fed.n == ref.n and fed.events == ref.events and list(fed.summary["term"]) == list(ref.summary["term"])
+    for col in ("coef", "se", "p_value"):
+        assert tol(fed.summary[col], ref.summary[col]), col
+    for stat in ("log_likelihood", "lr_chi2", "wald_chi2", "score_chi2"):
+        assert tol(getattr(fed, stat), getattr(ref, stat)), stat
+    for col in ("wald_chi2", "lr_chi2"):
+        assert tol(fed.factors[col], ref.factors[col]), col
 
 
 @pytest.fixture(scope="module")
