@@ -74,7 +74,8 @@ def federate(out: Path, sites: list[str], cutoff_date: str, policy: DisclosureCo
     root = dest or out / "federated"
     disclosure = root / "disclosure"
     shutil.rmtree(disclosure, ignore_errors=True)
-    shutil.rmtree(root / "disclosure_exact", ignore_errors=True)
+    for stale in ("disclosure_exact", "exact"):  # of an earlier coarsened run
+        shutil.rmtree(root / stale, ignore_errors=True)
     policy = policy.model_copy(update={"log_dir": disclosure})
     frames = {s: site_frame(out / "parquet", s, cutoff_date) for s in sites}
     plan = load_plan(plan_path) if plan_path else load_plan()
