@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test lint bench twin golden clean
+.PHONY: demo federate test lint bench twin golden clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -14,6 +14,12 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/carpool demo --config carpool.yml
+
+# The demo plan federated: the 4 demo centers as 4 vantage6 mock nodes -> out/federated/
+# (docs/federated.md). Disclosure rules, coarsen_days included: `federated:` in carpool.yml.
+federate: $(STAMP)
+	$(BIN)/carpool refresh --config carpool.yml
+	$(BIN)/carpool federate --config carpool.yml
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -3,7 +3,8 @@
 `central_output` holds:
 * `table`: the results table (`analysis.runner.COLUMNS` + `suppressed`), with the release
   rule of `carpool export-aggregates` applied (`warehouse.aggregates.results`: counts from 1 to
-  min_cell - 1 and every statistic of their group are suppressed);
+  min_cell - 1 and every statistic of their group are suppressed), and time-based rows
+  labelled `coarsened (N days)` when the sites coarsened event times (`federated.coarsening`);
 * `pooled`: the pooled (summed over sites) count tables and histograms, which draw the curves
   and bars of the report, with no per-site breakdown;
 * `cox`, `screen`: the fitted models; `federation`: rounds, and bytes and requests per site.
@@ -19,6 +20,7 @@ import pandas as pd
 from analysis.cox import CoxResult, ScreenResult
 from analysis.runner import COLUMNS
 from federated.central import pool, pooled_results
+from federated.coarsening import label
 from warehouse.aggregates import results as suppress
 
 SECTIONS = {"crosstabs": (("analysis", "comparison", "endpoint"), ["value", "group", "count"]),
@@ -55,7 +57,7 @@ def cox_from_json(d: dict) -> CoxResult:
 
 
 def central_output(results, payloads: list[dict], policy, rounds) -> dict:
-    table = suppress(results.table, policy.min_cell)[COLUMNS + ["suppressed"]]
+    table = label(suppress(results.table, policy.min_cell)[COLUMNS + ["suppressed"]], policy.coarsen_days)
     return {
         "table": table.astype(object).where(table.notna(), None).to_dict("records"),
         "pooled": pooled_payload(payloads),

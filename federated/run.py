@@ -7,7 +7,8 @@ node policy comes from carpool.yml's `federated:` section (written to a JSON fil
 `$CARPOOL_FEDERATED_POLICY`, as a real node would be configured). Outputs under
 `<output_dir>/federated/`: `report/` (index.html, statistics.csv, figures), `results.duckdb`
 (`analysis_result` with run_id "federated:<run>", and `federation`: rounds and bytes per site),
-`disclosure/<site>.jsonl` (every number that left each site) and `central.json`.
+`disclosure/<site>.jsonl` (every number that left each site) and `central.json`. With
+`coarsen_days`, also `report/coarsening.csv` (exact vs coarsened, see `federated.coarsening`).
 """
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ import duckdb
 import pandas as pd
 from vantage6.algorithm.tools.mock_client import MockAlgorithmClient
 
-from analysis.plan import load_plan
+from analysis.plan import Plan, load_plan
 from analysis.report import render_report
 from etl.errors import CarpoolError
-from federated import algorithm
+from federated import algorithm, coarsening
 from federated.disclosure import POLICY_ENV, DisclosureConfig, SiteRefused
 from federated.results import plan_results
 from federated.site_data import site_frame
@@ -51,10 +52,12 @@ def node_policy(policy: DisclosureConfig, path: Path):
             os.environ[POLICY_ENV] = old
 
 
-def run_federated(frames: dict[str, pd.DataFrame], plan_path: Path | None, policy: DisclosureConfig,
+def run_federated(frames: dict[str, pd.DataFrame], plan: Plan | Path | None, policy: DisclosureConfig,
                   work: Path) -> dict:
-    """The central's JSON output for `frames` ({site: analysis_patient}), one mock node each."""
-    plan = load_plan(plan_path) if plan_path else load_plan()
+    """The central's JSON output for `frames` ({site: analysis_patient}), one mock node each.
+
+    `plan`: a Plan, a plan file, or None for the study plan."""
+    plan = plan if isinstance(plan, Plan) else load_plan(plan) if plan else load_plan()
     client = MockAlgorithmClient(datasets=[[{"database": df}] for df in frames.values()],
                                  module=algorithm.__name__)
     with node_policy(policy, work / "node_policy.json"):
@@ -62,25 +65,44 @@ def run_federated(frames: dict[str, pd.DataFrame], plan_path: Path | None, polic
 
 
 def federate(out: Path, sites: list[str], cutoff_date: str, policy: DisclosureConfig,
-             plan_path: Path | None, run_id: str, meta: dict) -> Path:
-    """Run the plan federated over `sites` (read from out/parquet) and write out/federated/."""
-    root = out / "federated"
+             plan_path: Path | None, run_id: str, meta: dict, dest: Path | None = None) -> Path:
+    """Run the plan federated over `sites` (read from out/parquet) and write `dest` (out/federated/).
+
+    With `policy.coarsen_days`, the time-based part of the plan also runs once in exact mode
+    (`federated.coarsening`; disclosure logs in `disclosure_exact/`), and the report and
+    `report/coarsening.csv` show exact vs coarsened."""
+    root = dest or out / "federated"
     disclosure = root / "disclosure"
     shutil.rmtree(disclosure, ignore_errors=True)
+    for stale in ("disclosure_exact", "exact"):  # of an earlier coarsened run
+        shutil.rmtree(root / stale, ignore_errors=True)
     policy = policy.model_copy(update={"log_dir": disclosure})
     frames = {s: site_frame(out / "parquet", s, cutoff_date) for s in sites}
-    output = run_federated(frames, plan_path, policy, root)
-    (root / "central.json").write_text(json.dumps(output, indent=1), encoding="utf-8")
     plan = load_plan(plan_path) if plan_path else load_plan()
+    output = run_federated(frames, plan, policy, root)
+    (root / "central.json").write_text(json.dumps(output, indent=1), encoding="utf-8")
     results = plan_results(plan, output)
     fed = output["federation"]
     meta = dict(meta, federated=fed, policy=output["policy"], n_patients=results.populations.get("all"))
-    report = render_report(results, None, meta=meta)
     table = pd.DataFrame(output["table"])
+    comparison = None
+    if policy.coarsen_days is not None:
+        exact_policy = policy.model_copy(update={"coarsen_days": None, "log_dir": root / "disclosure_exact"})
+        exact = run_federated(frames, coarsening.reference_plan(plan), exact_policy, root / "exact")
+        comparison = coarsening.compare(pd.DataFrame(exact["table"]), table)
+        changed = comparison["difference"].abs() > 0
+        meta["coarsening"] = {"days": policy.coarsen_days, "rows": coarsening.shown(comparison),
+                              "compared": len(comparison), "changed": int(changed.sum()),
+                              "exact_rounds": exact["federation"]["rounds"]}
+    report = render_report(results, None, meta=meta)
     from etl.analyze import write_report  # the same writer as `carpool analyze`
 
     write_report(root / "report", report, "<p>The paper audit runs on the centralized warehouse only.</p>",
                  table)
+    coarsened_csv = root / "report" / "coarsening.csv"
+    coarsened_csv.unlink(missing_ok=True)
+    if comparison is not None:
+        comparison.to_csv(coarsened_csv, index=False, float_format="%.10g")
     _store(root / "results.duckdb", table, fed, f"federated:{run_id}")
     return root / "report" / "index.html"
 

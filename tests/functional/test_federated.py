@@ -3,7 +3,9 @@
 Compared with the centralized run of the same plan on the pooled warehouse: counts, KM,
 log-rank and reverse KM to <= 1e-10 relative (and identical to statistics.csv's printed
 10 digits), Cox to <= 1e-8; approximate rows are labelled; disclosure logs hold no study id,
-no date and no patient row; a small site refuses.
+no date and no patient row; a small site refuses. Coarsened event times: `carpool federate`'s
+path with `coarsen_days: 7` on a partial plan (the study plan without the univariate Cox screen,
+to keep the run short) states the coarsening and compares it with exact mode.
 """
 from __future__ import annotations
 
@@ -14,13 +16,19 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from vantage6.algorithm.tools.mock_client import MockAlgorithmClient
 
+from analysis.cox import cox_ph
 from analysis.plan import load_plan
 from analysis.runner import run_plan
 from etl.analyze import load_analysis_input
+from federated import algorithm
 from federated.central import APPROXIMATE
+from federated.cox import FederatedCox
 from federated.disclosure import DisclosureConfig, SiteRefused
-from federated.run import run_federated
+from federated.partials import SiteView
+from federated.run import federate, run_federated
 from federated.site_data import site_frame
 
 KEY = ["analysis", "comparison", "endpoint", "term", "statistic"]
@@ -146,3 +154,74 @@ def test_min_cell_suppresses_released_small_counts(federated, tmp_path):
     small = t["statistic"].isin(["n", "count", "events"]) & t["value"].between(1, 4)
     assert not small.any()
     assert t["suppressed"].any() and t.loc[t["suppressed"], "value"].isna().all()
+
+
+@pytest.mark.parametrize(("ties", "strata"), [("breslow", None), ("breslow", "site"), ("efron", "site")])
+def test_table2_cox_with_breslow_ties_or_by_center_matches_centralized(federated, ties, strata):
+    """The Table 2 OS model (factor terms) over the 4 demo nodes vs `cox_ph` on the pooled rows."""
+    _, _, pooled, *_ = federated
+    plan = load_plan()
+    client = MockAlgorithmClient(datasets=[[{"database": pooled[pooled["site_id"] == s]}] for s in SITES],
+                                 module=algorithm.__name__)
+    rounds = algorithm.Rounds(client, plan.model_dump(mode="json"))
+    terms = list(plan.cox.terms)
+    cats = {k: v.reference for k, v in plan.variables.items() if v.kind == "categorical" and k in terms}
+    assert cats  # factor terms
+    fed = FederatedCox(rounds.ask, ties=ties, strata=strata).fit("os", terms, cats)
+    spec = plan.survival.endpoints["os"]
+    data = SiteView(pooled, plan).frame(spec.population, terms, t=spec.duration, e=spec.event)
+    ref = cox_ph(data.assign(site=pooled["site_id"]), "t", "e", terms, cats, ties=ties,
+                 strata="site" if strata else None)
+    tol = lambda a, b: np.all(np.abs(np.asarray(a, float) - b) <= 1e-8 * np.maximum(1, np.abs(b)))  # noqa: E731
+    assert fed.n == ref.n and fed.events == ref.events and list(fed.summary["term"]) == list(ref.summary["term"])
+    for col in ("coef", "se", "p_value"):
+        assert tol(fed.summary[col], ref.summary[col]), col
+    for stat in ("log_likelihood", "lr_chi2", "wald_chi2", "score_chi2"):
+        assert tol(getattr(fed, stat), getattr(ref, stat)), stat
+    for col in ("wald_chi2", "lr_chi2"):
+        assert tol(fed.factors[col], ref.factors[col]), col
+
+
+@pytest.fixture(scope="module")
+def coarsened(demo, tmp_path_factory):
+    cfg, _ = demo
+    tmp = tmp_path_factory.mktemp("coarse")
+    plan = load_plan().model_dump(mode="json")
+    plan["cox"]["screen"], plan["beyond_paper"] = None, None
+    (tmp / "plan.yml").write_text(yaml.safe_dump(plan, allow_unicode=True))
+    index = federate(cfg.out, SITES, str(cfg.cutoff_date), DisclosureConfig(min_cell=1, coarsen_days=7),
+                     tmp / "plan.yml", "r", {"run_id": "federated:r"}, dest=tmp / "federated")
+    read = lambda name: pd.read_csv(tmp / "federated" / "report" / name).fillna({"term": ""})  # noqa: E731
+    return index, read("statistics.csv"), read("coarsening.csv")
+
+
+def test_coarsened_report_says_so_and_compares_with_exact_mode(coarsened):
+    index, table, comparison = coarsened
+    html = index.read_text()
+    assert "Event and censoring times were coarsened" in html
+    assert "Effect of coarsening event times to 7.0 days, against exact mode" in html
+    assert "Counts, Kaplan–Meier, log-rank, follow-up and Cox are exact" not in html
+    time_rows = table["analysis"].isin(["survival", "followup", "cox"])
+    assert table.loc[time_rows, "test"].str.endswith("; coarsened (7 days)").all()
+    assert not table.loc[~time_rows, "test"].str.contains("coarsened").any()
+    shown = comparison[comparison["statistic"].isin(["median", "p_value", "hr"])]
+    assert set(shown["analysis"]) == {"survival", "followup", "cox"} and len(shown) > 30
+
+
+def test_coarsening_changes_times_not_counts(federated, coarsened):
+    out, *_ = federated
+    _, table, comparison = coarsened
+    counts = comparison["statistic"].isin(["n", "events"])
+    assert counts.sum() > 20 and (comparison.loc[counts, "difference"] == 0).all()
+    changed = comparison.loc[~counts & (comparison["difference"].abs() > 1e-12), "statistic"]
+    assert {"median", "p_value", "hr"} <= set(changed)
+    # the exact column is exact mode: the full federated run's numbers
+    exact = pd.DataFrame(out["table"]).assign(test=lambda t: t["test"].str.split(";").str[0])
+    m = comparison.merge(exact, on=KEY + ["test"], how="left")
+    assert m["value"].notna().sum() == comparison["exact"].notna().sum() > 250
+    assert np.allclose(m["exact"], m["value"], rtol=1e-8, atol=1e-8, equal_nan=True)
+    # analyses without times are untouched by coarsening
+    other = table[~table["analysis"].isin(["survival", "followup", "cox"])]
+    m = other.assign(test=other["test"].str.split(";").str[0]).merge(exact, on=KEY + ["test"], how="left",
+                                                                     suffixes=("", "_exact"))
+    assert len(other) > 300 and np.allclose(m["value"], m["value_exact"], rtol=1e-9, equal_nan=True)
