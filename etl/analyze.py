@@ -24,6 +24,7 @@ from analysis.runner import COLUMNS as RESULT_COLUMNS
 from analysis.runner import run_plan
 from etl.config import Config
 from etl.errors import UsageError
+from warehouse import publish
 from warehouse.lock import refresh_lock
 
 
@@ -91,14 +92,11 @@ def write_report(out_dir: Path, report, audit_html: str, table: pd.DataFrame) ->
 
 
 def store_results(cfg: Config, rows: pd.DataFrame) -> None:
-    """Replace `analysis_result` in the published warehouse, under the refresh lock."""
+    """Replace `analysis_result` (a Parquet file of the published run), under the refresh lock."""
+    from warehouse.build import store_table
+
     with refresh_lock(cfg.out):
-        con = duckdb.connect(str(cfg.out / "warehouse.duckdb"))
-        try:
-            con.execute("DELETE FROM analysis_result")
-            cols = [r[0] for r in con.execute("DESCRIBE analysis_result").fetchall()]
-            con.register("_rows", rows.reindex(columns=cols))
-            con.execute("INSERT INTO analysis_result SELECT * FROM _rows")
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
+        live = publish.current(cfg.out)
+        if live is None:
+            raise UsageError(f"no published warehouse under {cfg.out}: run `carpool refresh --config {cfg.path}` first")
+        store_table(live, "analysis_result", rows)

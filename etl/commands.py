@@ -31,6 +31,7 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log) -> Refresh
                           warn=lambda m: log("warning", f"[yellow]warning:[/yellow] {m}"))
     for s in outcome.sites:
         if not s.reused:  # one site after another, in this process (no pool: see etl.pipeline)
+            log("progress", f"{s.site_id}: Great Expectations Data Docs")
             _gx(cfg, s)
     for s in outcome.sites:
         log("site", f"{s.site_id}: {s.patients_loaded} patients loaded, {s.patients_quarantined} quarantined, "
@@ -51,11 +52,13 @@ def _gx(cfg, site_output) -> None:
     shutil.rmtree(docs, ignore_errors=True)
     tables, notes = {}, []
     for n, f in site_output.tables.items():
-        if isinstance(f, Path):  # validated in full in SQL (etl.compile.duckpath); the docs show a bounded sample
+        if isinstance(f, Path):  # a saved site table; a large one was validated in full in SQL
             f, total = _sample(f)
-            notes.append(f"{n}: the full table ({total} rows) was validated in SQL by the DuckDB path "
-                         f"(schemas/checks.csv compiled by etl.compile.sqlcompile); these Data Docs show a "
-                         f"random sample of {len(f)} rows.")
+            if len(f) < total:
+                notes.append(f"{n}: the full table ({total} rows) was validated in SQL by the DuckDB path "
+                             f"(schemas/checks.csv compiled by etl.compile.sqlcompile); these Data Docs show a "
+                             f"random sample of {len(f)} rows.")
+            f["site_id"] = site_output.site_id   # the layout keeps it in the partition name
         tables[n] = f.rename(columns={"study_id": "local_id"})
     validate_site(site_output.site_id, tables, docs)
     if notes:
@@ -66,15 +69,18 @@ GX_SAMPLE_ROWS = 10_000
 
 
 def _sample(path: Path) -> tuple[pd.DataFrame, int]:
+    """The whole table when small, else a repeatable random sample of GX_SAMPLE_ROWS rows."""
     con = duckdb.connect()
     try:
         rel = f"read_parquet('{str(path).replace(chr(39), chr(39) * 2)}')"
         total = con.execute(f"SELECT count(*) FROM {rel}").fetchone()[0]
-        frame = con.execute(f"SELECT * FROM {rel} USING SAMPLE reservoir({GX_SAMPLE_ROWS} ROWS) "
-                            "REPEATABLE (7)").fetchdf()
+        sample = f"USING SAMPLE reservoir({GX_SAMPLE_ROWS} ROWS) REPEATABLE (7)" if total > GX_SAMPLE_ROWS else ""
+        frame = con.execute(f"SELECT * FROM {rel} {sample}").fetchdf()
     finally:
         con.close()
-    frame["sample_date"] = pd.to_datetime(frame["sample_date"]) if "sample_date" in frame else None
+    for col in frame.columns:
+        if col.endswith("_date") or col == "date_of_birth":
+            frame[col] = pd.to_datetime(frame[col])
     return frame, total
 
 

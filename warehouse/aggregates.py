@@ -86,7 +86,7 @@ def export_aggregates(warehouse: Path, out_file: Path, min_cell: int = 5) -> tup
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         patients = con.execute("SELECT * FROM analysis_patient").fetchdf()
-        has_results = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'analysis_result' "
+        has_results = con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 'analysis_result' "
                                   "AND database_name = current_database()").fetchone()[0]
         result = con.execute("SELECT * FROM analysis_result").fetchdf() if has_results else None
         run_id = (con.execute("SELECT value FROM study_config WHERE key = 'run_id'").fetchone() or [""])[0]

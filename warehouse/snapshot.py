@@ -59,9 +59,7 @@ def freeze(cfg: Config, name: str, now: datetime) -> Path:
         (tmp / "views").mkdir()
         con = duckdb.connect(str(live / "warehouse.duckdb"), read_only=True)
         try:
-            tables = [r[0] for r in con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
-                "AND database_name = current_database() ORDER BY table_name").fetchall()]
+            tables = sorted(d.name for d in (live / "parquet").iterdir() if d.is_dir())  # every stored table
             for table in tables:
                 target = tmp / "parquet" / f"{table}.parquet"
                 # Identifiers come from the warehouse catalog, the path from our own folder.
