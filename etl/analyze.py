@@ -54,7 +54,7 @@ def analyze_warehouse(cfg: Config, plan_path: Path | None, snapshot: str | None,
         db = cfg.out / "warehouse.duckdb"
         if not db.exists():
             raise UsageError(f"no warehouse at {db}: run `carpool refresh --config {cfg.path}` first")
-        con = duckdb.connect(str(db), read_only=True)
+        con = duckdb.connect(str(db.resolve()), read_only=True)  # this run's Parquet, whatever publishes
         out_dir = cfg.out / "report"
     try:
         df, settings = load_analysis_input(con)

@@ -29,10 +29,10 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log) -> Refresh
         outcome = refresh(cfg, datetime.now(UTC), only=only, full=full,
                           progress=lambda m: (bar.update(task, description=m), log("progress", m)),
                           warn=lambda m: log("warning", f"[yellow]warning:[/yellow] {m}"))
-    for s in outcome.sites:
-        if not s.reused:  # one site after another, in this process (no pool: see etl.pipeline)
-            log("progress", f"{s.site_id}: Great Expectations Data Docs")
-            _gx(cfg, s)
+    fresh = [s for s in outcome.sites if not s.reused]
+    if fresh:
+        log("progress", "Great Expectations Data Docs")
+        _gx_pooled(cfg, fresh)
     for s in outcome.sites:
         log("site", f"{s.site_id}: {s.patients_loaded} patients loaded, {s.patients_quarantined} quarantined, "
                     f"{s.warnings} warnings{' (reused)' if s.reused else ''}", site=s.site_id, **s.counts())
@@ -45,11 +45,39 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log) -> Refresh
 
 
 def _gx(cfg, site_output) -> None:
-    """Dataset expectations (Great Expectations, on pandas batches) + Data Docs per site."""
+    """Dataset expectations (Great Expectations, on pandas batches) + Data Docs of one site
+    (`carpool validate`), in out/validation/<site>/gx/."""
     from schemas.gx_docs import validate_site
 
     docs = cfg.out / "validation" / site_output.site_id / "gx"
     shutil.rmtree(docs, ignore_errors=True)
+    tables, notes = _gx_tables(site_output)
+    validate_site(site_output.site_id, tables, docs)
+    _sampled_note(docs, notes)
+
+
+def _gx_pooled(cfg, sites: list) -> None:
+    """The refresh's Great Expectations run: one validation per table over the rows of every
+    site refreshed (a site_id column tells them apart), Data Docs in out/validation/gx/.
+    GX costs per expectation and per validation, hardly per row: one pooled run costs what
+    one site did, where a run per site made the Data Docs the largest stage of a refresh."""
+    from schemas.gx_docs import validate_site
+
+    docs = cfg.out / "validation" / "gx"
+    shutil.rmtree(docs, ignore_errors=True)
+    parts: dict[str, list[pd.DataFrame]] = {}
+    notes: list[str] = []
+    for s in sites:
+        tables, site_notes = _gx_tables(s)
+        notes += [f"{s.site_id}: {n}" for n in site_notes]
+        for name, frame in tables.items():
+            parts.setdefault(name, []).append(frame)
+    pooled = {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
+    validate_site("refresh", pooled, docs)
+    _sampled_note(docs, notes)
+
+
+def _gx_tables(site_output) -> tuple[dict[str, pd.DataFrame], list[str]]:
     tables, notes = {}, []
     for n, f in site_output.tables.items():
         if isinstance(f, Path):  # a saved site table; a large one was validated in full in SQL
@@ -60,7 +88,10 @@ def _gx(cfg, site_output) -> None:
                              f"random sample of {len(f)} rows.")
             f["site_id"] = site_output.site_id   # the layout keeps it in the partition name
         tables[n] = f.rename(columns={"study_id": "local_id"})
-    validate_site(site_output.site_id, tables, docs)
+    return tables, notes
+
+
+def _sampled_note(docs: Path, notes: list[str]) -> None:
     if notes:
         (docs / "SAMPLED.txt").write_text("\n".join(notes) + "\n", encoding="utf-8")
 
@@ -109,10 +140,12 @@ def do_validate(config: Path, site_id: str, log) -> int:
 
 
 def warehouse_path(cfg) -> Path:
+    """The published run's own DuckDB file (symlinks resolved): its views then read that run's
+    Parquet for the whole session, even if a refresh publishes meanwhile."""
     path = cfg.out / "warehouse.duckdb"
     if not path.exists():
         raise UsageError(f"no warehouse at {path}: run `carpool refresh --config {cfg.path}` first")
-    return path
+    return path.resolve()
 
 
 def do_sql(config: Path, query: str) -> pd.DataFrame:
