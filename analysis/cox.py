@@ -1,10 +1,15 @@
 """Cox proportional-hazards models (Efron ties) and the univariate screen.
 
-The fit is lifelines' `CoxPHFitter` (Efron's method for ties, as R's `coxph`
-default) with `fit_options={"precision": 1e-9}`, which brings coefficients to
-R's precision (R iterates until the relative change in log-likelihood is
-< 1e-9). Reported per term: coefficient, HR, SE, z, Wald p and the 95% CI of
-the HR (exp(coef ± z·se), as `summary(coxph)` prints it).
+The fit is `analysis.cox_engine.fit_cox`: R's `coxph` algorithm (Efron's
+method for ties by default, Breslow on request, optional strata) iterated to
+full convergence, so coefficients, standard errors and the three global
+tests agree with R to machine precision. Reported per term: coefficient, HR,
+SE, z, Wald p and the 95% CI of the HR (exp(coef ± z·se), as
+`summary(coxph)` prints it). Model-level: likelihood-ratio, Wald and score
+tests and the concordance with its standard error (`summary(coxph)$concordance`).
+A constant or collinear term is kept in the summary with NaN (R's NA) and
+listed in `CoxResult.aliased`; the tests' degrees of freedom count only the
+estimable terms.
 
 A categorical covariate is expanded into 0/1 dummies against an explicit
 reference level; the dummies are named `<variable>:<level>` (booleans give a
@@ -14,28 +19,29 @@ gives: the Wald chi-square b' V^-1 b on the factor's sub-vector (k-1 df), and
 the likelihood-ratio chi-square against the model refitted without the
 factor on the same rows.
 
-The univariate screen fits one model per candidate and keeps those whose
-p-value is below the threshold: the term's Wald p, or the factor's global
-Wald p for a multi-level factor (the SPSS convention).
+The univariate screen fits one model per candidate and reports, per
+candidate, the p-value it was judged on: the term's Wald p, or the factor's
+global Wald p for a multi-level factor (the SPSS convention), and whether it
+passed the threshold (`passed_screen`). Whether a variable is in the
+multivariable model is the plan's business (its forced terms), not the screen's.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter
-from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 from scipy.stats import chi2, norm
 
+from analysis.concordance import concordance
+from analysis.cox_engine import CoxFit, fit_cox
+from analysis.survinput import SurvivalInputError, complete_rows, durations, event_indicator
 from analysis.survival import level_name
 
-FIT_OPTIONS = {"precision": 1e-9}
 #: What a model that cannot be fitted raises (callers record it rather than crash).
-FIT_ERRORS = (ConvergenceError, ValueError, np.linalg.LinAlgError)
+FIT_ERRORS = (ValueError, np.linalg.LinAlgError)
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,10 +49,14 @@ class CoxResult:
     """One fitted Cox model.
 
     `summary`: one row per term (term, variable, coef, hr, se, z, p_value,
-    hr_lower, hr_upper). `factors`: one row per multi-level factor (variable,
-    dof, wald_chi2, wald_p, lr_chi2, lr_p). Model-level: n, events, n_excluded,
-    log_likelihood, and the global lr/wald tests. `warnings` keeps lifelines'
-    convergence warnings (e.g. complete separation: an infinite HR), first line each.
+    hr_lower, hr_upper; NaN for an aliased term). `factors`: one row per
+    multi-level factor (variable, dof, wald_chi2, wald_p, lr_chi2, lr_p).
+    Model-level: n, events, n_excluded, log_likelihood (at the estimate) and
+    log_likelihood_null (beta = 0), the global likelihood-ratio, Wald and score
+    tests (on `lr_dof` degrees of freedom), the concordance and its standard
+    error (R's), `aliased` (terms dropped as constant or collinear), `ties`,
+    `strata` (the strata column or None), and `warnings` (e.g. complete
+    separation: "coefficient may be infinite", as R warns).
     """
 
     summary: pd.DataFrame
@@ -61,6 +71,14 @@ class CoxResult:
     lr_p: float
     wald_chi2: float
     wald_p: float
+    score_chi2: float = float("nan")
+    score_p: float = float("nan")
+    log_likelihood_null: float = float("nan")
+    concordance: float = float("nan")
+    concordance_se: float = float("nan")
+    aliased: tuple[str, ...] = ()
+    ties: str = "efron"
+    strata: str | None = None
     warnings: tuple[str, ...] = ()
 
 
@@ -111,71 +129,85 @@ def design_matrix(df: pd.DataFrame, covariates: Sequence[str],
     return pd.concat(parts, axis=1), terms
 
 
-def _fit(data: pd.DataFrame, duration: str, event: str,
-         caught: list[str] | None = None) -> CoxPHFitter:
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always", ConvergenceWarning)
-        fitter = CoxPHFitter().fit(data, duration_col=duration, event_col=event,
-                                   fit_options=FIT_OPTIONS)
-    for w in seen:
-        if issubclass(w.category, ConvergenceWarning):
-            if caught is not None:
-                caught.append(str(w.message).strip().splitlines()[0])
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return fitter
-
-
 def cox_ph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str],
-           categorical: Mapping[str, str] | None = None, conf_level: float = 0.95) -> CoxResult:
-    """Fit `coxph(Surv(duration, event) ~ covariates)`, complete cases only.
+           categorical: Mapping[str, str] | None = None, conf_level: float = 0.95,
+           ties: str = "efron", strata: str | None = None,
+           status_coding: tuple | None = None) -> CoxResult:
+    """Fit `coxph(Surv(duration, event) ~ covariates [+ strata(strata)], ties = ties)`.
 
-    Rows missing the duration, event or any covariate are excluded and counted
-    in `n_excluded`.
+    Complete cases only: rows missing the duration, event, strata or any
+    covariate are excluded and counted in `n_excluded`. `event` must be 0/1 or
+    boolean unless `status_coding=(censored, event)` names the coding.
+    Raises `SurvivalInputError` (a ValueError) for unusable input.
     """
-    cols = [duration, event, *covariates]
-    complete = df.dropna(subset=cols)
+    cols = [duration, event, *covariates, *([strata] if strata else [])]
+    complete, n_excl = complete_rows(df, cols, f"Cox model for {duration!r}")
     x, terms = design_matrix(complete, covariates, categorical)
-    data = pd.concat([complete[[duration]].astype(float),
-                      complete[event].astype(int).rename(event), x], axis=1)
-    caught: list[str] = []
-    fitter = _fit(data, duration, event, caught)
-    beta = fitter.params_
-    cov = fitter.variance_matrix_.loc[beta.index, beta.index]
-    se = np.sqrt(np.diag(cov))
+    time = durations(complete[duration], duration).to_numpy()
+    status = event_indicator(complete[event], event, status_coding).to_numpy()
+    if status.sum() == 0:
+        raise SurvivalInputError(f"column {event!r}: no events among the {len(complete)} "
+                                 "complete rows: a Cox model cannot be fitted")
+    strata_codes = (complete[strata].map(level_name).to_numpy() if strata else None)
+    xm = x.to_numpy(dtype=float)
+    fit = fit_cox(xm, time, status, strata_codes, ties)
+
+    def refit(cols: list[int]) -> float:
+        return fit_cox(xm[:, cols], time, status, strata_codes, ties).loglik[1]
+
+    conc = concordance(time, status, fit.linear_predictor, strata_codes)
+    return cox_result(fit, list(x.columns), terms, refit, n=len(complete), events=int(status.sum()),
+                      n_excluded=n_excl, conf_level=conf_level, ties=ties, strata=strata,
+                      concordance=(conc.concordance, conc.se))
+
+
+def cox_result(fit: CoxFit, names: list[str], terms: dict[str, list[str]],
+               refit: Callable[[list[int]], float], *, n: int, events: int, n_excluded: int,
+               conf_level: float = 0.95, ties: str = "efron", strata: str | None = None,
+               concordance: tuple[float, float] = (float("nan"), float("nan"))) -> CoxResult:
+    """A `CoxResult` from a fit, however it was obtained (one data set, or a federated fit).
+
+    `names`: the design's columns; `terms`: {variable: [column, ...]}; `refit(cols)`: the
+    maximised log-likelihood of the model on those column indices (a factor's LR test).
+    """
+    beta = pd.Series(fit.coef, index=names)
+    cov = pd.DataFrame(fit.var, index=names, columns=names)
     z = float(norm.ppf(0.5 + conf_level / 2))
     term_var = {t: v for v, ts in terms.items() for t in ts}
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
+        zstat = fit.coef / fit.se
         summary = pd.DataFrame({
-            "term": beta.index, "variable": [term_var[t] for t in beta.index],
-            "coef": beta.to_numpy(), "hr": np.exp(beta.to_numpy()), "se": se,
-            "z": beta.to_numpy() / se,
-            "p_value": fitter.summary.loc[beta.index, "p"].to_numpy(),
-            "hr_lower": np.exp(beta.to_numpy() - z * se),
-            "hr_upper": np.exp(beta.to_numpy() + z * se)})
-    lr = fitter.log_likelihood_ratio_test()
-    wald_all = _wald(beta, cov, list(beta.index))
+            "term": names, "variable": [term_var[t] for t in names],
+            "coef": fit.coef, "hr": np.exp(fit.coef), "se": fit.se, "z": zstat,
+            "p_value": 2 * norm.sf(np.abs(zstat)),
+            "hr_lower": np.exp(fit.coef - z * fit.se),
+            "hr_upper": np.exp(fit.coef + z * fit.se)})
     factors = []
-    for var, names in terms.items():
-        if len(names) < 2:
+    for var, tnames in terms.items():
+        if len(tnames) < 2:
             continue
-        w = _wald(beta, cov, names)
-        rest = [c for c in x.columns if c not in names]
-        ll_reduced = (_fit(data[[duration, event, *rest]], duration, event).log_likelihood_
-                      if rest else fitter.log_likelihood_ - lr.test_statistic / 2)
-        lr_stat = 2 * (fitter.log_likelihood_ - ll_reduced)
-        factors.append({"variable": var, "dof": len(names), "wald_chi2": w,
-                        "wald_p": float(chi2.sf(w, len(names))), "lr_chi2": lr_stat,
-                        "lr_p": float(chi2.sf(lr_stat, len(names)))})
+        est = [t for t in tnames if np.isfinite(beta[t])]
+        w = _wald(beta, cov, est) if est else float("nan")
+        rest = [i for i, c in enumerate(names) if c not in tnames]
+        ll_reduced = refit(rest) if rest else fit.loglik[0]
+        lr_stat = 2 * (fit.loglik[1] - ll_reduced)
+        dof = len(est)
+        factors.append({"variable": var, "dof": dof, "wald_chi2": w,
+                        "wald_p": float(chi2.sf(w, dof)) if dof else float("nan"),
+                        "lr_chi2": lr_stat,
+                        "lr_p": float(chi2.sf(lr_stat, dof)) if dof else float("nan")})
     return CoxResult(
         summary=summary,
         factors=pd.DataFrame(factors, columns=["variable", "dof", "wald_chi2", "wald_p",
                                                "lr_chi2", "lr_p"]),
-        covariance=cov, n=len(data), events=int(data[event].sum()),
-        n_excluded=len(df) - len(complete), log_likelihood=float(fitter.log_likelihood_),
-        lr_chi2=float(lr.test_statistic), lr_dof=int(lr.degrees_freedom),
-        lr_p=float(lr.p_value), wald_chi2=wald_all,
-        wald_p=float(chi2.sf(wald_all, len(beta))), warnings=tuple(dict.fromkeys(caught)))
+        covariance=cov, n=n, events=events, n_excluded=n_excluded,
+        log_likelihood=fit.loglik[1], log_likelihood_null=fit.loglik[0],
+        lr_chi2=fit.lr, lr_dof=fit.df, lr_p=fit.p_value(fit.lr),
+        wald_chi2=fit.wald, wald_p=fit.p_value(fit.wald),
+        score_chi2=fit.score, score_p=fit.p_value(fit.score),
+        concordance=concordance[0], concordance_se=concordance[1],
+        aliased=tuple(n for n, a in zip(names, fit.aliased, strict=True) if a),
+        ties=ties, strata=strata, warnings=fit.warnings)
 
 
 def _wald(beta: pd.Series, cov: pd.DataFrame, names: list[str]) -> float:
@@ -187,12 +219,20 @@ def univariate_screen(df: pd.DataFrame, duration: str, event: str, candidates: S
                       categorical: Mapping[str, str] | None = None,
                       threshold: float = 0.1) -> ScreenResult:
     """One Cox model per candidate; keep candidates with p < `threshold`."""
+    return screen_models(lambda var, cat: cox_ph(df, duration, event, [var], cat),
+                         candidates, categorical, threshold)
+
+
+def screen_models(fit_one: Callable[[str, dict | None], CoxResult], candidates: Sequence[str],
+                  categorical: Mapping[str, str] | None = None,
+                  threshold: float = 0.1) -> ScreenResult:
+    """The screen over any fitting function `fit_one(variable, {variable: reference} | None)`."""
     categorical = dict(categorical or {})
     rows, models, selected, errors = [], {}, [], {}
     for var in candidates:
         cat = {var: categorical[var]} if var in categorical else None
         try:
-            res = cox_ph(df, duration, event, [var], cat)
+            res = fit_one(var, cat)
         except FIT_ERRORS as exc:
             errors[var] = f"{type(exc).__name__}: {exc}"
             continue

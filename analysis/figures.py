@@ -252,7 +252,7 @@ def build_figures(results, df: pd.DataFrame) -> list[Figure]:
                     sc.km, sc.logrank.p_value, sc.logrank.test, name=f"km_{ep}_{comp}",
                     title=f"{ENDPOINT_TITLES.get(ep, ep)} by {lab}", comparison_label=lab,
                     group_labels=level_labels(plan, comp)))
-    if plan.kinetics:
+    if plan.kinetics and df is not None:  # no patient points in a federated report
         variables = variable_frame(df, plan)
         for ep, spec in plan.kinetics.endpoints.items():
             for comp in plan.kinetics.compare_by:

@@ -225,13 +225,13 @@ def group_table(results, analysis: str) -> dict:
                 if analysis == "response":
                     c = _value(part, term=term, statistic="count")
                     n = _value(part, term=term, statistic="n")
-                    groups.append(f"{group_label(_label(plan, comp), g, level_labels(plan, comp))} "
-                                  f"{int(c)}/{int(n)} "
-                                  f"({0 if not n else 100 * c / n:.1f}%)")
+                    text = ("suppressed" if np.isnan(c) or np.isnan(n)  # small cell (federated)
+                            else f"{int(c)}/{int(n)} ({0 if not n else 100 * c / n:.1f}%)")
+                    groups.append(f"{group_label(_label(plan, comp), g, level_labels(plan, comp))} {text}")
                 else:
                     groups.append(f"{group_label(_label(plan, comp), g, level_labels(plan, comp))} "
                                   f"{format_number(_value(part, term=term, statistic='median'))}"
-                                  f" (n={int(_value(part, term=term, statistic='n'))})")
+                                  f" (n={format_number(_value(part, term=term, statistic='n'))})")
             cells.append({"groups": groups, "p": res.p_value,
                           "test": TEST_NAMES.get(res.test, res.test)})
         rows.append({"label": _label(plan, comp), "cells": cells})
@@ -328,7 +328,8 @@ def render_report(results, analysis_patient_df: pd.DataFrame, meta: dict | None 
     fu = results.followup.summary.iloc[0].to_dict() if results.followup is not None else None
     plan = results.plan
     html = _env().get_template("report.html.j2").render(
-        meta=meta, sections=SECTIONS, plan=plan, n_patients=len(analysis_patient_df),
+        meta=meta, sections=SECTIONS, plan=plan,
+        n_patients=len(analysis_patient_df) if analysis_patient_df is not None else meta.get("n_patients"),
         populations=results.populations, methods=methods(plan),
         table1=table1(results), response=[v for k, v in by_name.items()
                                           if k.startswith("response_")],

@@ -27,6 +27,8 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 from scipy.stats import norm
 
+from analysis.survinput import complete_rows, durations, event_indicator
+
 _TOL = np.sqrt(np.finfo(float).eps)  # R: sqrt(.Machine$double.eps)
 
 
@@ -141,20 +143,18 @@ def _curve(group: str, durations: pd.Series, events: pd.Series, z: float) -> KMC
     )
 
 
-def _complete(df: pd.DataFrame, cols: list[str]) -> tuple[pd.DataFrame, int]:
-    kept = df.dropna(subset=cols)
-    return kept, len(df) - len(kept)
-
-
 def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None = None,
-                 conf_level: float = 0.95) -> KMResult:
+                 conf_level: float = 0.95, status_coding: tuple | None = None) -> KMResult:
     """Kaplan–Meier by `group` (or overall), R `survfit(..., conf.type = "log")`.
 
     Rows with a missing duration, event or group are excluded and counted in
-    `n_excluded`. `event` may be bool or 0/1.
+    `n_excluded`. `event` must be bool or 0/1 unless `status_coding=(censored,
+    event)` names the coding; no complete rows is an error (`SurvivalInputError`).
     """
     cols = [duration, event] + ([group] if group else [])
-    data, n_excl = _complete(df, cols)
+    data, n_excl = complete_rows(df, cols, f"Kaplan-Meier of {duration!r}")
+    data = data.assign(**{duration: durations(data[duration], duration),
+                          event: event_indicator(data[event], event, status_coding)})
     z = float(norm.ppf(0.5 + conf_level / 2))
     keys = [("all", data)] if group is None else [
         (level_name(k), g) for k, g in data.groupby(group, sort=True)]
@@ -166,10 +166,11 @@ def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None 
 
 
 def follow_up(df: pd.DataFrame, duration: str, event: str,
-              conf_level: float = 0.95) -> KMResult:
+              conf_level: float = 0.95, status_coding: tuple | None = None) -> KMResult:
     """Reverse Kaplan–Meier median follow-up: R `survfit(Surv(time, 1 - status) ~ 1)`."""
-    flipped = df[[duration, event]].dropna().copy()
-    flipped[event] = 1 - flipped[event].astype(int)
+    flipped, _ = complete_rows(df[[duration, event]], [duration, event],
+                               f"reverse Kaplan-Meier follow-up of {duration!r}")
+    flipped = flipped.assign(**{event: 1 - event_indicator(flipped[event], event, status_coding)})
     res = kaplan_meier(flipped, duration, event, conf_level=conf_level)
     n_excl = len(df) - len(flipped)
     return KMResult(curves=res.curves, summary=res.summary, conf_level=conf_level,

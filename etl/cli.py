@@ -2,9 +2,13 @@
 
 Exit codes (also in docs/operations.md):
   0  ok (or no changes)
-  1  data-quality errors beyond the threshold, or an export that cannot be read
-  2  usage or configuration error, or another refresh holds the lock
-A data problem never prints a traceback: it is a quarantine record or a one-line error.
+  1  data-quality errors beyond the threshold, an export that cannot be read, a failed
+     build, or a warehouse/snapshot that does not match its manifest
+  2  usage or configuration error, another refresh holds the lock, or analyze results
+     superseded by a refresh that published meanwhile (run analyze again)
+  3  the output folder is full, read-only or failing (nothing published was changed)
+A data problem or a storage fault never prints a traceback: it is a quarantine record or
+a one-line error.
 """
 from __future__ import annotations
 
@@ -48,24 +52,33 @@ def _main(log_json: bool = typer.Option(False, "--log-json", help="Write logs as
 
 def run(fn):
     """Run a command body; turn carpool errors into their exit code and one message."""
+    from etl.errors import storage_error
+
     try:
         return fn()
     except CarpoolError as exc:
         log("error", f"[red]error:[/red] {exc}" if not _State.json_log else str(exc), exit_code=exc.exit_code)
         raise typer.Exit(exc.exit_code) from None
+    except OSError as exc:   # a storage fault outside a command's own handling: still one line
+        err = storage_error(exc, "running the command")
+        log("error", f"[red]error:[/red] {err}" if not _State.json_log else str(err), exit_code=err.exit_code)
+        raise typer.Exit(err.exit_code) from None
 
 
 @app.command()
 def refresh(config: Path = CONFIG,
             site: list[str] = typer.Option(None, "--site", "-s", help="Only refresh these sites (repeatable)."),
-            full: bool = typer.Option(False, "--full", help="Ignore cached site outputs; re-read everything.")) -> None:
+            full: bool = typer.Option(False, "--full", help="Ignore cached site outputs; re-read everything."),
+            allow_shrink: bool = typer.Option(False, "--allow-shrink",
+                                              help="Publish even if a site lost more patients than "
+                                                   "quality.max_shrink_pct against its last good run.")) -> None:
     """Read every site's export, validate, and publish the pooled warehouse.
 
     Example: `carpool refresh --config carpool.yml` (cron: see docs/operations.md)
     """
     from etl.commands import do_refresh
 
-    outcome = run(lambda: do_refresh(config, site or None, full, log))
+    outcome = run(lambda: do_refresh(config, site or None, full, log, allow_shrink))
     raise typer.Exit(outcome.exit_code)
 
 
@@ -104,6 +117,19 @@ def sql(query: str = typer.Argument(..., help="SQL to run (read-only)."), config
 
 
 @app.command()
+def views(name: str = typer.Argument(None, help="One view (default: all)."),
+          dialect: str = typer.Option("duckdb", "--dialect", "-d", help="duckdb, spark or trino.")) -> None:
+    """Print the warehouse views' SQL, translated for another engine.
+
+    Example: `carpool views analysis_patient --dialect spark`
+    """
+    from etl.commands import do_views
+
+    for view, text in run(lambda: do_views(name, dialect)):
+        sys.stdout.write(f"-- {view} ({dialect})\n{text};\n\n")
+
+
+@app.command()
 def runs(config: Path = CONFIG, limit: int = typer.Option(10, "--limit", "-n", help="How many runs.")) -> None:
     """List recent refreshes from the run log (newest first).
 
@@ -111,11 +137,12 @@ def runs(config: Path = CONFIG, limit: int = typer.Option(10, "--limit", "-n", h
     """
     from etl.commands import do_runs
 
-    rows = run(lambda: do_runs(config, limit))
+    rows = run(lambda: do_runs(config, limit, log))
     table = Table("run_id", "status", "started_at", "sites", "message")
     for r in rows:
-        table.add_row(r["run_id"], r["status"], r["started_at"][:19], str(len(r.get("sites", {}))),
-                      r.get("message", ""))
+        sites = r.get("sites")
+        table.add_row(r["run_id"], r["status"], r["started_at"][:19],
+                      str(len(sites)) if isinstance(sites, dict) else "", str(r.get("message") or ""))
     stdout.print(table)
 
 
@@ -147,6 +174,44 @@ def freeze(name: str = typer.Argument(..., help="Snapshot name, e.g. paper-2024-
     run(lambda: do_freeze(config, name, log))
 
 
+export_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
+                         help="Export the warehouse in the field's formats: CDISC ADaM, OMOP CDM.\n\n"
+                              "Example: `carpool export adam --out out/adam`")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("adam")
+def export_adam(out: Path = typer.Option(..., "--out", "-o", help="Folder to write adsl.xpt, adtte.xpt, define.csv."),
+                config: Path = CONFIG) -> None:
+    """CDISC ADaM: ADSL and ADTTE (OS, LFS, time to CRS/ICANS) as SAS transport v5, with define.csv.
+
+    Example: `carpool export adam --out out/adam`
+    """
+    from etl.commands import do_export_adam
+
+    for path in run(lambda: do_export_adam(config, out)):
+        log("export", f"wrote {path}")
+
+
+@export_app.command("omop")
+def export_omop(out: Path = typer.Option(..., "--out", "-o", help="Folder to write the CDM tables to."),
+                vocabulary: Path = typer.Option(None, "--vocabulary",
+                                                help="Athena vocabulary folder to resolve unmapped codes."),
+                config: Path = CONFIG) -> None:
+    """OMOP CDM v5.4: person, observation_period, visit_occurrence, condition_occurrence,
+    measurement, drug_exposure, death as Parquet and CSV.
+
+    Example: `carpool export omop --out out/omop`
+    """
+    from etl.commands import do_export_omop
+
+    result = run(lambda: do_export_omop(config, out, vocabulary))
+    log("export", ", ".join(f"{t}: {n}" for t, n in result.rows.items()) + f" -> {out}")
+    if result.unresolved:
+        log("export", f"{len(result.unresolved)} source codes have no standard concept yet (concept_id 0): "
+                      f"{', '.join(result.unresolved)}; pass --vocabulary with an Athena download to resolve them")
+
+
 @app.command("export-aggregates")
 def export_aggregates(out: Path = typer.Option(..., "--out", "-o", help="CSV file to write."),
                       min_cell: int = typer.Option(5, "--min-cell", help="Suppress counts below this (1..min-cell-1)."),
@@ -164,6 +229,22 @@ def export_aggregates(out: Path = typer.Option(..., "--out", "-o", help="CSV fil
 
 
 @app.command()
+def federate(config: Path = CONFIG,
+             plan: Path = typer.Option(None, "--plan", help="Analysis plan YAML (default: the study plan).")) -> None:
+    """Run the plan federated: each site a mock vantage6 node; only aggregates leave a site.
+
+    Needs a refresh first (each site's Parquet output). Writes out/federated/ (report/,
+    results.duckdb, disclosure/<site>.jsonl). Disclosure rules: `federated:` in carpool.yml.
+
+    Example: `carpool refresh && carpool federate` then open out/federated/report/index.html
+    """
+    from etl.config import load_config
+    from federated.run import federate_config
+
+    run(lambda: federate_config(load_config(config), plan, log))
+
+
+@app.command()
 def demo(config: Path = CONFIG) -> None:
     """Refresh the demo centers and write the report: what `make demo` runs.
 
@@ -173,8 +254,24 @@ def demo(config: Path = CONFIG) -> None:
 
     outcome = run(lambda: do_refresh(config, None, False, log))
     if outcome.status == "failed":
-        raise typer.Exit(1)
+        raise typer.Exit(outcome.exit_code)
     run(lambda: do_analyze(config, None, None, log))
+    raise typer.Exit(outcome.exit_code if outcome.storage_fault else 0)
+
+
+@app.command()
+def verify(snapshot: str = typer.Argument(None, help="Snapshot name; default: the published warehouse."),
+           config: Path = CONFIG) -> None:
+    """Check a frozen snapshot, or the published warehouse and its results, against their manifests.
+
+    Every file's sha256 is compared with the manifest written when it was published or frozen;
+    a changed, missing or extra file is named and the exit code is 1.
+
+    Example: `carpool verify` or `carpool verify paper-2024-submission`
+    """
+    from etl.commands import do_verify
+
+    run(lambda: do_verify(config, snapshot, log))
 
 
 @app.command()

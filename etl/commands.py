@@ -5,7 +5,9 @@ below. The clock is read here (the run time), never inside a computation.
 """
 from __future__ import annotations
 
+import os
 import shutil
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,26 +15,55 @@ import duckdb
 import pandas as pd
 
 from etl.config import load_config, pseudonym_key
-from etl.errors import UsageError
-from etl.pipeline import RefreshOutcome, refresh
+from etl.errors import CarpoolError, UsageError, storage_error, storage_fault
+from etl.pipeline import RefreshOutcome, new_run_id, refresh
 from etl.validate.validation_report import write_validation_report
-from warehouse.runlog import read_runs
+from warehouse.durable import fault_point
+from warehouse.runlog import read_runs, try_append_run
 
 
-def do_refresh(config: Path, only: list[str] | None, full: bool, log) -> RefreshOutcome:
+@contextmanager
+def recorded(cfg, command: str, now: datetime, doing: str):
+    """A writing command other than refresh: its outcome goes to the run log; a storage
+    fault (disk full, read-only, I/O error) becomes one StorageError line, exit 3."""
+    record = {"command": command, "run_id": f"{command}-{new_run_id(now)}",
+              "started_at": now.isoformat(), "sites": {}}
+    try:
+        yield record
+    except CarpoolError as exc:
+        _record(cfg, exc, {**record, "status": "failed", "message": str(exc)})
+        raise
+    except Exception as exc:  # noqa: BLE001 - only storage faults are turned into a line; bugs are raised
+        if not (isinstance(exc, OSError) or storage_fault(exc)):
+            raise
+        err = storage_error(exc, doing)
+        _record(cfg, err, {**record, "status": "failed", "message": str(err)})
+        raise err from None
+    else:
+        problem = try_append_run(cfg.out, {**record, "status": "ok", "finished_at": datetime.now(UTC).isoformat(),
+                                           "message": ""})
+        if problem:
+            raise storage_error(OSError(problem), f"recording the {command} run (its output is published)")
+
+
+def _record(cfg, exc: CarpoolError, record: dict) -> None:
+    problem = try_append_run(cfg.out, {**record, "finished_at": datetime.now(UTC).isoformat()})
+    if problem:
+        exc.args = (f"{exc.args[0]}; {problem}",)
+
+
+def do_refresh(config: Path, only: list[str] | None, full: bool, log, allow_shrink: bool = False) -> RefreshOutcome:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     cfg = load_config(config)
+    warn = lambda m: log("warning", f"[yellow]warning:[/yellow] {m}")  # noqa: E731
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   transient=True, disable=not _tty()) as bar:
         task = bar.add_task("refresh", total=None)
         outcome = refresh(cfg, datetime.now(UTC), only=only, full=full,
                           progress=lambda m: (bar.update(task, description=m), log("progress", m)),
-                          warn=lambda m: log("warning", f"[yellow]warning:[/yellow] {m}"))
-    fresh = [s for s in outcome.sites if not s.reused]
-    if fresh:
-        log("progress", "Great Expectations Data Docs")
-        _gx_pooled(cfg, fresh)
+                          warn=warn, docs=lambda sites: validation_docs(cfg, sites, warn),
+                          allow_shrink=allow_shrink)
     for s in outcome.sites:
         log("site", f"{s.site_id}: {s.patients_loaded} patients loaded, {s.patients_quarantined} quarantined, "
                     f"{s.warnings} warnings{' (reused)' if s.reused else ''}", site=s.site_id, **s.counts())
@@ -40,49 +71,65 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log) -> Refresh
         log("error", f"[red]{site}: {msg}[/red]", site=site)
     style = {"ok": "green", "no_changes": "green", "data_errors": "yellow", "failed": "red"}[outcome.status]
     text = outcome.message or outcome.status
+    if outcome.storage_fault:
+        log("error", f"[red]error:[/red] {text}", exit_code=outcome.exit_code, run_id=outcome.run_id)
     log("run", f"[{style}]run {outcome.run_id}: {text}[/{style}]", run_id=outcome.run_id, status=outcome.status)
     return outcome
 
 
-def _gx(cfg, site_output) -> None:
-    """Dataset expectations (Great Expectations, on pandas batches) + Data Docs of one site
-    (`carpool validate`), in out/validation/<site>/gx/."""
+DOCS_STAMP = ".input_hash"
+
+
+def validation_docs(cfg, sites, warn) -> None:
+    """Great Expectations Data Docs for every site whose docs are missing or older than its
+    cached output (the stamp is the site's input hash): fresh sites, and sites whose docs a
+    killed or failed run did not finish. Each site's docs are built aside and renamed in."""
+    from warehouse import sitecache
+
+    for s in sites:
+        docs = cfg.out / "validation" / s.site_id / "gx"
+        try:
+            done = (docs / DOCS_STAMP).read_text().strip() == s.input_hash
+        except OSError:
+            done = False
+        if done:
+            continue
+        if s.reused:
+            warn(f"{s.site_id}: validation docs missing or out of date (an earlier run stopped before "
+                 "writing them); rebuilding them")
+            s = sitecache.load(cfg.out, s.site_id)
+        tmp = docs.with_name(f".gx.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        _gx(cfg, s, tmp)
+        fault_point(f"docs: {s.site_id}")
+        (tmp / DOCS_STAMP).write_text(s.input_hash + "\n")
+        old = docs.with_name(f".gx.old{os.getpid()}")
+        if docs.exists():
+            os.replace(docs, old)
+        os.replace(tmp, docs)
+        shutil.rmtree(old, ignore_errors=True)
+        for left in docs.parent.glob(".gx.*"):   # a killed run's half-built docs
+            shutil.rmtree(left, ignore_errors=True)
+
+
+def _gx(cfg, site_output, docs: Path | None = None) -> None:
+    """Dataset expectations (Great Expectations, on pandas batches) + Data Docs of one site, in
+    out/validation/<site>/gx/ (or `docs`). A saved table larger than GX_SAMPLE_ROWS shows as a
+    repeatable random sample (said in SAMPLED.txt): it was validated in full when mapped."""
     from schemas.gx_docs import validate_site
 
-    docs = cfg.out / "validation" / site_output.site_id / "gx"
+    docs = docs or cfg.out / "validation" / site_output.site_id / "gx"
     shutil.rmtree(docs, ignore_errors=True)
     tables, notes = _gx_tables(site_output)
     validate_site(site_output.site_id, tables, docs)
     _sampled_note(docs, notes)
 
 
-def _gx_pooled(cfg, sites: list) -> None:
-    """The refresh's Great Expectations run: one validation per table over the rows of every
-    site refreshed (a site_id column tells them apart), Data Docs in out/validation/gx/.
-    GX costs per expectation and per validation, hardly per row: one pooled run costs what
-    one site did, where a run per site made the Data Docs the largest stage of a refresh."""
-    from schemas.gx_docs import validate_site
-
-    docs = cfg.out / "validation" / "gx"
-    shutil.rmtree(docs, ignore_errors=True)
-    parts: dict[str, list[pd.DataFrame]] = {}
-    notes: list[str] = []
-    limit = max(1, GX_SAMPLE_ROWS // len(sites))   # the docs' cost stays flat as sites and rows grow
-    for s in sites:
-        tables, site_notes = _gx_tables(s, limit)
-        notes += [f"{s.site_id}: {n}" for n in site_notes]
-        for name, frame in tables.items():
-            parts.setdefault(name, []).append(frame)
-    pooled = {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
-    validate_site("refresh", pooled, docs)
-    _sampled_note(docs, notes)
-
-
-def _gx_tables(site_output, limit: int | None = None) -> tuple[dict[str, pd.DataFrame], list[str]]:
+def _gx_tables(site_output) -> tuple[dict[str, pd.DataFrame], list[str]]:
     tables, notes = {}, []
     for n, f in site_output.tables.items():
         if isinstance(f, Path):  # a saved site table, validated in full by pandera / SQL already
-            f, total = _sample(f, limit or GX_SAMPLE_ROWS)
+            f, total = _sample(f)
             if len(f) < total:
                 notes.append(f"{n}: the full table ({total} rows) was validated in full when the site was "
                              f"mapped (pandera models, SQL compiled from schemas/checks.csv); these Data Docs "
@@ -160,23 +207,83 @@ def do_sql(config: Path, query: str) -> pd.DataFrame:
         con.close()
 
 
-def do_runs(config: Path, limit: int) -> list[dict]:
+def do_views(name: str | None, dialect: str) -> list[tuple[str, str]]:
+    """[(view, SQL in dialect)] for one view or all of them."""
+    from warehouse.portable import DIALECTS, view_names, view_sql
+
+    if dialect not in DIALECTS:
+        raise UsageError(f"unknown dialect {dialect!r}: use one of {', '.join(DIALECTS)}")
+    names = [name] if name else view_names()
+    unknown = [n for n in names if n not in view_names()]
+    if unknown:
+        raise UsageError(f"no view {unknown[0]!r}: views are {', '.join(view_names())}")
+    return [(n, view_sql(n, dialect)) for n in names]
+
+
+def _read_only_warehouse(config: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(warehouse_path(load_config(config))), read_only=True)
+
+
+def do_export_adam(config: Path, out: Path) -> list[Path]:
+    from warehouse.exports.adam import export_adam
+
+    con = _read_only_warehouse(config)
+    try:
+        return export_adam(con, out)
+    finally:
+        con.close()
+
+
+def do_export_omop(config: Path, out: Path, vocabulary: Path | None):
+    from warehouse.exports.omop import export_omop
+
+    con = _read_only_warehouse(config)
+    try:
+        return export_omop(con, out, vocabulary)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        con.close()
+
+
+def do_runs(config: Path, limit: int, log=None) -> list[dict]:
     cfg = load_config(config)
-    return list(reversed(read_runs(cfg.out)))[:limit]
+    skipped = (lambda m: log("warning", f"[yellow]warning:[/yellow] {m}")) if log else None
+    return list(reversed(read_runs(cfg.out, skipped)))[:limit]
 
 
 def do_analyze(config: Path, plan: Path | None, snapshot: str | None, log) -> Path:
     from etl.analyze import analyze_warehouse
 
     cfg = load_config(config)
-    return analyze_warehouse(cfg, plan, snapshot, log)
+    now = datetime.now(UTC)
+    with recorded(cfg, "analyze", now, f"analyzing {'snapshot ' + snapshot if snapshot else 'the warehouse'}"):
+        return analyze_warehouse(cfg, plan, snapshot, log, now)
+
+
+def do_verify(config: Path, snapshot: str | None, log) -> list[str]:
+    from warehouse.verify import verify_current
+
+    cfg = load_config(config)
+    if snapshot:
+        from warehouse.snapshot import verify
+
+        m = verify(cfg, snapshot)
+        log("verify", f"snapshot {snapshot}: {len(m['files'])} files match manifest.json (run {m['run_id']})")
+        return []
+    checked = verify_current(cfg.out)
+    for line in checked:
+        log("verify", line)
+    return checked
 
 
 def do_freeze(config: Path, name: str, log) -> Path:
     from warehouse.snapshot import freeze, verify
 
     cfg = load_config(config)
-    folder = freeze(cfg, name, datetime.now(UTC))
+    now = datetime.now(UTC)
+    with recorded(cfg, "freeze", now, f"freezing snapshot {name}"):
+        folder = freeze(cfg, name, now, on_stale=lambda m: log("warning", f"[yellow]warning:[/yellow] {m}"))
     m = verify(cfg, name)
     log("freeze", f"snapshot {name}: run {m['run_id']}, {len(m['tables'])} tables, {len(m['files'])} files "
                   f"hashed in {folder / 'manifest.json'} (read-only)\n"
@@ -192,7 +299,7 @@ def do_export_aggregates(config: Path, out_file: Path, min_cell: int, log) -> Pa
         raise UsageError(f"--min-cell must be at least 1 (got {min_cell})")
     cfg = load_config(config)
     path, suppressed = export_aggregates(warehouse_path(cfg), out_file, min_cell)
-    log("export", f"wrote {path}: {suppressed} cells suppressed (counts below {min_cell}, plus secondary "
+    log("export", f"wrote {path}: {suppressed} cells suppressed (counts below {min_cell}, plus complementary "
                   "suppression; see the note on its first line)",
         path=str(path), suppressed=suppressed, min_cell=min_cell)
     return path

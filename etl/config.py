@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from etl.errors import ConfigError
 from etl.yamlfile import load_model
+from federated.disclosure import DisclosureConfig
 
 SITE_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 KEY_ENV = "CARPOOL_PSEUDONYM_KEY"
@@ -47,6 +48,9 @@ class KeyConfig(_Strict):
 class QualityConfig(_Strict):
     max_quarantined_pct: float = Field(
         25.0, ge=0, le=100, description="Exit 1 when a site quarantines more patients than this.")
+    max_shrink_pct: float = Field(
+        20.0, ge=0, le=100, description="A site whose loaded patients fall by more than this share against its "
+                                        "last good run is not published without `--allow-shrink` (exit 1).")
 
 
 class PerformanceConfig(_Strict):
@@ -62,6 +66,7 @@ class Config(_Strict):
     pseudonym_key: KeyConfig = KeyConfig()
     quality: QualityConfig = QualityConfig()
     performance: PerformanceConfig = PerformanceConfig()
+    federated: DisclosureConfig = DisclosureConfig()  # `carpool federate`: disclosure control
     sites: list[SiteConfig]
     path: Path | None = Field(None, exclude=True)
 

@@ -13,6 +13,7 @@ import hmac
 import json
 import shutil
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,13 +21,14 @@ from pathlib import Path
 import pandas as pd
 
 from etl.config import Config, pseudonym_key
-from etl.errors import InputError
+from etl.errors import InputError, StorageError, storage_error, storage_fault
 from etl.site import export_dir, run_site, site_mapping
+from etl.validate.validation_report import write_validation_report
 from etl.version import code_version
 from warehouse import publish, sitecache
 from warehouse.build import WarehouseInput, build
 from warehouse.lock import refresh_lock
-from warehouse.runlog import append_run, read_runs
+from warehouse.runlog import read_runs, refresh_runs, try_append_run
 from warehouse.sitecache import SiteOutput
 
 Progress = Callable[[str], None]
@@ -40,9 +42,12 @@ class RefreshOutcome:
     failures: dict[str, str] = field(default_factory=dict)
     warehouse: Path | None = None
     message: str = ""
+    storage_fault: bool = False      # the output folder was full, read-only or failing (exit 3)
 
     @property
     def exit_code(self) -> int:
+        if self.storage_fault:
+            return StorageError.exit_code
         return 0 if self.status in ("ok", "no_changes") else 1
 
 
@@ -57,91 +62,192 @@ def key_fingerprint(key: bytes) -> str:
 
 def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: bool = False,
             progress: Progress | None = None, warn: Progress | None = None,
-            site_hook: Callable[[str], None] | None = None) -> RefreshOutcome:
+            site_hook: Callable[[str], None] | None = None,
+            docs: Callable[[list[SiteOutput]], None] | None = None,
+            allow_shrink: bool = False) -> RefreshOutcome:
+    """One refresh under the lock. Every phase is named in the lock record (a run killed in it
+    is logged as interrupted by the next one); a storage fault in any phase ends the run with
+    one line, exit 3 and a run-log entry, and the published warehouse stays as it was.
+    `docs` (the validation Data Docs) runs after publishing, still under the lock."""
     say = progress or (lambda _m: None)
     out = cfg.out
     run_id = new_run_id(now)
     for s in only or []:
         cfg.site(s)
-    with refresh_lock(out, on_stale=warn):
-        publish.prune(out)
-        key, _ = pseudonym_key(cfg)
-        salt = f"{code_version()}|{key_fingerprint(key)}"
-        outcome = RefreshOutcome(run_id, "ok")
-        digests = sitecache.load_digests(out)
-        todo: list[tuple] = []
-        for site in [s for s in cfg.sites if s.enabled]:
-            if site_hook:
-                site_hook(site.id)
-            mapping = site_mapping(cfg, site)
-            folder = export_dir(cfg, site, mapping)
-            files = [folder / s.path for s in mapping.sources.values() if (folder / s.path).is_file()]
-            h = sitecache.input_hash(files, mapping.site_dir, salt, digests)
-            prior = sitecache.cached(out, site.id)
-            wanted = only is None or site.id in only
-            if prior and not full and (prior["input_hash"] == h or not wanted):
-                if prior["input_hash"] != h:
-                    (warn or say)(f"{site.id}: inputs changed but not refreshed (not in --site); "
-                                  "using its last good output")
-                say(f"{site.id}: unchanged, reusing validated output")
-                outcome.sites.append(sitecache.summary(out, site.id))  # tables loaded only if we build
-                continue
-            say(f"{site.id}: reading, mapping and validating")
-            todo.append((site, h))
-        for (site, h), result in zip(todo, _run_sites(cfg, [s for s, _ in todo], key), strict=True):
-            if isinstance(result, InputError):
-                outcome.failures[site.id] = str(result)
-                continue
-            outcome.sites.append(sitecache.save(out, replace(result, input_hash=h)))
-            shutil.rmtree(_work_dir(cfg, site.id), ignore_errors=True)
-        sitecache.save_digests(out, digests)
-        order = {s.id: i for i, s in enumerate(cfg.sites)}
-        outcome.sites.sort(key=lambda s: order[s.site_id])
-        if outcome.failures:
-            outcome.status = "failed"
-            outcome.message = "; ".join(f"{k}: {v}" for k, v in outcome.failures.items())
-            append_run(out, _run_record(cfg, outcome, now, now))
-            return outcome
-        signature = _signature(cfg, outcome.sites)
-        live = publish.current(out)
-        if live and not full and _built_from(live) == signature:
-            outcome.status = "no_changes"
-            outcome.warehouse = out / "warehouse.duckdb"
-            outcome.message = "no changes"
-            append_run(out, _run_record(cfg, outcome, now, now))
-            return outcome
-        say("building the pooled warehouse")
-        outcome.sites = [sitecache.load(out, s.site_id) if s.reused else s for s in outcome.sites]
-        over = [s for s in outcome.sites if s.quarantined_pct > cfg.quality.max_quarantined_pct]
-        if over:
-            outcome.status = "data_errors"
-            outcome.message = "; ".join(f"{s.site_id}: {s.quarantined_pct:.0f}% of patients quarantined "
-                                        f"(threshold {cfg.quality.max_quarantined_pct:g}%)" for s in over)
-        run_dir = publish.staging_dir(out, run_id)
-        record = _run_record(cfg, outcome, now, now)
-        runs = pd.DataFrame(read_runs(out) + [record])
-        tables: dict[str, dict[str, Path]] = {}
-        for s in outcome.sites:
-            for name, path in s.tables.items():
-                tables.setdefault(name, {})[s.site_id] = path
-        data = WarehouseInput(run_id, [s.site_id for s in outcome.sites], tables,
-                              _concat([s.quarantine for s in outcome.sites]),
-                              _files(outcome.sites), _runs_frame(runs),
-                              {"cutoff_date": cfg.cutoff_date.isoformat(), "study": cfg.study, "run_id": run_id})
+    key, _ = pseudonym_key(cfg)
+    outcome = RefreshOutcome(run_id, "ok")
+    stack = ExitStack()
+    try:
+        holder = stack.enter_context(refresh_lock(out, on_stale=warn or say, command="refresh", run_id=run_id))
+    except StorageError as exc:   # out/ not writable at all: try to say so in the run log anyway
+        outcome.status, outcome.message = "failed", str(exc)
+        problem = try_append_run(out, _run_record(cfg, outcome, now, now))
+        if problem:
+            exc.args = (f"{exc}; {problem}",)
+        raise
+    with stack:
         try:
-            build(run_dir, data)
-            (run_dir / "build.json").write_text(json.dumps({"signature": signature, "run_id": run_id}))
-            publish.mark_published(run_dir)
-            publish.publish(out, run_dir)
-        except Exception as exc:  # noqa: BLE001 - any build/publish failure: keep the old warehouse, record why
-            shutil.rmtree(run_dir, ignore_errors=True)
-            outcome.status = "failed"
-            outcome.message = f"warehouse build failed, previous warehouse kept: {type(exc).__name__}: {exc}"
-            append_run(out, _run_record(cfg, outcome, now, now))
-            return outcome
-        outcome.warehouse = out / "warehouse.duckdb"
-        append_run(out, record)
+            holder.phase("pruning")
+            publish.prune(out)
+            _refresh(cfg, now, outcome, holder, key, only, full, say, warn or say, site_hook, allow_shrink)
+            if docs and outcome.status != "failed":
+                say("checking the validation docs")
+                holder.phase("validation docs")
+                docs(outcome.sites)
+        except Exception as exc:  # noqa: BLE001 - storage faults and build failures: keep the old warehouse
+            _failed(out, outcome, exc, holder.record["phase"])
+        holder.phase("recording the run")
+        problem = try_append_run(out, _run_record(cfg, outcome, now, now))
+        if problem:
+            outcome.message = f"{outcome.message}; {problem}"
+            outcome.storage_fault = True
         return outcome
+
+
+def _refresh(cfg: Config, now: datetime, outcome: RefreshOutcome, holder, key: bytes, only, full: bool,
+             say: Progress, warn: Progress, site_hook, allow_shrink: bool = False) -> None:
+    """The refresh proper: fills `outcome` (sites, status, message, the published warehouse)."""
+    out = cfg.out
+    salt = f"{code_version()}|{key_fingerprint(key)}"
+    holder.phase("hashing site inputs")
+    digests = sitecache.load_digests(out)
+    todo: list[tuple] = []
+    for site in [s for s in cfg.sites if s.enabled]:
+        if site_hook:
+            site_hook(site.id)
+        mapping = site_mapping(cfg, site)
+        folder = export_dir(cfg, site, mapping)
+        files = [folder / s.path for s in mapping.sources.values() if (folder / s.path).is_file()]
+        h = sitecache.input_hash(files, mapping.site_dir, salt, digests)
+        prior, problem = sitecache.check(out, site.id)
+        if problem:
+            warn(f"{site.id}: cached output unusable ({problem}); rebuilding this site from its export")
+        wanted = only is None or site.id in only
+        if prior and not full and (prior["input_hash"] == h or not wanted):
+            if prior["input_hash"] != h:
+                warn(f"{site.id}: inputs changed but not refreshed (not in --site); using its last good output")
+            say(f"{site.id}: unchanged, reusing validated output")
+            outcome.sites.append(sitecache.summary(out, site.id))  # tables loaded only if we build
+            continue
+        say(f"{site.id}: reading, mapping and validating")
+        todo.append((site, h))
+    holder.phase("reading sites " + ", ".join(s.id for s, _ in todo))
+    _run_and_save(cfg, outcome, todo, key, allow_shrink)
+    sitecache.save_digests(out, digests)
+    if outcome.failures:
+        outcome.status = "failed"
+        outcome.message = "; ".join(f"{k}: {v}" for k, v in outcome.failures.items())
+        return
+    signature = _signature(cfg, outcome.sites)
+    live = publish.current(out)
+    if live and not full and _built_from(live) == signature:
+        outcome.status = "no_changes"
+        outcome.warehouse = out / "warehouse.duckdb"
+        outcome.message = "no changes"
+        return
+    say("building the pooled warehouse")
+    holder.phase("loading cached sites")
+    outcome.sites = [_load_cached(cfg, outcome, s, key, warn) if s.reused else s for s in outcome.sites]
+    if outcome.failures:
+        outcome.status = "failed"
+        outcome.message = "; ".join(f"{k}: {v}" for k, v in outcome.failures.items())
+        return
+    over = [s for s in outcome.sites if s.quarantined_pct > cfg.quality.max_quarantined_pct]
+    if over:
+        outcome.status = "data_errors"
+        outcome.message = "; ".join(f"{s.site_id}: {s.quarantined_pct:.0f}% of patients quarantined "
+                                    f"(threshold {cfg.quality.max_quarantined_pct:g}%)" for s in over)
+    run_dir = publish.staging_dir(out, outcome.run_id)
+    record = _run_record(cfg, outcome, now, now)
+    runs = pd.DataFrame(refresh_runs(read_runs(out, warn)) + [record])
+    tables: dict[str, dict[str, Path]] = {}   # table -> site -> its Parquet file in the site cache
+    for s in outcome.sites:
+        for name, path in s.tables.items():
+            tables.setdefault(name, {})[s.site_id] = path
+    data = WarehouseInput(outcome.run_id, [s.site_id for s in outcome.sites], tables,
+                          _concat([s.quarantine for s in outcome.sites]), _files(outcome.sites), _runs_frame(runs),
+                          {"cutoff_date": cfg.cutoff_date.isoformat(), "study": cfg.study, "run_id": outcome.run_id})
+    holder.phase("building the warehouse")
+    build(run_dir, data)
+    (run_dir / "build.json").write_text(json.dumps({"signature": signature, "run_id": outcome.run_id}))
+    publish.mark_published(run_dir)
+    holder.phase("publishing")
+    publish.publish(out, run_dir)
+    outcome.warehouse = out / "warehouse.duckdb"
+
+
+def _failed(out: Path, outcome: RefreshOutcome, exc: Exception, phase: str) -> None:
+    """A phase failed: drop the unpublished staging run and say why in one line. A storage
+    fault in any phase is exit 3; any other failure to build or publish is exit 1; anything
+    else is a bug and is raised."""
+    fault = storage_fault(exc) is not None or isinstance(exc, OSError)
+    if not fault and phase not in ("building the warehouse", "publishing"):
+        raise exc
+    staged = out / "runs" / outcome.run_id
+    if staged.exists() and publish.current(out) != staged.resolve():
+        shutil.rmtree(staged, ignore_errors=True)
+    published = outcome.warehouse is not None and outcome.status != "failed"
+    if fault:
+        outcome.storage_fault = True
+        text = str(storage_error(exc, phase))
+        if published:   # only the docs failed: the new warehouse is published and stays
+            text = text.replace("nothing published was changed",
+                                "the warehouse is published; the next run rebuilds the missing validation docs")
+    else:
+        text = f"warehouse build failed, previous warehouse kept: {type(exc).__name__}: {exc}"
+    if not published:
+        outcome.status = "failed"
+        outcome.warehouse = None
+    outcome.message = "; ".join(m for m in (outcome.message if published else "", text) if m)
+
+
+def _run_and_save(cfg: Config, outcome: RefreshOutcome, todo: list[tuple], key: bytes,
+                  allow_shrink: bool = False) -> None:
+    for (site, h), result in zip(todo, _run_sites(cfg, [s for s, _ in todo], key), strict=True):
+        if isinstance(result, InputError):
+            outcome.failures[site.id] = str(result)
+            continue
+        write_validation_report(cfg.out / "validation" / site.id, result, cfg.path, outcome.run_id)  # every refresh
+        why = None if allow_shrink else shrink_reason(sitecache.cached(cfg.out, site.id), result,
+                                                      cfg.quality.max_shrink_pct)
+        if why:  # not cached either: the next run re-reads the export and asks again
+            outcome.failures[site.id] = why
+            continue
+        outcome.sites.append(sitecache.save(cfg.out, replace(result, input_hash=h)))
+        shutil.rmtree(_work_dir(cfg, site.id), ignore_errors=True)
+    order = {s.id: i for i, s in enumerate(cfg.sites)}
+    outcome.sites.sort(key=lambda s: order[s.site_id])
+
+
+def _load_cached(cfg: Config, outcome: RefreshOutcome, summary: SiteOutput, key: bytes, warn) -> SiteOutput:
+    """A reused site's tables; a cache that cannot be read is rebuilt from the site's export."""
+    try:
+        return sitecache.load(cfg.out, summary.site_id)
+    except sitecache.CORRUPT as exc:
+        warn(f"{summary.site_id}: cached output unreadable ({type(exc).__name__}: {str(exc)[:120]}); "
+             "rebuilding this site from its export")
+    result = _run_sites(cfg, [cfg.site(summary.site_id)], key)[0]
+    if isinstance(result, InputError):
+        outcome.failures[summary.site_id] = str(result)
+        return summary
+    return sitecache.save(cfg.out, replace(result, input_hash=summary.input_hash))
+
+
+def shrink_reason(prior: dict | None, now: SiteOutput, max_pct: float) -> str | None:
+    """Why a site's new output must not replace its last good one: its loaded patients fell
+    by more than `max_pct` percent (a header-only or truncated export), else None."""
+    if not prior:
+        return None
+    before = int(prior["patients_read"]) - int(prior["patients_quarantined"])
+    after = now.patients_loaded
+    if before <= 0 or after >= before:
+        return None
+    drop = 100.0 * (before - after) / before
+    if drop <= max_pct:
+        return None
+    return (f"patients loaded fell from {before} to {after} (-{drop:.0f}%, more than "
+            f"quality.max_shrink_pct = {max_pct:g}%) against its last good run; not published, "
+            f"the last good output is kept (check the export; rerun with --allow-shrink if intended)")
 
 
 def _work_dir(cfg: Config, site_id: str) -> Path:
@@ -185,13 +291,13 @@ def _files(sites: list[SiteOutput]) -> pd.DataFrame:
 def _runs_frame(runs: pd.DataFrame) -> pd.DataFrame:
     runs = runs.copy()
     for col in ("started_at", "finished_at"):
-        runs[col] = pd.to_datetime(runs[col], utc=True).dt.tz_convert(None)
+        runs[col] = pd.to_datetime(runs[col], utc=True, format="ISO8601", errors="coerce").dt.tz_convert(None)
     runs["sites"] = runs["sites"].map(lambda v: v if isinstance(v, str) else json.dumps(v, sort_keys=True))
     return runs
 
 
 def _run_record(cfg: Config, outcome: RefreshOutcome, started: datetime, finished: datetime) -> dict:
-    return {"run_id": outcome.run_id, "started_at": started.astimezone(UTC).isoformat(),
+    return {"command": "refresh", "run_id": outcome.run_id, "started_at": started.astimezone(UTC).isoformat(),
             "finished_at": datetime.now(UTC).isoformat() if finished is started else finished.isoformat(),
             "status": outcome.status, "code_version": code_version(), "config_hash": cfg.config_hash(),
             "sites": {s.site_id: s.counts() for s in outcome.sites}, "message": outcome.message}

@@ -7,6 +7,7 @@ counts. Nothing here touches the pooled warehouse, so a site can run where its d
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -17,8 +18,12 @@ from etl.compile.mapper import Mapper
 from etl.compile.mapping import SiteMapping, load_mapping
 from etl.config import Config, SiteConfig
 from etl.errors import ConfigError
+from etl.onboarding.todos import refuse_todos
+from etl.read.paths import confine
 from etl.read.readers import RawTable, read_source
-from etl.validate.pseudonymize import pseudonymize
+from etl.validate.cell_findings import cell_findings
+from etl.validate.phi import mask_quarantine
+from etl.validate.pseudonymize import pseudonymize, study_id
 from etl.validate.quarantine import QUARANTINE_COLUMNS, Split, cascade_detail, patient_causes, resolve
 from schemas.catalog import Finding
 from schemas.pandera_models import validate_table
@@ -31,6 +36,8 @@ def site_mapping(cfg: Config, site: SiteConfig) -> SiteMapping:
     mapping = load_mapping(cfg.resolve(site.mapping))
     if mapping.site_id != site.id:
         raise ConfigError(f"{mapping.path}: site_id {mapping.site_id!r} does not match {cfg.path} site {site.id!r}")
+    refuse_todos(mapping)  # a scaffold draft's open questions: never load a guess
+    confine(mapping, export_dir(cfg, site, mapping))
     return mapping
 
 
@@ -59,20 +66,21 @@ def sql_tables(cfg: Config, site: SiteConfig, mapping: SiteMapping) -> set[str]:
     return out
 
 
-def map_site(mapping: SiteMapping, raw: dict[str, RawTable], skip: set[str] = frozenset()
-             ) -> tuple[dict[str, pd.DataFrame], list[Finding], set[str]]:
-    """Mapped (not yet pseudonymized) tables, every finding, and the identifier values."""
+def map_site(mapping: SiteMapping, raw: dict[str, RawTable], skip: set[str] = frozenset(),
+             cutoff: date | None = None) -> tuple[dict[str, pd.DataFrame], list[Finding], set[str]]:
+    """Mapped (not yet pseudonymized) tables, every finding, and the identifier values.
+    `cutoff`: the study cut-off date (rule DATE_AFTER_CUTOFF)."""
     mapper = Mapper(mapping, raw)
     mapped = {t: mapper.map_table(t, tm) for t, tm in mapping.tables.items() if t not in skip}
     tables = {name: mt.frame for name, mt in mapped.items()}
     for frame in tables.values():
         frame["site_id"] = mapping.site_id
     names, births, ident_values = _identifiers(mapping, raw)
-    findings = list(mapper.findings)
+    findings = list(mapper.findings) + cell_findings(mapping, raw, tables)
     findings += harmonize_site(tables, births)
     for name, mt in mapped.items():
         findings += validate_table(name, tables[name], mt.reported)
-    findings += cross_table_findings(tables, names)
+    findings += cross_table_findings(tables, names, cutoff)
     return tables, findings, ident_values
 
 
@@ -84,7 +92,7 @@ def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = 
     mapping = site_mapping(cfg, site)
     sql = sql_tables(cfg, site, mapping) if sql is None else {t for t in sql if t in mapping.tables}
     mapping, raw = read_site(cfg, site, skip=sql)
-    tables, findings, ident_values = map_site(mapping, raw, skip=sql)
+    tables, findings, ident_values = map_site(mapping, raw, skip=sql, cutoff=cfg.cutoff_date)
     done: dict[str, duckpath.SqlTable] = {}
     if sql:
         work = work_dir or cfg.out / "work" / site.id
@@ -96,7 +104,8 @@ def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = 
             src = mapping.tables[name].source
             try:
                 done[name] = duckpath.run_table(mapping, name, folder, work, key=key, patients=patients,
-                                                causes=details, identifiers=ident_values, shared=src in raw)
+                                                causes=details, identifiers=ident_values, shared=src in raw,
+                                                cutoff=cfg.cutoff_date)
             except duckpath.NotSqlable:  # e.g. blank lines shift row numbers: the pandas path keeps them
                 return run_site(cfg, site, key, work_dir, sql - {name})
     elsewhere = {d.label: (d.used, d.bad) for d in done.values() if d.file_counts is None}
@@ -120,6 +129,7 @@ def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = 
     if done:
         quarantine = quarantine[QUARANTINE_COLUMNS].sort_values(
             ["source_file", "source_row", "rule_id"], kind="stable").reset_index(drop=True)
+    quarantine = mask_quarantine(quarantine, ident_values, lambda lid: study_id(key, site.id, lid))
     warnings = int((quarantine["severity"] == "warning").sum())
     return SiteOutput(site.id, "", out, quarantine, files, split.patients_read,
                       split.patients_quarantined, warnings)

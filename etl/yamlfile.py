@@ -23,6 +23,10 @@ def read_yaml(path: Path) -> tuple[object, dict[tuple, int]]:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
     try:
@@ -35,7 +39,28 @@ def read_yaml(path: Path) -> tuple[object, dict[tuple, int]]:
     except ValueError as exc:  # a scalar YAML cannot construct, e.g. the date 2023-02-30
         line, key = _bad_scalar(node, ()) or ("?", "(unknown key)")
         raise ConfigError(f"{path}:{line}: {key}: invalid value ({exc})") from None
+    _no_duplicate_keys(path, node)
     return data, _key_lines(node, ())
+
+
+def _no_duplicate_keys(path: Path, node, visited: set | None = None) -> None:
+    """YAML lets a repeated key silently replace the first; in a config that hides a mistake."""
+    visited = set() if visited is None else visited
+    if id(node) in visited:  # an alias: its node was checked where it was defined
+        return
+    visited.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        seen: dict = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is not None and key in seen:
+                raise ConfigError(f"{path}:{key_node.start_mark.line + 1}: duplicate key {key!r} "
+                                  f"(first on line {seen[key]}); YAML would silently keep only the last one")
+            seen[key] = key_node.start_mark.line + 1
+            _no_duplicate_keys(path, value_node, visited)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _no_duplicate_keys(path, item, visited)
 
 
 def _bad_scalar(node, prefix: tuple) -> tuple[int, str] | None:
@@ -55,17 +80,21 @@ def _bad_scalar(node, prefix: tuple) -> tuple[int, str] | None:
     return None
 
 
-def _key_lines(node, prefix: tuple) -> dict[tuple, int]:
+def _key_lines(node, prefix: tuple, visited: set | None = None) -> dict[tuple, int]:
+    visited = set() if visited is None else visited
     lines: dict[tuple, int] = {}
+    if id(node) in visited:  # an alias: its lines are where the anchor is (no exponential walk)
+        return lines
+    visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             path = prefix + (key_node.value,)
             lines[path] = key_node.start_mark.line + 1
-            lines.update(_key_lines(value_node, path))
+            lines.update(_key_lines(value_node, path, visited))
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lines[prefix + (i,)] = item.start_mark.line + 1
-            lines.update(_key_lines(item, prefix + (i,)))
+            lines.update(_key_lines(item, prefix + (i,), visited))
     return lines
 
 

@@ -27,6 +27,8 @@ class Check:
     threshold_pct: float
     limit: float | None
     message: str
+    scope: tuple[str, str] | None = None   # (column, value): the check applies to those rows only
+
 
     def format(self, **kw) -> str:
         kw.setdefault("column", "")
@@ -62,9 +64,17 @@ def catalog() -> dict[str, Check]:
         out[r["rule_id"]] = Check(
             r["rule_id"], r["check_type"], r["table"], cols, r["kahn_category"],
             r["severity"], float(r["threshold_pct"] or 0), float(r["limit"]) if r["limit"] else None,
-            r["message"],
+            r["message"], _scope(r.get("scope") or ""),
         )
     return out
+
+
+def _scope(text: str) -> tuple[str, str] | None:
+    """`analyte=il6` -> ("analyte", "il6"): a limit that holds for one code only."""
+    if not text:
+        return None
+    col, _, value = text.partition("=")
+    return col.strip(), value.strip()
 
 
 def rule_for(check_type: str, table: str, column: str, default: str) -> str:

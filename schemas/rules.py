@@ -2,26 +2,32 @@
 
 One function per check *type* of the catalog (`schemas/checks.csv`): duplicates, orphan
 rows, missing child records, date order, test records, MRD flag consistency and study
-eligibility. A date-order check names `later,earlier` columns; `earlier` is either a
-column of the same table or a per-patient reference date (`infusion_date`, `cr_date`).
+eligibility; id text and limits come from `schemas.id_text` and `schemas.limits`. A
+date-order check names `later,earlier` columns; `earlier` is either a column of the same
+table or a per-patient reference date (`infusion_date`, `cr_date`).
 All return `Finding`s; none drops or changes a row.
 """
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pandas as pd
 
 from schemas.catalog import Check, Finding, catalog, finding
+from schemas.id_text import id_text_findings
+from schemas.limits import limit_findings
 from schemas.model import common_schema
 
 TEST_NAME = re.compile(r"\btest\b|\bdummy\b|\bfake\b|测试|試験", re.IGNORECASE)
 CHILD_RULES = {"infusion": "MISSING_INFUSION", "response": "MISSING_RESPONSE", "outcome": "MISSING_OUTCOME"}
 
 
-def cross_table_findings(tables: dict[str, pd.DataFrame], names: pd.Series | None = None) -> list[Finding]:
-    """All cross-field/cross-table findings for one site. `names`: local_id -> person name."""
-    out: list[Finding] = []
+def cross_table_findings(tables: dict[str, pd.DataFrame], names: pd.Series | None = None,
+                         cutoff: date | None = None) -> list[Finding]:
+    """All cross-field/cross-table findings for one site. `names`: local_id -> person name;
+    `cutoff`: the study cut-off (rule DATE_AFTER_CUTOFF)."""
+    out: list[Finding] = id_text_findings(tables) + limit_findings(tables, cutoff)
     for name, frame in tables.items():
         out += duplicates(name, frame)
     out += orphans(tables)

@@ -3,10 +3,12 @@
 Rows are written once. A site's clinical tables arrive as Parquet files already in the
 warehouse layout (`warehouse.layout`, written by the site cache) and are hard-linked
 into `parquet/<table>/site_id=<id>/`; carpool's own tables (quarantine, etl_file,
-etl_run, study_config, analysis_result, data_dictionary) are written there too, each
-with its schema even when empty. `warehouse.duckdb` holds no rows: one view per table
-over its Parquet folder, relative to the file's own folder, with `COMMENT ON`
-descriptions; `data_dictionary` holds the same text. Views come from
+etl_run, study_config, the code lists `codelist_<name>`, data_dictionary) are written
+there too, each with its schema even when empty. `analysis_result` is the run's result
+set (`warehouse.results`), linked in as `parquet/analysis_result/data_0.parquet`.
+`warehouse.duckdb` holds no rows: one view per table over its Parquet folder, relative to
+the file's own folder, with `COMMENT ON` descriptions; `data_dictionary`
+(`warehouse.dictionary`) documents every column. Views come from
 `warehouse/views/*.sql`, one view per file, named after the file. The file is written
 for DuckDB 1.4 (the LTS line) and later (`storage_compatibility_version`). Everything is
 written into a fresh directory; publishing it atomically is `warehouse.publish`'s job.
@@ -22,7 +24,15 @@ import duckdb
 import pandas as pd
 
 from schemas.model import common_schema
-from warehouse import layout
+from warehouse import layout, results
+from warehouse.dictionary import (
+    CODELIST_PREFIX,
+    ColumnDoc,
+    codelist_names,
+    codelist_select,
+    documented,
+    write_dictionary,
+)
 
 VIEWS_DIR = Path(__file__).resolve().parent / "views"
 MEMORY_LIMIT = os.environ.get("CARPOOL_DUCKDB_MEMORY", "512MB")  # bounded; DuckDB spills beyond it
@@ -53,14 +63,10 @@ META_TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("sites", "VARCHAR", "Per-site counts (JSON)."), ("message", "VARCHAR", "Failure reason, if any."),
     ],
     "study_config": [("key", "VARCHAR", "Setting."), ("value", "VARCHAR", "Value (e.g. cutoff_date).")],
-    "analysis_result": [
-        ("run_id", "VARCHAR", "Run."),
-        ("analysis", "VARCHAR", "table1, response, survival, followup, kinetics, cox, audit."),
-        ("comparison", "VARCHAR", "Grouping compared."), ("endpoint", "VARCHAR", "Variable or endpoint."),
-        ("term", "VARCHAR", "Cox term or group level."), ("statistic", "VARCHAR", "p_value, hr, median, ..."),
-        ("value", "DOUBLE", "The number."), ("test", "VARCHAR", "Test or method that produced it."),
-    ],
 }
+LINEAGE_DOCS = {"study_id": ColumnDoc("Pseudonymous patient id: keyed HMAC of site and local id."),
+                "source_file": ColumnDoc("Export file (and sheet) of the row."),
+                "source_row": ColumnDoc("Row in that file as a person sees it.")}
 
 
 @dataclass(frozen=True)
@@ -79,10 +85,22 @@ def clinical_ddl(name: str) -> str:
 
 
 def table_columns() -> dict[str, list[tuple[str, str]]]:
-    """Every stored warehouse table (not the .sql views) with its (column, SQL type)."""
+    """Every stored warehouse table (a Parquet folder; not the .sql views, not data_dictionary)
+    with its (column, SQL type): clinical, carpool's own, analysis_result and the code lists."""
     cols = {name: layout.clinical_columns(name) for name in common_schema()}
     cols |= {name: [(c, t) for c, t, _ in spec] for name, spec in META_TABLES.items()}
-    return cols
+    cols["analysis_result"] = results.columns()
+    return cols | codelist_columns()
+
+
+def codelist_columns() -> dict[str, list[tuple[str, str]]]:
+    """(column, SQL type) of each code-list table, as read from its CSV."""
+    con = duckdb.connect()
+    try:
+        return {CODELIST_PREFIX + n: [(r[0], r[1]) for r in con.execute(f"DESCRIBE {codelist_select(n)}").fetchall()]
+                for n in codelist_names()}
+    finally:
+        con.close()
 
 
 def build(dest: Path, data: WarehouseInput) -> Path:
@@ -92,41 +110,36 @@ def build(dest: Path, data: WarehouseInput) -> Path:
     _clinical_parquet(root, data)
     meta = {"quarantine": data.quarantine.assign(run_id=data.run_id),
             "etl_file": data.files.assign(run_id=data.run_id), "etl_run": data.runs,
-            "study_config": pd.DataFrame(sorted(data.settings.items()), columns=["key", "value"]),
-            "analysis_result": pd.DataFrame()}      # filled by `carpool analyze` (store_table)
+            "study_config": pd.DataFrame(sorted(data.settings.items()), columns=["key", "value"])}
     for name, frame in meta.items():
         _meta_parquet(root, name, frame, data.site_ids)
+    _codelist_parquet(root)
+    results.attach_empty(dest)   # analysis_result: an empty result set until `carpool analyze`
     db_path = dest / "warehouse.duckdb"
     con = duckdb.connect(str(db_path), config={"memory_limit": MEMORY_LIMIT,
                                                "storage_compatibility_version": STORAGE_VERSION})
     try:
-        for name, cols in table_columns().items():
+        stored = table_columns()
+        for name, cols in stored.items():
             con.execute(layout.view_sql(name, cols))
         for name, table in common_schema().items():
             _comment(con, name, table.description, [(c.name, c.description + (f" [{c.unit}]" if c.unit else ""))
                                                      for c in table.columns if c.name != "local_id"]
-                     + [("study_id", "Pseudonymous patient id: keyed HMAC of site and local id."),
-                        ("source_file", "Export file (and sheet) of the row."),
-                        ("source_row", "Row in that file as a person sees it.")])
+                     + [(c, d.description) for c, d in LINEAGE_DOCS.items()])
         for name, cols in META_TABLES.items():
             _comment(con, name, f"carpool {name.replace('_', ' ')}", [(c, d) for c, _, d in cols])
+        _comment(con, "analysis_result", "Results of `carpool analyze` on this warehouse run (empty until it "
+                 "has run): one row per statistic, from the result set the run's `results` link points at, "
+                 "published atomically beside the warehouse.", [(c, d) for c, _, d in results.COLUMNS])
         create_views(con)
-        _dictionary(con, root)
+        write_dictionary(con, documented(_table_docs(), VIEWS_DIR), set(stored), root)
+        _comment(con, "data_dictionary", "Every warehouse table and view column: type, unit, code list, "
+                 "description.", [])
         con.execute("CHECKPOINT")
     finally:
         con.close()
         shutil.rmtree(dest / "warehouse.duckdb.tmp", ignore_errors=True)
     return db_path
-
-
-def store_table(run_dir: Path, name: str, frame: pd.DataFrame) -> None:
-    """Replace one of carpool's own unpartitioned tables (e.g. analysis_result) in a run:
-    written beside the old file, then renamed over it, so a reader sees the old or the new."""
-    cols = table_columns()[name]
-    target = layout.table_file(run_dir / "parquet", name)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}")
-    layout.write_frame(frame, cols, tmp, order=True)
-    os.replace(tmp, target)
 
 
 def _clinical_parquet(root: Path, data: WarehouseInput) -> None:
@@ -152,6 +165,18 @@ def _meta_parquet(root: Path, name: str, frame: pd.DataFrame, site_ids: list[str
     for site in site_ids:
         part = frame[frame["site_id"] == site] if "site_id" in frame.columns else None
         layout.write_frame(part, layout.file_columns(cols), layout.partition_file(root, name, site), order=True)
+
+
+def _codelist_parquet(root: Path) -> None:
+    """Each schemas/codelists/<name>.csv as the table folder parquet/codelist_<name>/."""
+    columns = codelist_columns()
+    con = duckdb.connect()
+    try:
+        for name in codelist_names():  # rows in the CSV's order
+            layout.write(con, f"({codelist_select(name)})", columns[CODELIST_PREFIX + name],
+                         layout.table_file(root, CODELIST_PREFIX + name))
+    finally:
+        con.close()
 
 
 def create_views(con: duckdb.DuckDBPyConnection, views_dir: Path = VIEWS_DIR) -> list[str]:
@@ -197,19 +222,10 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _dictionary(con: duckdb.DuckDBPyConnection, root: Path) -> None:
-    """data_dictionary: every table and view column with its type, unit and description."""
-    tables = sorted(table_columns())
-    frame = con.execute("""
-        SELECT c.table_name AS "table", c.column_name AS "column", c.data_type AS type,
-               regexp_extract(c.comment, '\\[([^\\]]+)\\]$', 1) AS unit,
-               coalesce(c.comment, '') AS description,
-               CASE WHEN list_contains($tables, c.table_name) THEN 'table' ELSE 'view' END AS kind
-        FROM duckdb_columns() c
-        WHERE c.database_name = current_database() AND c.schema_name = 'main'
-        ORDER BY kind, "table", c.column_index
-    """, {"tables": tables}).fetchdf()
-    cols = [(c, "VARCHAR") for c in frame.columns]
-    layout.write_frame(frame, cols, layout.table_file(root, "data_dictionary"))
-    con.execute(layout.view_sql("data_dictionary", cols))
-    _comment(con, "data_dictionary", "Every warehouse table and view column: type, unit, description.", [])
+def _table_docs() -> dict[str, dict[str, ColumnDoc]]:
+    """Docs of carpool's own tables and of the lineage columns every clinical table carries."""
+    docs = {name: {c: ColumnDoc(d) for c, _, d in cols} for name, cols in META_TABLES.items()}
+    docs["analysis_result"] = {c: ColumnDoc(d) for c, _, d in results.COLUMNS}
+    for name in common_schema():
+        docs[name] = dict(LINEAGE_DOCS)
+    return docs

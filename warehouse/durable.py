@@ -33,3 +33,18 @@ def fsync_dir(path: Path) -> None:
 def sql_path(path: Path) -> str:
     """A filesystem path as the body of a SQL string literal (COPY / read_parquet take no parameters)."""
     return str(path).replace("'", "''")
+
+
+FAULT_POINT_ENV = "CARPOOL_FAULT_POINT"
+
+
+def fault_point(name: str) -> None:
+    """Fault injection for tests/functional/test_fault_matrix.py: when $CARPOOL_FAULT_POINT
+    names this point, say so on stderr and wait there, so a test's `kill -9` lands exactly
+    in this phase (during publish, during the docs, during analyze). A no-op otherwise."""
+    if os.environ.get(FAULT_POINT_ENV) == name:
+        import sys
+        import time
+
+        print(f'{{"event": "fault_point", "message": "fault point {name}"}}', file=sys.stderr, flush=True)
+        time.sleep(600)

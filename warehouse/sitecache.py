@@ -7,6 +7,9 @@ the *input hash*: the export files, the mapping folder (mapping.yml, code lists,
 adapter), the common schema and catalog, and the code version. A site whose input hash
 is unchanged is not re-read. Writes go to a temporary folder that is renamed into place,
 so a killed refresh never leaves a half-written cache.
+A cache that is damaged anyway (a manifest that is not JSON or lacks a key, a Parquet file
+missing or unreadable) is never fatal: `check` says what is wrong and the refresh rebuilds
+that site from its export.
 """
 from __future__ import annotations
 
@@ -19,12 +22,17 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from warehouse import layout
 from warehouse.durable import sha256_file, sql_path
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
 USED = "__used__"
+MANIFEST_KEYS = {"site_id": str, "input_hash": str, "tables": list, "patients_read": int,
+                 "patients_quarantined": int, "warnings": int}
+CORRUPT = (OSError, ValueError, KeyError, TypeError, pa.ArrowException)   # what a damaged cache raises
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,8 @@ def load_digests(out: Path) -> dict:
         digests = json.loads((out / "sites" / ".digests.json").read_text())
     except (OSError, ValueError):
         digests = {}
+    if not isinstance(digests, dict) or not all(isinstance(v, str) for v in digests.values()):
+        digests = {}   # damaged: every file is simply hashed again
     digests[USED] = []
     return digests
 
@@ -100,11 +110,34 @@ def save_digests(out: Path, digests: dict[str, str]) -> None:
 
 
 def cached(out: Path, site_id: str) -> dict | None:
-    manifest = out / "sites" / site_id / "manifest.json"
+    return check(out, site_id)[0]
+
+
+def check(out: Path, site_id: str) -> tuple[dict | None, str | None]:
+    """(manifest, None) for a usable cache; (None, None) when there is none; (None, what is wrong)
+    for a damaged one. Parquet files are checked by their footer, which a cut or overwritten
+    file loses; damage inside a file is caught when it is loaded (`load` raises CORRUPT)."""
+    d = out / "sites" / site_id
+    manifest = d / "manifest.json"
+    if not d.exists():
+        return None, None
     try:
-        return json.loads(manifest.read_text())
-    except (OSError, ValueError):
-        return None
+        m = json.loads(manifest.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, f"{manifest} is missing"
+    except (OSError, ValueError) as exc:
+        return None, f"{manifest} is not valid JSON ({type(exc).__name__})"
+    if not isinstance(m, dict):
+        return None, f"{manifest} is not a JSON object"
+    bad = [k for k, t in MANIFEST_KEYS.items() if not isinstance(m.get(k), t)]
+    if bad:
+        return None, f"{manifest} lacks or has a wrong {', '.join(bad)}"
+    for name in [*m["tables"], "quarantine", "files"]:
+        try:
+            pq.read_metadata(d / f"{name}.parquet")
+        except CORRUPT as exc:
+            return None, f"{d / (name + '.parquet')} is missing or unreadable ({type(exc).__name__})"
+    return m, None
 
 
 def summary(out: Path, site_id: str) -> SiteOutput:

@@ -25,7 +25,7 @@ import duckdb
 
 from etl.compile.sqlcompile import ident
 from etl.config import Config
-from etl.errors import UsageError
+from etl.errors import IntegrityError, UsageError
 from etl.version import code_version
 from warehouse import publish
 from warehouse.build import VIEWS_DIR, create_views
@@ -43,45 +43,27 @@ def snapshot_dir(cfg: Config, name: str) -> Path:
     return cfg.out / "snapshots" / name
 
 
-def freeze(cfg: Config, name: str, now: datetime) -> Path:
-    """Freeze the published warehouse as snapshot NAME; return its folder."""
+def freeze(cfg: Config, name: str, now: datetime, on_stale=None) -> Path:
+    """Freeze the published warehouse as snapshot NAME; return its folder. A stale lock left by
+    a killed run is reported through `on_stale` and logged in the run log, never cleared silently."""
     final = snapshot_dir(cfg, name)
-    with refresh_lock(cfg.out):          # no refresh may publish or prune while we copy
+    # no refresh may publish or prune while we copy
+    with refresh_lock(cfg.out, on_stale=on_stale, command="freeze", run_id=f"freeze-{name}"):
         if final.exists() or final.is_symlink():
             raise UsageError(f"snapshot {name!r} already exists at {final}; snapshots are immutable, "
                              "choose another name")
         live = publish.current(cfg.out)
         if live is None or not (live / "warehouse.duckdb").exists():
             raise UsageError(f"no published warehouse under {cfg.out}: run `carpool refresh --config {cfg.path}` first")
+        for left in final.parent.glob(".*.tmp*"):   # a killed freeze's half copy: never visible, discard
+            _discard(left)
         tmp = final.with_name(f".{name}.tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        (tmp / "parquet").mkdir(parents=True)
-        (tmp / "views").mkdir()
-        con = duckdb.connect(str(live / "warehouse.duckdb"), read_only=True)
         try:
-            tables = sorted(d.name for d in (live / "parquet").iterdir() if d.is_dir())  # every stored table
-            for table in tables:
-                target = tmp / "parquet" / f"{table}.parquet"
-                # Identifiers come from the warehouse catalog, the path from our own folder.
-                con.execute(f"COPY (SELECT * FROM {ident(table)}) TO '{sql_path(target)}' (FORMAT PARQUET)")
-            settings = dict(con.execute("SELECT key, value FROM study_config").fetchall())
-            run = con.execute("SELECT code_version, config_hash FROM etl_run WHERE run_id = ?",
-                              [settings.get("run_id")]).fetchone()
-        finally:
-            con.close()
-        for sql in sorted(VIEWS_DIR.glob("*.sql")):
-            shutil.copyfile(sql, tmp / "views" / sql.name)
-        manifest = {
-            "name": name, "frozen_at": now.astimezone(UTC).isoformat(), "run_id": settings.get("run_id"),
-            "run_code_version": run[0] if run else None, "run_config_hash": run[1] if run else None,
-            "freeze_code_version": code_version(), "config_hash": cfg.config_hash(),
-            "config": cfg.model_dump(mode="json", exclude={"pseudonym_key"}),
-            "study_config": settings, "tables": tables,
-            "files": {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()},
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        _make_read_only(tmp)
-        os.rename(tmp, final)             # same folder: atomic; the name appears complete or not at all
+            _copy(cfg, live, tmp, name, now)
+            os.rename(tmp, final)             # same folder: atomic; the name appears complete or not at all
+        except BaseException:
+            _discard(tmp)
+            raise
         final.chmod(0o555)
         fsync_dir(final.parent)
     return final
@@ -97,13 +79,16 @@ def manifest(cfg: Config, name: str) -> dict:
         raise UsageError(f"no snapshot {name!r} under {cfg.out / 'snapshots'}"
                          f" (known: {', '.join(known) or 'none'}); make one with `carpool freeze {name}`") from None
     except ValueError as exc:
-        raise UsageError(f"{path}: manifest is not valid JSON ({exc}); the snapshot is damaged") from None
+        raise IntegrityError(f"{path}: manifest is not valid JSON ({exc}); the snapshot is damaged") from None
 
 
 def verify(cfg: Config, name: str) -> dict:
     """Check every file against the manifest (and that nothing was added); return the manifest."""
     m = manifest(cfg, name)
     root = snapshot_dir(cfg, name)
+    if not isinstance(m, dict) or not isinstance(m.get("files"), dict) or not isinstance(m.get("tables"), list):
+        raise IntegrityError(f"{root / MANIFEST}: not a carpool snapshot manifest (no files/tables); the snapshot "
+                         "is damaged")
     problems = []
     for rel, digest in sorted(m["files"].items()):
         p = root / rel
@@ -115,7 +100,7 @@ def verify(cfg: Config, name: str) -> dict:
                    if p.is_file() and p.name != MANIFEST and p.relative_to(root).as_posix() not in m["files"])
     problems += [f"{rel}: not in the manifest" for rel in extra]
     if problems:
-        raise UsageError(f"snapshot {name!r} at {root} does not match its manifest: " + "; ".join(problems))
+        raise IntegrityError(f"snapshot {name!r} at {root} does not match its manifest: " + "; ".join(problems))
     return m
 
 
@@ -145,6 +130,47 @@ def snapshot_connection(cfg: Config, name: str) -> duckdb.DuckDBPyConnection:
                               config={"enable_external_access": False, "lock_configuration": True})
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _copy(cfg: Config, live: Path, tmp: Path, name: str, now: datetime) -> None:
+    """Every table as Parquet, the views and the manifest into tmp, made read-only."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "parquet").mkdir(parents=True)
+    (tmp / "views").mkdir()
+    con = duckdb.connect(str(live / "warehouse.duckdb"), read_only=True)
+    try:
+        # every stored table (analyze's results included): a folder under parquet/
+        tables = sorted(d.name for d in (live / "parquet").iterdir() if d.is_dir())
+        for table in tables:
+            target = tmp / "parquet" / f"{table}.parquet"
+            # Identifiers come from the warehouse catalog, the path from our own folder.
+            con.execute(f"COPY (SELECT * FROM {ident(table)}) TO '{sql_path(target)}' (FORMAT PARQUET)")
+        settings = dict(con.execute("SELECT key, value FROM study_config").fetchall())
+        run = con.execute("SELECT code_version, config_hash FROM etl_run WHERE run_id = ?",
+                          [settings.get("run_id")]).fetchone()
+    finally:
+        con.close()
+    for sql in sorted(VIEWS_DIR.glob("*.sql")):
+        shutil.copyfile(sql, tmp / "views" / sql.name)
+    manifest = {
+        "name": name, "frozen_at": now.astimezone(UTC).isoformat(), "run_id": settings.get("run_id"),
+        "run_code_version": run[0] if run else None, "run_config_hash": run[1] if run else None,
+        "freeze_code_version": code_version(), "config_hash": cfg.config_hash(),
+        "config": cfg.model_dump(mode="json", exclude={"pseudonym_key"}),
+        "study_config": settings, "tables": tables,
+        "files": {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()},
+    }
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    _make_read_only(tmp)
+
+
+def _discard(tmp: Path) -> None:
+    if not tmp.exists():
+        return
+    for p in [tmp, *tmp.rglob("*")]:
+        if p.is_dir() and not p.is_symlink():
+            p.chmod(0o755)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _make_read_only(root: Path) -> None:

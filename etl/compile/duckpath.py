@@ -26,6 +26,7 @@ import csv
 import os
 import shutil
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -43,6 +44,8 @@ from schemas.catalog import catalog
 from schemas.model import code_attr, codes, common_schema
 
 ROW_RULES = {"duplicate", "duplicate_exact", "orphan", "cascade", "unmapped", "read"}
+FIELD_RULES = {"field_type", "field_date", "field_required", "field_codelist", "field_range", "value_limit",
+               "date_limit"}   # compiled by sqlcompile.field_checks
 MEMORY_LIMIT = os.environ.get("CARPOOL_DUCKDB_MEMORY", "512MB")
 
 
@@ -66,8 +69,7 @@ def eligible(mapping: SiteMapping, tname: str) -> str | None:
 
 
 def _cross_table_tables() -> set[str]:
-    skip = ROW_RULES | {"field_type", "field_date", "field_required", "field_codelist", "field_range",
-                        "missing_child"}
+    skip = ROW_RULES | FIELD_RULES | {"missing_child"}
     tables = {c.table for c in catalog().values() if c.table != "*" and c.check_type not in skip}
     tables |= {"infusion", "response"}          # reference dates of the date-order rules
     tables |= {c.table for c in catalog().values() if c.check_type == "missing_child"}
@@ -91,7 +93,7 @@ class SqlTable:
 
 def run_table(mapping: SiteMapping, tname: str, export_dir: Path, work_dir: Path, *, key: bytes,
               patients: set[str] | None, causes: dict[str, str], identifiers: set[str],
-              shared: bool) -> SqlTable:
+              shared: bool, cutoff: date | None = None) -> SqlTable:
     """Map and validate `tname` in DuckDB. `patients`: local ids of the site's patient table
     (None: no patient table, no orphan rule); `causes`: local id -> cascade detail for
     quarantined patients; `shared`: other tables read the same file (return row sets)."""
@@ -107,7 +109,7 @@ def run_table(mapping: SiteMapping, tname: str, export_dir: Path, work_dir: Path
                                  "preserve_insertion_order": "false"})
     try:
         return _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key, patients, causes,
-                    identifiers, shared)
+                    identifiers, shared, cutoff)
     finally:
         con.close()
         if csv_path != path:
@@ -160,7 +162,7 @@ def _line_count(path: Path) -> int:
 
 
 def _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key, patients, causes,
-         identifiers, shared) -> SqlTable:
+         identifiers, shared, cutoff) -> SqlTable:
     table = common_schema()[tname]
     tmap = mapping.tables[tname]
     source = mapping.sources[tmap.source]
@@ -236,7 +238,7 @@ def _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key
     if rows_read != n_blank_ok:
         _verify_positions(con, scan, header_line, n_blank_ok, path)
     return _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patients, causes, identifiers,
-                  shared, rows_read, lab)
+                  shared, rows_read, lab, cutoff)
 
 
 def _verify_positions(con, scan: str, header_line: int, lines: int, path: Path) -> None:
@@ -247,7 +249,7 @@ def _verify_positions(con, scan: str, header_line: int, lines: int, path: Path) 
 
 
 def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patients, causes, identifiers,
-           shared, rows_read, lab) -> SqlTable:
+           shared, rows_read, lab, cutoff) -> SqlTable:
     table = common_schema()[tname]
     specs = mapping.tables[tname].columns
     con.execute(f"CREATE TEMP VIEW m AS SELECT * FROM read_parquet({sc.lit(str(mapped_path))})")
@@ -289,7 +291,7 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
         parts.append(f"SELECT _row, 'TYPE_MISMATCH', 'source_unit', source_unit, "
                      f"'a unit convertible to ' || _target_unit || ' (got ' || {sc.py_repr('source_unit')} || ')', "
                      f"'', {lid} FROM t2 WHERE _unit_err")
-    for chk in sc.field_checks(table, codesets):
+    for chk in sc.field_checks(table, codesets, cutoff):
         reported = [f"{sc.ident(chk.column + '__rule')} IS NULL"] if chk.column in specs else []
         if chk.column == "value" and lab:
             reported.append(f"NOT {unit_err}")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
+from datetime import date
 
 from etl.compile import convert
 from etl.compile.mapping import ColumnSpec
 from schemas.catalog import catalog, rule_for
+from schemas.limits import sql_limit_checks
 from schemas.model import Column, Table
 
 MISSING = convert.MISSING_MARKERS   # etl.compile.convert.is_missing, as SQL
@@ -160,10 +162,11 @@ class FieldCheck:
     expected: str       # SQL expression
 
 
-def field_checks(table: Table, codesets: dict[str, str]) -> list[FieldCheck]:
-    """common.yml's required/codelist/min/max for one table, with catalog rule ids.
+def field_checks(table: Table, codesets: dict[str, str], cutoff: date | None = None) -> list[FieldCheck]:
+    """common.yml's required/codelist/min/max for one table, with catalog rule ids, and the
+    catalog's date and value limits (`schemas.limits`; `cutoff`: the study cut-off date).
     `codesets`: codelist name -> SQL relation of its codes (column `code`)."""
-    out = []
+    out = [FieldCheck(*c) for c in sql_limit_checks(table, cutoff, ident)]
     for c in table.columns:
         q = ident(c.name)
         if c.required:

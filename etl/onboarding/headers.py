@@ -1,21 +1,25 @@
 """Header matching against the synonym lists in `etl/onboarding/synonyms.yml` (data, not code).
 
-`normalize` turns a header or label into lower-case words (Chinese kept as is);
+`normalize` turns a header or label into lower-case words in any script (accents dropped
+from Latin letters; Chinese, Japanese and Korean kept as is);
 `score` says how well a synonym list fits a header and its label (0..1);
 `identifier_kind` names the kind of direct identifier a header announces, if any.
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import cache
 from pathlib import Path
 
 import yaml
 
 SYNONYMS = Path(__file__).with_name("synonyms.yml")
-CJK_CHARS = "\u4e00-\u9fff"           # CJK unified ideographs, for character classes
+# Chinese, Japanese and Korean script (ideographs, kana, hangul), for character classes:
+# words in these scripts are not separated by spaces, so their synonyms match as substrings.
+CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 CJK = re.compile(f"[{CJK_CHARS}]")
-_SPLIT = re.compile(f"[^0-9a-z{CJK_CHARS}%()]+")
+_SPLIT = re.compile(r"[^\w%()]+|_+")
 
 
 @cache
@@ -24,12 +28,22 @@ def synonyms() -> dict:
 
 
 def normalize(text: str | None) -> str:
-    """`Bone-Marrow_Blasts (%)` -> `bone marrow blasts (%)`; camelCase split; CJK kept."""
+    """`Bone-Marrow_Blasts (%)` -> `bone marrow blasts (%)`; camelCase split; `Teléfono` ->
+    `telefono`; any other script kept."""
     if not text:
         return ""
-    s = re.sub(r"([a-z])([A-Z])", r"\1 \2", str(text)).lower()
+    s = re.sub(r"([a-z])([A-Z])", r"\1 \2", _unaccent(str(text))).lower()
     s = s.replace("car-t", "car t")
     return " ".join(w for w in _SPLIT.split(s) if w)
+
+
+def _unaccent(text: str) -> str:
+    """Drop the accents of Latin letters (é -> e, ü -> u); other scripts unchanged."""
+    out = []
+    for ch in text:
+        base = unicodedata.normalize("NFKD", ch)
+        out.append(base[0] if ch.isalpha() and base[0].isascii() and len(base) > 1 else ch)
+    return "".join(out)
 
 
 def _words(s: str) -> list[str]:

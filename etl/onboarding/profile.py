@@ -15,26 +15,60 @@ import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 
 from etl.compile import convert
 from etl.errors import InputError
-from etl.onboarding.headers import CJK, CJK_CHARS, field_synonyms, identifier_kind, score
+from etl.onboarding.headers import CJK, CJK_CHARS, field_synonyms, identifier_kind, normalize, score
 from etl.read.readers import ROW, read_source
 from etl.read.sniff import DICTIONARY_HEADERS, Sniffed, decode, is_dictionary, sniff
+from schemas.model import HERE as SCHEMA_DIR
+from schemas.model import codelist
 
 TOP = 5
 CODE_MAX_DISTINCT = 20
 DATE_TRIES = ["iso", "ymd_slash", "dmy", "mdy", "%d.%m.%Y", "%Y%m%d", "%Y-%m-%d %H:%M:%S"]
 SERIAL_RANGE = (20000, 60000)        # Excel serial numbers for 1954..2064
 _DATE_HINT = re.compile(r"date|day|dob|birth|日期|时间|_dt$", re.I)
-_PATTERNS = {  # content patterns of direct identifiers (checked on text values)
-    "phone": re.compile(r"^(\+?\d{1,4}[-\s])?\d{2,4}[-\s]\d{3,4}[-\s]?\d{3,4}$|^1[3-9]\d{9}$"),
+_PATTERNS = {  # content patterns of direct identifiers (checked on text values), in any language
     "email": re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.I),
-    "national_id": re.compile(r"^\d{17}[\dXx]$|^\d{3}-\d{2}-\d{4}$"),
-    "mrn": re.compile(r"^MRN[-\s]?\d+$", re.I),
-    "name": re.compile(r"^[A-Z][a-z]+,? [A-Z][a-z]+$|^[A-Z]+, [A-Z][a-z]+$|^[" + CJK_CHARS + "]{2,4}$"),
+    "national_id": re.compile(r"^\d{17}[\dXx]$|^\d{3}-\d{2}-\d{4}$|^\d{6}-[1-8]\d{6}$"  # CN, US SSN, KR RRN
+                              r"|^[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]$"),           # IT codice fiscale
+    "phone": re.compile(r"^(?=(?:\D*\d){9,15}\D*$)(\+|00|0|\()?[\d(][\d\s().\-/]{6,}\d$"),
+    "mrn": re.compile(r"^(MRN|KIS|NHC|IPP|PID|HN|H|MR)[-\s#:]?\d{4,}$|^[A-Z]{0,3}[-\s]?\d{7,12}$", re.I),
 }
+_NAME_WORD = re.compile(r"^[^\W\d_]+(['’\-][^\W\d_]+)*\.?$")
+_CJK_NAME = re.compile(f"^[{CJK_CHARS}]{{2,4}}$|^[{CJK_CHARS}]{{1,3}}[ \u3000·・][{CJK_CHARS}]{{1,4}}$")
+_PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "di", "da", "dos", "du", "la", "le", "y", "e", "bin"}
+_DATE_VALUE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$")
+TREATMENT_ERA = 2005   # CAR-T dates lie after this; a file's only date column before it holds births
+
+
+@cache
+def _clinical_words() -> frozenset[str]:
+    """Words of the common code lists' codes and descriptions, and a few clinical words."""
+    words = {"remission", "response", "disease", "relapse", "grade", "positive", "negative", "iv", "po",
+             "yes", "no", "unknown", "not", "done", "male", "female", "none", "other", "missing"}
+    for f in (SCHEMA_DIR / "codelists").glob("*.csv"):
+        for row in codelist(f.stem):
+            words.update(normalize(f"{row.get('code', '')} {row.get('description', '')}").split())
+    return frozenset(w for w in words if len(w) > 1)
+
+
+def looks_like_name(text: str) -> bool:
+    """A person's name in any script: `Wang Wei`, `MÜLLER, Jürgen`, `José de la Peña`, `陳大文`, `김민준`."""
+    t = " ".join(text.replace(",", " , ").split())
+    if _CJK_NAME.match(t):
+        return True
+    words = [w for w in t.split() if w != ","]
+    if not 2 <= len(words) <= 5 or t.count(",") > 1 or not all(_NAME_WORD.match(w) for w in words):
+        return False
+    if 2 * sum(normalize(w) in _clinical_words() for w in words) > len(words):
+        return False  # `Complete Remission`, `Dexamethasone IV`: words of the common code lists
+    capitals = [w for w in words if w.lower() not in _PARTICLES]
+    return len(capitals) >= 2 and all(w[0].isupper() for w in capitals) and any(
+        not w.isupper() for w in capitals) or (t.count(",") == 1 and all(w[0].isupper() for w in capitals))
 
 
 @dataclass
@@ -53,6 +87,7 @@ class ColumnProfile:
     value_labels: dict[str, str] = field(default_factory=dict)
     code_like: bool = False
     identifier: str | None = None   # kind of direct identifier, e.g. "phone (header)"
+    undeclared: list[str] = field(default_factory=list)  # values outside the declared choices
     shape: list[tuple[str, int]] = field(default_factory=list)
 
     @property
@@ -194,6 +229,8 @@ def profile_column(name: str, values: list, decimal: str = ".", label: str = "",
         and not name.lower().startswith("redcap_") and score(field_synonyms()["local_id"], name, label) < 0.6)
     # a code list needs every observed code; other columns show a few frequent values
     cp.top = counts.most_common(CODE_MAX_DISTINCT if cp.code_like else TOP)
+    if cp.value_labels:  # REDCap choices / SPSS value labels declare the codes: anything else is unknown
+        cp.undeclared = sorted(k for k in counts if k not in cp.value_labels)
     return cp
 
 
@@ -219,13 +256,19 @@ def _shape(v) -> str:
 
 
 def _content_identifier(filled: list, distinct: int) -> str | None:
+    """The kind of identifier most values of a column look like (person names, phones,
+    MRNs, national ids, e-mails), whatever the header says."""
     texts = [v.strip() for v in filled if isinstance(v, str)]
     if len(texts) < 3 or len(texts) < 0.8 * len(filled):
         return None
+    undated = [t for t in texts if not _DATE_VALUE.match(t)]
     for kind, pattern in _PATTERNS.items():
-        hits = sum(bool(pattern.match(t)) for t in texts)
-        if hits >= 0.8 * len(texts) and (kind != "name" or distinct >= 0.7 * len(texts)):
+        hits = sum(bool(pattern.match(t)) for t in undated)
+        if hits >= 0.8 * len(texts) and (kind not in ("mrn", "phone") or distinct >= 0.5 * len(texts)):
             return f"{kind} (content)"
+    names = sum(looks_like_name(t) for t in texts)
+    if names >= 0.8 * len(texts) and distinct >= 0.7 * len(texts):
+        return "name (content)"
     return None
 
 
@@ -293,10 +336,8 @@ def _dates(filled: list, nums: list, name: str) -> tuple[dict[str, float], list[
 def _birth_dates(cols: list[ColumnProfile], frame) -> None:
     """A date column whose dates lie decades before the file's other dates: birth dates."""
     dated = [c for c in cols if c.type == "date" and c.min and not c.identifier]
-    if len(dated) < 2:
-        return
     for c in dated:
-        others = [int(o.max[:4]) for o in dated if o is not c]
+        others = [int(o.max[:4]) for o in dated if o is not c] or [TREATMENT_ERA + 12]
         if int(c.max[:4]) < min(others) - 12:
             c.identifier = "birth_date (content: dates decades before the others)"
             _hide(c, list(frame[c.name]))

@@ -41,6 +41,8 @@ def flags(c: ColumnProfile) -> str:
         out.append(f"IDENTIFIER: {c.identifier}")
     if c.code_like:
         out.append("code: needs a code list")
+    if c.undeclared:
+        out.append(f"values outside the declared choices: {', '.join(c.undeclared[:5])}")
     shares = c.date_formats
     if c.type == "date" and len([s for s in shares.values() if s >= 0.999]) > 1:
         out.append("ambiguous date format")

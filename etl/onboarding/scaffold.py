@@ -9,16 +9,24 @@ The draft is for a person to review, not to trust. From the profile of the expor
   content (a date for a date field, a code for a code-list field); REDCap repeating
   instruments get a `where:` on `redcap_repeat_instrument`, checkbox fields whose choices
   are codes a `melt:` group per choice;
-- `codes/<field>.csv` for code-list fields: every observed source value, `target_value`
-  empty (a `suggested` column holds a guess from the schema's code list, to confirm);
-- a `# TODO` comment for every required field still unmapped.
-The draft parses with `etl.compile.mapping.load_mapping`; it validates once the TODOs are filled.
+- `codes/<field>.csv` for code-list fields: every observed source value and every choice
+  the REDCap dictionary (or SPSS value labels) declares; `target_value` is the common code
+  when the value or its label IS one (`Male` -> `M`), else `TODO`; a value outside the
+  declared choices is `TODO` with a note, never an empty target that would read as missing;
+- a per-row grading-scale column becomes `source_scale: {from: ..., codes: ...}`; without
+  one, source_scale is a TODO (the scaffold never assumes a scale);
+- units read from labels (`Body weight (kg)`, `IL-6 [pg/mL]`) as `unit:`;
+- a `# TODO` comment for every required field still unmapped and every REDCap checkbox
+  option no melt group handles.
+The draft parses with `etl.compile.mapping.load_mapping`; `carpool validate` refuses it while
+any TODO is left (`etl.onboarding.todos`).
 """
 from __future__ import annotations
 
 import csv
 import json
 import os
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -35,7 +43,8 @@ THRESHOLD = 0.6
 # filled by carpool itself (etl/compile/harmonize.py) or by the lab unit logic: never drafted
 AUTOMATIC = {"site_id", "grade_astct", "grade_method", "dex_equiv_mg", "source_value", "source_unit"}
 HINTS = {"infusion.product": "{value: CD19_41BB}? (a constant when the export has no product column)",
-         "toxicity.source_scale": "{value: ASTCT2019}? (the scale the center graded on: "
+         "toxicity.source_scale": "no per-row scale column found. Ask the center which scale each grade "
+                                  "is on; only if it is ONE scale for every row, write {value: <code>} (codes: "
                                   + ", ".join(codes("grading_scale")) + ")",
          "toxicity.tox_type": "{value: CRS} in a melt group, or a column with CRS/ICANS",
          "patient.age_years": "{derive: age_at_infusion} (needs identifiers.birth_date)"}
@@ -65,7 +74,7 @@ def scaffold(paths: list[Path], site_id: str, sites_dir: Path, dictionary: Path 
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8", newline="") as fh:
             w = csv.writer(fh, lineterminator="\n")
-            w.writerow(["source_value", "target_value", "suggested", "source_label", "count"])
+            w.writerow(["source_value", "target_value", "source_label", "count", "note"])
             w.writerows(rows)
         written.append(path)
     return written, draft.todos
@@ -80,6 +89,7 @@ class Draft:
         self.schema = common_schema()
         self.todos: list[str] = []
         self.code_lists: dict[str, list] = {}
+        self.melted: set[str] = set()   # checkbox columns some melt group handles
 
     # -- matching -----------------------------------------------------------------------
     def candidates(self, tp: TableProfile, tname: str) -> list[tuple[float, str, ColumnProfile]]:
@@ -126,6 +136,7 @@ class Draft:
         lines += ["", *self.identifiers(), "", "tables:"]
         for tname in self.schema:
             lines += self.table(tname)
+        lines += self.unhandled_checkboxes()
         return "\n".join(lines) + "\n", self.code_lists
 
     def source(self, tp: TableProfile) -> dict:
@@ -221,18 +232,43 @@ class Draft:
             out.append(f"      # left out: {c} is on another REDCap instrument than this table's rows")
         if melt:
             out.append("    melt:                      # one row per ticked checkbox choice")
+            self.melted.update(when for when, *_ in melt)
             for when, label, cols, _ in melt:
                 out += [f"      - when: {_q(when)}          # {label}", "        skip: [0]", "        columns:"]
                 out += [f"          {t}: {v}" for t, v in cols.items()]
         return out
 
+    def unhandled_checkboxes(self) -> list[str]:
+        """A TODO per REDCap checkbox option that no melt group reads: nothing is dropped unsaid."""
+        out = []
+        for name, tp in self.sources.items():
+            for c in tp.columns:
+                if "___" in c.name and c.name not in self.melted and not c.identifier:
+                    choice = c.label.split(": ", 1)[1] if ": " in c.label else "?"
+                    self.todos.append(f"checkbox {c.name} ({choice}) in {name}: not mapped")
+                    out.append(f"# TODO: checkbox option {c.name} ({choice}) in {name} is not mapped: add a melt "
+                               "group for it, or delete this line if the option carries nothing the study needs")
+        return [""] + out if out else []
+
     def spec(self, tname: str, col: Column, cp: ColumnProfile, chosen: dict, tp: TableProfile) -> str:
         if col.name == "unit_from":
             return _q(cp.name)
+        unit = label_unit(cp)
         if tname == "lab" and col.name == "value":
-            unit = chosen.get("unit_from")
-            return (f"{{from: {_q(cp.name)}, unit_from: {_q(unit.name)}}}" if unit else
-                    f"{_q(cp.name)}   # TODO: unit: the unit of these values (or unit_from: a unit column)")
+            unit_col = chosen.get("unit_from")
+            if unit_col:
+                return f"{{from: {_q(cp.name)}, unit_from: {_q(unit_col.name)}}}"
+            if unit:
+                return f"{{from: {_q(cp.name)}, unit: {_q(unit)}}}   # unit from the label; check"
+            return f"{_q(cp.name)}   # TODO: unit: the unit of these values (or unit_from: a unit column)"
+        if col.unit and unit:
+            if unit == col.unit:
+                return f"{_q(cp.name)}   # unit {unit} (label), as the common schema"
+            if (unit, col.unit) in convert.UNITS:
+                return f"{{from: {_q(cp.name)}, unit: {_q(unit)}}}   # unit from the label; converted to {col.unit}"
+            self.todos.append(f"{tname}.{col.name}: the label says {unit!r}, not convertible to {col.unit}")
+            return (f"{_q(cp.name)}   # TODO: the label says unit {unit!r}; {col.name} is in {col.unit} "
+                    "and carpool has no conversion: convert at the source or ask")
         if col.type == "date" and cp.type == "integer":
             ref = self.assign(tp, "infusion")[0].get("infusion_date")
             return (f"{{from: {_q(cp.name)}, relative_to: {_q(ref.name)}}}   # days after infusion?" if ref else
@@ -244,19 +280,32 @@ class Draft:
         return _q(cp.name)
 
     def code_list(self, col: Column, cp: ColumnProfile) -> str:
+        """Draft a code list: the common code where the value or its label is one, else TODO.
+
+        Declared choices (REDCap dictionary, SPSS value labels) are listed even if unseen; an
+        observed value outside them is a TODO with a note (it will be an UNKNOWN_CODE)."""
         rel = f"codes/{col.name}.csv"
         if rel in self.code_lists:
             rel = f"codes/{col.name}_{normalize(cp.name).replace(' ', '_') or 'x'}.csv"
         known = _known_codes(col)
-        rows = []
+        choices = ", ".join(sorted(set(known.values()))) if len(set(known.values())) <= 12 else ""
+        rows, todo = [], 0
         seen = dict(cp.top)
         unseen = [(v, 0) for v in cp.value_labels if v not in seen]  # labelled, not (yet) observed
         for v, n in [*cp.top, *unseen]:
             label = cp.value_labels.get(v, "")
-            guess = known.get(_alnum(v)) or known.get(_alnum(label), "")
-            rows.append([v, "", guess, label, n])
+            target = known.get(_alnum(v)) or known.get(_alnum(label), "")
+            note = "matches the common code" if target else f"no common code matches; choose one of: {choices}"
+            if cp.value_labels and v not in cp.value_labels:
+                target, note = "", "NOT among the declared choices (REDCap dictionary / value labels); ask the center"
+            elif not n:
+                note += "; declared, not observed"
+            if not target:
+                target, todo = "TODO", todo + 1
+            rows.append([v, target, label, n, note])
         self.code_lists[rel] = rows
-        self.todos.append(f"{rel}: fill target_value ({len(rows)} values)")
+        if todo:
+            self.todos.append(f"{rel}: {todo} value(s) with target_value TODO")
         return rel
 
     def checkbox_melt(self, tp: TableProfile, tname: str) -> list[tuple[str, str, dict[str, str], set[str]]]:
@@ -293,6 +342,26 @@ class Draft:
         for t in [t for t, cp in chosen.items() if t != "local_id" and cp.instrument != where]:
             del chosen[t]
         return where, dropped
+
+
+_UNIT = re.compile(r"[(\[]\s*([^()\[\]]+?)\s*[)\]]\s*$")
+_UNIT_SPELLING = {"x10^6 cells/kg": "10^6 cells/kg", "x 10^6 cells/kg": "10^6 cells/kg",
+                  "10e6 cells/kg": "10^6 cells/kg",
+                  "x10^5 cells/kg": "10^5 cells/kg", "°c": "degC", "c": "degC", "ug/l": "ug/L", "μg/l": "µg/L",
+                  "l/min": "L/min", "kg": "kg", "years": "years", "yrs": "years", "y": "years"}
+
+
+def label_unit(cp: ColumnProfile) -> str | None:
+    """The unit a label or header ends with, in carpool's spelling: `Body weight (kg)` -> kg."""
+    known = {u for pair in convert.UNITS for u in pair} | set(convert.CELL_COUNT_1E6) | {"kg"}
+    for text in (cp.label, cp.name):
+        m = _UNIT.search(text or "")
+        if not m:
+            continue
+        raw = m.group(1).strip()
+        unit = _UNIT_SPELLING.get(raw.lower()) or next((u for u in known if u.lower() == raw.lower()), None)
+        return unit or (raw if len(raw) <= 15 else None)
+    return None
 
 
 def _unique_names(tables: list[TableProfile]) -> dict[str, TableProfile]:

@@ -16,6 +16,8 @@ import pandas as pd
 
 from etl.compile.mapping import Source
 from etl.errors import InputError
+from etl.read.encoding import detect_encoding, wide
+from etl.read.excel_cells import bad_cells
 
 ROW = "_source_row"
 
@@ -29,6 +31,7 @@ class RawTable:
     frame: pd.DataFrame
     value_labels: dict[str, dict] = field(default_factory=dict)
     sheet: str | None = None
+    bad_cells: tuple[tuple[int, str, str, str], ...] = ()   # (row, column, rule_id, shown): see excel_cells
 
     @property
     def label(self) -> str:
@@ -49,23 +52,35 @@ def read_source(name: str, source: Source, export_dir: Path) -> RawTable:
     reader = {"csv": _read_csv, "redcap": _read_csv, "excel": _read_excel, "sav": _read_sav}[source.format]
     try:
         frame, labels = reader(path, source)
+        bad = _excel_bad_cells(path, source, frame) if source.format == "excel" else ()
     except InputError:
         raise
     except Exception as exc:  # a library's parse error: the file, not carpool, is wrong
         raise InputError(f"{path}: cannot read as {source.format}: {exc}") from None
     sheet = (source.sheet or "") if source.format == "excel" else None
-    return RawTable(name, path, frame, labels, sheet or None)
+    return RawTable(name, path, frame, labels, sheet or None, bad)
+
+
+def _excel_bad_cells(path: Path, source: Source, frame: pd.DataFrame) -> tuple[tuple[int, str, str, str], ...]:
+    """Error cells and uncached formulas in the data rows, by header: read as empty, never trusted."""
+    from python_calamine import CalamineWorkbook
+
+    sheet = source.sheet or CalamineWorkbook.from_path(str(path)).sheet_names[0]
+    header = [c for c in frame.columns if c != ROW]
+    rows = set(frame[ROW])
+    return tuple((c.row, header[c.col], c.rule_id, c.shown) for c in bad_cells(path, sheet)
+                 if c.row in rows and c.col < len(header))
 
 
 def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, dict]:
     data = path.read_bytes()
-    if b"\x00" in data[:4096]:
-        raise InputError(f"{path}: looks like a binary file, not {source.format} text")
+    if b"\x00" in data[:4096] and not wide(source.encoding):
+        raise InputError(f"{path}: looks like a binary file, not {source.format} text{_hint(data, path)}")
     try:
         text = data.decode(source.encoding)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not valid {source.encoding} at byte {exc.start} "
-                         f"(set `encoding:` for this source)") from None
+                         f"(set `encoding:` for this source{_hint(data, path)})") from None
     except LookupError:
         raise InputError(f"{path}: unknown encoding {source.encoding!r}") from None
     text = text.removeprefix("\ufeff")
@@ -90,6 +105,14 @@ def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, dict]:
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     frame[ROW] = numbers
     return frame, {}
+
+
+def _hint(data: bytes, path: Path) -> str:
+    """`; it looks like big5`: the detected encoding, as a suggestion (never applied silently)."""
+    try:
+        return f"; it looks like {detect_encoding(data, path)[0]}"
+    except InputError:
+        return ""
 
 
 def _records(path: Path, reader):

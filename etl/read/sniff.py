@@ -16,12 +16,11 @@ from pathlib import Path
 
 from etl.compile.mapping import Source
 from etl.errors import InputError
-from etl.onboarding.headers import CJK
+from etl.read.encoding import detect_encoding
 
 EXCEL_EXT = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
 SAV_EXT = {".sav", ".zsav"}
 DELIMITERS = [",", ";", "\t", "|"]
-ENCODINGS = ["utf-8", "gbk", "cp1252"]
 DICTIONARY_HEADERS = {"variable / field name", "field_name"}
 _DEC_COMMA = re.compile(r"^-?\d+,\d+$")
 _DEC_POINT = re.compile(r"^-?\d+\.\d+$")
@@ -79,20 +78,8 @@ def sniff(path: Path) -> list[Sniffed]:
 def decode(path: Path) -> tuple[str, str, list[str]]:
     """(text, encoding, notes) of a text file; binary content raises InputError."""
     data = path.read_bytes()
-    if b"\x00" in data[:4096]:
-        raise InputError(f"{path}: looks like a binary file, not CSV text")
-    notes = []
-    if data.startswith(b"\xef\xbb\xbf"):
-        notes.append("UTF-8 byte-order mark (ignored)")
-    for enc in ENCODINGS:
-        try:
-            text = data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-        if enc == "gbk" and not CJK.search(text):
-            continue  # decodes, but no Chinese: more likely a Western code page
-        return text.removeprefix("\ufeff"), enc, notes
-    return data.decode("latin-1"), "latin-1", notes
+    enc, notes = detect_encoding(data, path)
+    return data.decode(enc).removeprefix("\ufeff"), enc, notes
 
 
 def _sniff_text(path: Path) -> Sniffed:

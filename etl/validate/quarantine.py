@@ -7,21 +7,21 @@ Rules of the split:
 - a source row that no table used is quarantined as UNMAPPED_ROW;
 - warnings are recorded and the row is loaded.
 Per source file: rows_read = rows_loaded + rows_quarantined, where a source row counts as
-quarantined if any row derived from it is. Values that are direct identifiers are masked.
+quarantined if any row derived from it is. Values containing a direct identifier are masked
+(etl.validate.phi).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import pandas as pd
 
 from etl.read.readers import RawTable
+from etl.validate.phi import mask_quarantine
 from schemas.catalog import Finding, finding
 from schemas.model import common_schema
 
 NO_CASCADE = {"DUPLICATE_EXACT"}
-MASK = "***"
 QUARANTINE_COLUMNS = ["site_id", "source_file", "source_row", "target_table", "rule_id", "severity",
                       "column_name", "value", "message"]
 
@@ -110,19 +110,9 @@ def unmapped_records(site_id: str, label: str, rows: list[int]) -> list[dict]:
 
 
 def mask_identifiers(q: pd.DataFrame, identifiers: set[str]) -> pd.DataFrame:
-    """Quarantine records with direct-identifier values masked, in `value` and inside messages."""
-    if q.empty or not identifiers:
-        return q
-    q = q.copy()
-    hit = q["value"].isin(identifiers) & (q["value"] != "")
-    q.loc[hit, "message"] = [m.replace(v, MASK)
-                             for m, v in zip(q.loc[hit, "message"], q.loc[hit, "value"], strict=True)]
-    q.loc[hit, "value"] = MASK
-    long = sorted((i for i in identifiers if len(i) >= 4), key=len, reverse=True)
-    if long:
-        pattern = re.compile("|".join(re.escape(i) for i in long))
-        q["message"] = [pattern.sub(MASK, m) for m in q["message"]]
-    return q
+    """Quarantine records with direct-identifier values masked, in `value` and inside messages
+    (etl.validate.phi: any record containing an identifier, whatever its length)."""
+    return mask_quarantine(q, identifiers)
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

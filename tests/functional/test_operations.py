@@ -146,7 +146,8 @@ def test_failed_build_keeps_previous_warehouse_and_records_reason(work, monkeypa
 
     monkeypatch.setattr(pipeline, "build", broken_build)
     outcome, _, _ = run_refresh(work, full=True)
-    assert outcome.status == "failed" and outcome.exit_code == 1
+    assert outcome.status == "failed" and outcome.exit_code == 3          # a storage fault: exit 3
+    assert "disk full while building the warehouse" in outcome.message
     assert "No space left on device" in outcome.message
     assert (out / "current").resolve() == before_target
     assert file_bytes(out / "warehouse.duckdb") == before_bytes
@@ -154,6 +155,15 @@ def test_failed_build_keeps_previous_warehouse_and_records_reason(work, monkeypa
     assert last["run_id"] == outcome.run_id and last["status"] == "failed"
     assert "No space left on device" in last["message"]
     assert not (out / "runs" / outcome.run_id).exists()
+
+    def bad_view(dest, data):                 # not a storage fault: the build itself failed, exit 1
+        raise RuntimeError("cannot create views: analysis_patient: no such column")
+
+    monkeypatch.setattr(pipeline, "build", bad_view)
+    outcome, _, _ = run_refresh(work, full=True)
+    assert outcome.status == "failed" and outcome.exit_code == 1
+    assert outcome.message.startswith("warehouse build failed, previous warehouse kept: RuntimeError")
+    assert (out / "current").resolve() == before_target
 
 
 def test_unreadable_export_fails_with_exit_1_and_the_failure_reaches_etl_run(work):

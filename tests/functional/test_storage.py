@@ -25,7 +25,8 @@ from schemas.model import common_schema
 from warehouse.build import table_columns
 
 CLINICAL = list(common_schema())
-COUNTS = ["patient", "lab", "quarantine", "etl_file", "analysis_patient", "study_config", "data_dictionary"]
+COUNTS = ["patient", "lab", "quarantine", "etl_file", "analysis_patient", "study_config", "data_dictionary",
+          "analysis_result", "codelist_agent"]
 
 
 def _counts(db: Path, cwd: Path | None = None, python: str = sys.executable) -> str:
@@ -48,11 +49,14 @@ def test_every_table_is_a_parquet_folder_with_its_schema(demo):
         else:
             dataset = ds.dataset(root / name, format="parquet")
         assert set(dataset.schema.names) == {c for c, _ in cols}, name
-    # an empty table still has its schema (analysis_result is empty until `carpool analyze`)
+    # analysis_result is the run's result set, linked in; before `carpool analyze` the set is
+    # empty and still has its schema (another test may have analyzed this demo meanwhile)
     con = duckdb.connect()
     got = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{root / 'analysis_result'}/*.parquet')").fetchall()
     assert [(r[0], r[1]) for r in got] == table_columns()["analysis_result"]
-    assert con.execute(f"SELECT count(*) FROM read_parquet('{root / 'analysis_result'}/*.parquet')").fetchone() == (0,)
+    empty = (cfg.out / "current").resolve() / "results.none" / "analysis_result.parquet"
+    assert con.execute(f"SELECT count(*) FROM read_parquet('{empty}')").fetchone() == (0,)
+    assert (root / "analysis_result" / "data_0.parquet").is_symlink()
 
 
 def test_site_rows_are_written_once_and_the_duckdb_file_holds_views_only(demo):
@@ -104,3 +108,32 @@ def test_duckdb_1_4_opens_the_warehouse_read_only(demo, duckdb14, tmp_path):
                              capture_output=True, text=True, check=True).stdout.strip()
     assert version.startswith("1.4."), version
     assert _counts(cfg.out / "warehouse.duckdb", cwd=tmp_path, python=duckdb14) == _counts(cfg.out / "warehouse.duckdb")
+
+
+def test_analysis_result_follows_its_run_through_relative_links_when_out_is_moved(demo, tmp_path):
+    """The `analysis_result` view reads parquet/analysis_result/, a relative link through the
+    run's `results` link (warehouse.results): a result set attached to the run shows through
+    out/warehouse.duckdb and the run's own file, in a copy of out/ elsewhere, and the run's
+    manifest (carpool verify) does not hash through the link."""
+    import pandas as pd
+
+    from warehouse import layout, publish, results
+
+    cfg, _ = demo
+    out = tmp_path / "a" / "out"
+    shutil.copytree(cfg.out, out, symlinks=True)
+    run = publish.current(out)
+    tmp = results.stage(out, f"{run.name}.test")
+    rows = pd.DataFrame({"run_id": [run.name] * 3, "analysis": ["cox"] * 3, "statistic": ["hr", "p_value", "n"],
+                         "value": [1.5, 0.04, 93.0]})
+    layout.write_frame(rows, results.columns(), tmp / results.TABLE)
+    assert results.attach(results.seal(tmp, {"run_id": run.name}), run)
+    moved = tmp_path / "b" / "carpool-out"
+    shutil.move(out, moved)
+    code = ("import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
+            "print(con.execute('SELECT count(*), round(sum(value), 6) FROM analysis_result').fetchone())")
+    for db in (moved / "warehouse.duckdb", moved / "runs" / run.name / "warehouse.duckdb"):
+        r = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert r.stdout.strip() == "(3, 94.54)", db
+    assert publish.verify_run(moved / "runs" / run.name) == []

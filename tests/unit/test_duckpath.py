@@ -128,7 +128,9 @@ def test_field_rules_come_from_the_catalog():
     from schemas.model import common_schema
 
     checks = sqlcompile.field_checks(common_schema()["lab"], {"analyte": "cl_analyte"})
-    assert {c.rule_id for c in checks} == {"REQUIRED_MISSING", "UNKNOWN_CODE", "NEGATIVE_LAB"}
+    # DATE_BEFORE_MIN on sample_date and the LAB_LIMIT_* physiological limits (issue 15) join the field rules
+    assert {c.rule_id for c in checks} == {"REQUIRED_MISSING", "UNKNOWN_CODE", "NEGATIVE_LAB", "DATE_BEFORE_MIN",
+                                           "LAB_LIMIT_IL6", "LAB_LIMIT_FERRITIN", "LAB_LIMIT_CAR_COPIES"}
     assert all(c.rule_id in catalog() for c in checks)
     assert "negative" in sqlcompile.message("NEGATIVE_LAB")
 

@@ -7,7 +7,8 @@ import pytest
 from etl.compile.mapping import load_mapping
 from etl.read.readers import read_source
 from etl.site import map_site
-from etl.validate.quarantine import MASK, resolve
+from etl.validate.phi import MASK
+from etl.validate.quarantine import resolve
 
 MAPPING = """\
 site_id: center_x

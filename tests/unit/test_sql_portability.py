@@ -17,6 +17,7 @@ from sqlglot.errors import ErrorLevel
 
 from schemas.model import common_schema
 from warehouse.build import META_TABLES, VIEWS_DIR, clinical_ddl
+from warehouse.dictionary import load_codelists
 
 VIEWS = sorted(Path(VIEWS_DIR).glob("*.sql"))
 
@@ -41,6 +42,7 @@ def _schema() -> duckdb.DuckDBPyConnection:
         con.execute(clinical_ddl(name))
     for name, cols in META_TABLES.items():
         con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t, _ in cols)})")
+    load_codelists(con)
     return con
 
 
@@ -54,3 +56,36 @@ def test_spark_text_round_trips_to_the_same_columns(path: Path):
     original = con.execute(f"DESCRIBE {sql}").fetchall()
     again = con.execute(f"DESCRIBE {back}").fetchall()
     assert [r[0] for r in again] == [r[0] for r in original]
+
+
+@pytest.mark.parametrize("path", VIEWS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("dialect", ["spark", "trino"])
+def test_translated_view_has_no_semantic_trap(path: Path, dialect: str):
+    """NULL-propagating LEAST/GREATEST, integer division and +/- on dates change results silently."""
+    from warehouse.portable import semantic_traps, view_sql
+
+    assert semantic_traps(view_sql(path.stem, dialect), dialect) == []
+
+
+@pytest.mark.parametrize("sql, trap", [
+    ("SELECT least(relapse_date, death_date) FROM outcome", "NULL-propagating LEAST"),
+    ("SELECT greatest(crs_grade, icans_grade) FROM t", "NULL-propagating GREATEST"),
+    ("SELECT coalesce(least(a, b), a) FROM t", "NULL-propagating LEAST"),  # b alone is lost
+    ("SELECT date_diff('day', a, b) / 30 FROM t", "integer division"),
+    ("SELECT death_date - infusion_date FROM t", "date arithmetic"),
+])
+def test_trap_checker_finds_the_traps(sql: str, trap: str):
+    """The trap test can fail: the LFS bug of issue 14 (LEAST over a NULL relapse date) is found.
+    The SQL is Trino text, as `carpool views --dialect trino` prints it."""
+    from warehouse.portable import semantic_traps
+
+    found = semantic_traps(sql, "trino")
+    assert any(t.startswith(trap) for t in found), found
+
+
+def test_null_safe_forms_pass():
+    from warehouse.portable import semantic_traps
+
+    sql = ("SELECT coalesce(least(a, b), a, b), greatest(coalesce(x, 0), coalesce(y, 0)), "
+           "CAST(n AS DOUBLE) / 12, m / 30.44 FROM t")
+    assert semantic_traps(sqlglot.transpile(sql, read="duckdb", write="trino")[0], "trino") == []

@@ -2,6 +2,15 @@
 -- Grain: one row per site. Sources: etl_file, quarantine, patient.
 -- patients_loaded counts validated patients in the warehouse; rows_* reconcile per file
 -- (rows_read = rows_loaded + rows_quarantined); errors/warnings count quarantine records.
+-- Columns:
+--   site_id: Center identifier from carpool.yml.
+--   patients_loaded: Validated patients of the site in the warehouse.
+--   files: Export files (and sheets) read for the site.
+--   rows_read: Data rows read from those files.
+--   rows_loaded: Rows fully loaded.
+--   rows_quarantined: Rows with at least one quarantined part (rows_read = rows_loaded + rows_quarantined).
+--   errors: Quarantine records of severity error (the row or patient was not loaded).
+--   warnings: Quarantine records of severity warning (loaded, flagged).
 WITH files AS (
     SELECT site_id, count(*) AS files, CAST(sum(rows_read) AS INTEGER) AS rows_read,
            CAST(sum(rows_loaded) AS INTEGER) AS rows_loaded, CAST(sum(rows_quarantined) AS INTEGER) AS rows_quarantined

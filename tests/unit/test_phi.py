@@ -1,0 +1,58 @@
+"""Issue 15 item 3: no identifier in the quarantine (etl.validate.phi)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from etl.validate.phi import MASK, IdentifierMatcher, mask_quarantine
+from etl.validate.pseudonymize import study_id
+
+
+def q(*rows) -> pd.DataFrame:
+    return pd.DataFrame([{"site_id": "x", "source_file": "f.csv", "source_row": i + 2, "target_table": "patient",
+                          "rule_id": rule, "severity": "error", "column_name": col, "value": value, "message": msg}
+                         for i, (rule, col, value, msg) in enumerate(rows)])
+
+
+def test_a_value_containing_an_identifier_is_masked_whole():
+    """The issue's examples: `Male 170-0000-5666` and `CR Gao Hongjun` kept the identifier."""
+    out = mask_quarantine(q(("UNKNOWN_CODE", "sex", "Male 170-0000-5666", "sex = 'Male 170-0000-5666' ..."),
+                            ("UNKNOWN_CODE", "response", "CR Gao Hongjun", "response = 'CR Gao Hongjun' ..."),
+                            ("UNKNOWN_CODE", "response", "cr gao hongjun", "x")),
+                          {"170-0000-5666", "Gao Hongjun"})
+    assert list(out["value"]) == [MASK, MASK, MASK]
+    assert "5666" not in out.to_csv() and "Hongjun" not in out.to_csv()
+
+
+def test_short_identifiers_are_masked_as_whole_tokens_only():
+    m = IdentifierMatcher({"Bo", "K7"})
+    assert m.found_in("CR Bo") and m.found_in("K7") and m.found_in("(bo)")
+    assert not m.found_in("Bottle") and not m.found_in("K77")
+    out = mask_quarantine(q(("UNKNOWN_CODE", "response", "CR Bo", "response = 'CR Bo' is not a code")), {"Bo"})
+    assert out.iloc[0]["value"] == MASK and "Bo" not in out.iloc[0]["message"]
+
+
+def test_short_cjk_names_are_matched_without_word_boundaries():
+    m = IdentifierMatcher({"赵勇秀"})
+    assert m.found_in("CR赵勇秀") and m.mask("CR赵勇秀") == "CR***"
+
+
+def test_numbers_are_matched_by_their_digits_whatever_the_separators():
+    m = IdentifierMatcher({"170-0000-5666", "MRN7229985"})
+    assert m.found_in("+86 17000005666") and m.found_in("tel 170 0000 5666")
+    assert m.found_in("7229985")
+    assert "5666" not in m.mask("call 170.0000.5666 now")
+
+
+def test_other_values_and_messages_are_left_alone():
+    out = mask_quarantine(q(("OUT_OF_RANGE", "age_years", "120", "age_years = 120 outside 0..100")), {"Zhao Yi"})
+    assert out.iloc[0]["value"] == "120" and out.iloc[0]["message"] == "age_years = 120 outside 0..100"
+
+
+def test_a_local_id_becomes_its_keyed_study_id():
+    """ORPHAN_ROW wrote the center's own patient id into the warehouse."""
+    key = b"k" * 32
+    raw = q(("ORPHAN_ROW", "local_id", "A0099", "no patient row at this site for this row's patient "
+             "(its id shown as the keyed study id 'A0099')"))
+    out = mask_quarantine(raw, set(), lambda v: study_id(key, "x", v))
+    assert out.iloc[0]["value"] == study_id(key, "x", "A0099")
+    assert "A0099" not in out.to_csv()

@@ -1,0 +1,1 @@
+"""Exports of the warehouse in formats the field reads: CDISC ADaM and the OMOP CDM."""
