@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test lint bench twin clean
+.PHONY: demo test lint bench twin golden clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,14 @@ lint: $(STAMP)
 
 twin: $(STAMP)
 	$(BIN)/carpool twin
+
+# R reference values (needs Rscript + survival, cmprsk, metafor, e.g. apt-get install
+# r-base-core r-cran-survival r-cran-cmprsk r-cran-metafor; `make test` never needs R).
+# The twin's input is rebuilt from the demo first; then every tests/golden/*.R runs.
+# Review the CSV diff before committing.
+golden: $(STAMP)
+	$(BIN)/python tests/golden/twin_frame.py
+	@for f in tests/golden/*.R; do echo "Rscript $$f"; Rscript $$f || exit 1; done
 
 # make bench [BENCH_SIZES=10000,30000,100000] [BENCH_SITES=8] [BENCH_LABS=100] [BENCH_REPEATS=1] [BENCH_DIR=/tmp/b]
 BENCH_SIZES    ?= 10000,30000,100000

@@ -11,8 +11,9 @@ the same time (not comparable). C = (concordant + tied.x / 2) /
 Its standard error is R's infinitesimal jackknife: for each observation i
 with concordant, discordant and tied.x pair counts c_i, d_i, t_i,
 dfbeta_i = ((c_i - d_i) - (c_i + d_i + t_i)·somers_d) / (2·npair) and
-se = sqrt(Σ dfbeta_i²). The counts are made with a Fenwick tree over the
-ranks of the scores (O(n log n)), walking time backwards as concordance3.c.
+se = sqrt(Σ dfbeta_i²). The pair counts are two-dimensional dominance counts
+(later in time and lower in score), made with square-root blocks in numpy
+rather than concordance3.c's balanced tree; the numbers are the same.
 """
 
 from __future__ import annotations
@@ -35,31 +36,41 @@ class Concordance:
     se: float
 
 
-class _Fenwick:
-    def __init__(self, n: int):
-        self.tree = np.zeros(n + 1)
-        self.node = np.zeros(n)
-        self.total = 0.0
+_BLOCK = 1024
 
-    def add(self, i: int, w: float) -> None:
-        self.node[i] += w
-        self.total += w
-        i += 1
-        while i < len(self.tree):
-            self.tree[i] += w
-            i += i & -i
 
-    def below(self, i: int) -> float:  # weight at ranks < i
-        s = 0.0
-        while i > 0:
-            s += self.tree[i]
-            i -= i & -i
-        return s
-
-    def split(self, i: int) -> tuple[float, float, float]:
-        """(weight with a higher rank, lower rank, the same rank)."""
-        lo, eq = self.below(i), self.node[i]
-        return self.total - lo - eq, lo, eq
+def _later_counts(key_q, s_q, key_p, s_p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each query q, over the points p with key_p > key_q: how many have a score
+    below s_q, equal to it, and in all. Square-root blocks over the key order:
+    whole blocks by binary search on their sorted scores, the partial block pairwise."""
+    qsort = np.argsort(s_q, kind="stable")  # sorted needles: faster binary searches
+    key_q, s_q = key_q[qsort], s_q[qsort]
+    order = np.argsort(key_p, kind="stable")
+    kp, sp = key_p[order], s_p[order]
+    n = len(kp)
+    start = np.searchsorted(kp, key_q, side="right")  # first point with a larger key
+    total = n - start
+    below = np.zeros(len(key_q), dtype=np.int64)
+    equal = np.zeros(len(key_q), dtype=np.int64)
+    nblocks = (n + _BLOCK - 1) // _BLOCK
+    first_full = (start + _BLOCK - 1) // _BLOCK  # first block wholly at or after start
+    for b in range(nblocks):
+        block = np.sort(sp[b * _BLOCK:(b + 1) * _BLOCK])
+        q = np.flatnonzero(first_full <= b)
+        if len(q):
+            lo = np.searchsorted(block, s_q[q], side="left")
+            below[q] += lo
+            equal[q] += np.searchsorted(block, s_q[q], side="right") - lo
+        q = np.flatnonzero((start < (b + 1) * _BLOCK) & (first_full > b))  # partial block
+        if len(q):
+            idx = np.arange(b * _BLOCK, min((b + 1) * _BLOCK, n))
+            mask = idx[None, :] >= start[q][:, None]
+            vals = sp[idx][None, :]
+            below[q] += ((vals < s_q[q][:, None]) & mask).sum(axis=1)
+            equal[q] += ((vals == s_q[q][:, None]) & mask).sum(axis=1)
+    back = np.empty_like(qsort)
+    back[qsort] = np.arange(len(qsort))
+    return below[back], equal[back], total[back]
 
 
 def concordance(time, status, score, strata=None) -> Concordance:
@@ -85,43 +96,32 @@ def concordance(time, status, score, strata=None) -> Concordance:
 
 
 def _one_stratum(time, status, score):
+    """Counts and per-observation (concordant, discordant, tied.x) pair counts.
+
+    key = 2·rank(time) + censored: j is at risk when i dies iff key_j > key_i
+    (a later time, or censored at the same time); deaths at one time share a key.
+    """
     n = len(time)
-    if status.sum() == 0:
+    dead = status > 0
+    if not dead.any():
         return np.zeros(5), np.zeros((n, 3))
-    ranks = np.unique(score, return_inverse=True)[1]
-    nrank = int(ranks.max()) + 1
-    order = np.lexsort((status, -time))  # time descending, censored before deaths
-    risk, deaths = _Fenwick(nrank), _Fenwick(nrank)
-    count = np.zeros(5)
+    key = 2 * np.unique(time, return_inverse=True)[1] + (~dead).astype(np.int64)
+    di = np.flatnonzero(dead)
+    # i dies first: the risk set's scores below (concordant), equal, above (discordant)
+    lo, eq, tot = _later_counts(key[di], score[di], key, score)
+    hi = tot - lo - eq
     infl = np.zeros((n, 3))
-    i = 0
-    while i < n:
-        ii = order[i]
-        if status[ii] == 0:
-            hi, lo, eq = deaths.split(ranks[ii])
-            infl[ii] -= (hi, lo, eq)
-            risk.add(ranks[ii], 1.0)
-            i += 1
-            continue
-        j = i
-        while j < n and time[order[j]] == time[ii] and status[order[j]] > 0:
-            j += 1
-        tied = order[i:j]
-        for k, jj in enumerate(tied):  # pass 1: compare with the risk set
-            hi, lo, eq = risk.split(ranks[jj])
-            count[:3] += (lo, hi, eq)  # a higher score dying first is concordant
-            infl[jj] += (lo, hi, eq)
-            count[3] += k
-            deaths.add(ranks[jj], 1.0)
-        _, tie_counts = np.unique(ranks[tied], return_counts=True)
-        count[4] += float((tie_counts * (tie_counts - 1) / 2).sum())
-        for jj in tied:  # pass 2: influence start, then join the risk set
-            hi, lo, eq = deaths.split(ranks[jj])
-            infl[jj] -= (hi, lo, eq)
-            risk.add(ranks[jj], 1.0)
-        i = j
-    for ii in range(n):  # pairs where ii is the later member: earlier deaths
-        hi, lo, eq = deaths.split(ranks[ii])
-        infl[ii] += (hi, lo, eq)  # an earlier death with a higher score: concordant
-    count[3] -= count[4]
+    infl[di] += np.column_stack([lo, hi, eq])
+    # j is the later member: earlier deaths (key < key_j) above j's score are concordant
+    lo2, eq2, tot2 = _later_counts(-key, score, -key[di], score[di])
+    infl += np.column_stack([tot2 - lo2 - eq2, lo2, eq2])
+    count = np.zeros(5)
+    count[:3] = lo.sum(), hi.sum(), eq.sum()
+    # deaths tied on time (tied.y), and among them tied on score too (tied.xy)
+    _, per_time = np.unique(key[di], return_counts=True)
+    _, per_time_score = np.unique(np.column_stack([key[di], score[di]]), axis=0,
+                                  return_counts=True)
+    tied_xy = float((per_time_score * (per_time_score - 1) / 2).sum())
+    count[3] = float((per_time * (per_time - 1) / 2).sum()) - tied_xy
+    count[4] = tied_xy
     return count, infl

@@ -22,8 +22,8 @@ factor on the same rows.
 The univariate screen fits one model per candidate and reports, per
 candidate, the p-value it was judged on: the term's Wald p, or the factor's
 global Wald p for a multi-level factor (the SPSS convention), and whether it
-passed the threshold (`passed_screen`). Whether a variable is in the
-multivariable model is the plan's business (its forced terms), not the screen's.
+passed the threshold (`selected`). Whether a variable is in the
+multivariable model is the plan's business (its prespecified terms), not the screen's.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from scipy.stats import chi2, norm
 
 from analysis.concordance import concordance
 from analysis.cox_engine import CoxFit, fit_cox
+from analysis.cox_zph import ZphResult, cox_zph
 from analysis.survinput import SurvivalInputError, complete_rows, durations, event_indicator
 from analysis.survival import level_name
 
@@ -80,12 +81,17 @@ class CoxResult:
     ties: str = "efron"
     strata: str | None = None
     warnings: tuple[str, ...] = ()
+    ph_test: pd.DataFrame | None = None
+    ph_residuals: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True, eq=False)
 class ScreenResult:
     """Univariate screen: `summary` per term with the variable's p and `selected`.
 
+    `selected` / `selected` column: the candidates whose p < `threshold`, i.e.
+    that passed the screen. Whether a candidate enters a multivariable model is
+    the caller's decision (the study plan prespecifies its terms), not implied.
     `errors` names candidates whose model could not be fitted, with the reason.
     """
 
@@ -150,25 +156,29 @@ def cox_ph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str
                                  "complete rows: a Cox model cannot be fitted")
     strata_codes = (complete[strata].map(level_name).to_numpy() if strata else None)
     xm = x.to_numpy(dtype=float)
-    fit = fit_cox(xm, time, status, strata_codes, ties)
+    names = list(x.columns)
+    fit = fit_cox(xm, time, status, strata_codes, ties, names)
 
     def refit(cols: list[int]) -> float:
         return fit_cox(xm[:, cols], time, status, strata_codes, ties).loglik[1]
 
     conc = concordance(time, status, fit.linear_predictor, strata_codes)
-    return cox_result(fit, list(x.columns), terms, refit, n=len(complete), events=int(status.sum()),
+    zph = _ph_test(xm, time, status, fit, terms, names, strata_codes, ties)
+    return cox_result(fit, names, terms, refit, n=len(complete), events=int(status.sum()),
                       n_excluded=n_excl, conf_level=conf_level, ties=ties, strata=strata,
-                      concordance=(conc.concordance, conc.se))
+                      concordance=(conc.concordance, conc.se), ph=zph)
 
 
 def cox_result(fit: CoxFit, names: list[str], terms: dict[str, list[str]],
                refit: Callable[[list[int]], float], *, n: int, events: int, n_excluded: int,
                conf_level: float = 0.95, ties: str = "efron", strata: str | None = None,
-               concordance: tuple[float, float] = (float("nan"), float("nan"))) -> CoxResult:
+               concordance: tuple[float, float] = (float("nan"), float("nan")),
+               ph: ZphResult | None = None) -> CoxResult:
     """A `CoxResult` from a fit, however it was obtained (one data set, or a federated fit).
 
     `names`: the design's columns; `terms`: {variable: [column, ...]}; `refit(cols)`: the
-    maximised log-likelihood of the model on those column indices (a factor's LR test).
+    maximised log-likelihood of the model on those column indices (a factor's LR test);
+    `ph`: the cox.zph result when the rows were at hand (None: not computed).
     """
     beta = pd.Series(fit.coef, index=names)
     cov = pd.DataFrame(fit.var, index=names, columns=names)
@@ -207,7 +217,22 @@ def cox_result(fit: CoxFit, names: list[str], terms: dict[str, list[str]],
         score_chi2=fit.score, score_p=fit.p_value(fit.score),
         concordance=concordance[0], concordance_se=concordance[1],
         aliased=tuple(n for n, a in zip(names, fit.aliased, strict=True) if a),
-        ties=ties, strata=strata, warnings=fit.warnings)
+        ties=ties, strata=strata, warnings=fit.warnings,
+        ph_test=ph.table if ph else None, ph_residuals=ph.residuals if ph else None)
+
+
+def _ph_test(x, time, status, fit, terms, names, strata_codes, ties) -> ZphResult | None:
+    """cox.zph on the estimable columns, a factor's columns as one term (R: terms = TRUE)."""
+    keep = [i for i, a in enumerate(fit.aliased) if not a]
+    if not keep:
+        return None
+    pos = {names[i]: k for k, i in enumerate(keep)}
+    zterms = {var: [pos[t] for t in ts if t in pos] for var, ts in terms.items()}
+    zterms = {v: cols for v, cols in zterms.items() if cols}
+    try:
+        return cox_zph(x[:, keep], time, status, fit.coef[keep], zterms, strata_codes, ties)
+    except np.linalg.LinAlgError:
+        return None
 
 
 def _wald(beta: pd.Series, cov: pd.DataFrame, names: list[str]) -> float:

@@ -151,45 +151,59 @@ def combine(aggregates: Sequence[CoxAggregate], ties: str = "efron"
     k/d of the tied deaths' sums for k = 0..d-1 (R's default); Breslow uses the
     full risk set d times. Times with no deaths contribute nothing.
     """
+    ll, grad, info = per_time(aggregates, ties)[1:]
+    return float(ll.sum()), grad.sum(axis=0), info.sum(axis=0)
+
+
+def per_time(aggregates: Sequence[CoxAggregate], ties: str = "efron"
+             ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """`combine`'s terms before summing: (keys, loglik (m,), gradient (m, p), information (m, p, p)).
+
+    `keys` has columns stratum, time, d (one row per pooled event time). The
+    PH test (`analysis.cox_zph`) weights these terms by a function of time.
+    """
     if ties not in TIES:
         raise ValueError(f"ties must be one of {TIES}, not {ties!r}")
     agg = _sum_rows(aggregates)
-    p = agg["s1"].shape[1]
-    loglik = float(agg["ed"].sum())
-    grad = agg["xd"].sum(axis=0)
-    info = np.zeros((p, p))
     d = agg["d"]
+    m, p = agg["s1"].shape
+    loglik = agg["ed"].astype(float).copy()
+    grad = agg["xd"].astype(float).copy()
+    info = np.zeros((m, p, p))
     if ties == "breslow":
         live = d > 0
         s0 = agg["s0"][live]
         a = agg["s1"][live] / s0[:, None]
-        loglik -= float((d[live] * np.log(s0)).sum())
-        grad = grad - (d[live][:, None] * a).sum(axis=0)
-        info = (d[live][:, None, None]
-                * (agg["s2"][live] / s0[:, None, None] - a[:, :, None] * a[:, None, :])).sum(axis=0)
-        return loglik, grad, info
-    for k in range(int(d.max()) if len(d) else 0):
-        live = d > k
-        frac = k / d[live]
-        den = agg["s0"][live] - frac * agg["d0"][live]
-        a = (agg["s1"][live] - frac[:, None] * agg["d1"][live]) / den[:, None]
-        b = (agg["s2"][live] - frac[:, None, None] * agg["d2"][live]) / den[:, None, None]
-        loglik -= float(np.log(den).sum())
-        grad = grad - a.sum(axis=0)
-        info = info + (b - a[:, :, None] * a[:, None, :]).sum(axis=0)
-    return loglik, grad, info
+        dl = d[live]
+        loglik[live] -= dl * np.log(s0)
+        grad[live] -= dl[:, None] * a
+        info[live] = dl[:, None, None] * (agg["s2"][live] / s0[:, None, None]
+                                          - a[:, :, None] * a[:, None, :])
+    else:
+        for k in range(int(d.max()) if m else 0):
+            live = d > k
+            frac = k / d[live]
+            den = agg["s0"][live] - frac * agg["d0"][live]
+            a = (agg["s1"][live] - frac[:, None] * agg["d1"][live]) / den[:, None]
+            b = (agg["s2"][live] - frac[:, None, None] * agg["d2"][live]) / den[:, None, None]
+            loglik[live] -= np.log(den)
+            grad[live] -= a
+            info[live] += b - a[:, :, None] * a[:, None, :]
+    keys = pd.DataFrame({"stratum": agg["strata"], "time": agg["times"], "d": d})
+    return keys, loglik, grad, info
 
 
 def _sum_rows(aggregates: Sequence[CoxAggregate]) -> dict[str, np.ndarray]:
     names = ("n_risk", "d", "s0", "s1", "s2", "xd", "ed", "d0", "d1", "d2")
     if len(aggregates) == 1:
-        return {k: getattr(aggregates[0], k) for k in names}
+        return {k: getattr(aggregates[0], k) for k in (*names, "strata", "times")}
     keys = pd.DataFrame({
         "stratum": np.concatenate([a.strata for a in aggregates]),
         "time": np.concatenate([a.times for a in aggregates])})
     codes, _ = pd.MultiIndex.from_frame(keys).factorize(sort=True)
     m = int(codes.max()) + 1 if len(codes) else 0
-    out = {}
+    uniq = keys.drop_duplicates().sort_values(["stratum", "time"])
+    out = {"strata": uniq["stratum"].to_numpy(), "times": uniq["time"].to_numpy(dtype=float)}
     for k in names:
         stacked = np.concatenate([getattr(a, k) for a in aggregates])
         acc = np.zeros((m, *stacked.shape[1:]))

@@ -98,32 +98,44 @@ def newton(loglik_fn: LikelihoodFn, p: int, max_iter: int = MAX_ITER
     R's Newton–Raphson with step halving when the log-likelihood falls, run
     past R's stopping rule (relative change < 1e-9) until a full Newton step
     is below 1e-10 of the coefficients (the next one would be ~1e-20: beta is
-    exact to machine precision) or the likelihood is flat to rounding (a
-    monotone likelihood: the caller warns of an infinite coefficient).
+    exact to machine precision), or the likelihood has been flat to rounding
+    for two steps that still move beta (a monotone likelihood: the caller
+    warns of an infinite coefficient).
     """
     beta = np.zeros(p)
     ll, grad, info = loglik_fn(beta)
+    flat_before = False
     for it in range(1, max_iter + 1):
         step = np.linalg.solve(info, grad)
         ll_new, g_new, i_new = loglik_fn(beta + step)
-        flat = abs(ll_new - ll) <= 1e-14 * max(1.0, abs(ll))
         halvings = 0
-        while ll_new < ll and not flat and halvings < 30:
-            step = step / 2
+        while ll_new < ll and not _flat(ll_new, ll) and halvings < 30:
+            step = step / 2  # R: halve the step while the likelihood falls
             ll_new, g_new, i_new = loglik_fn(beta + step)
-            flat = abs(ll_new - ll) <= 1e-14 * max(1.0, abs(ll))
             halvings += 1
-        if ll_new < ll:  # only rounding noise left: beta is the maximiser
-            return beta, ll, grad, info, it, True
+        # Near the maximum a Newton step moves beta by ~1e-9 while the likelihood
+        # changes below rounding (it may even "fall" by 1 ulp): take the step anyway.
+        flat = _flat(ll_new, ll)
         beta = beta + step
         ll, grad, info = ll_new, g_new, i_new
-        if flat or np.all(np.abs(step) <= 1e-10 * np.maximum(1.0, np.abs(beta))):
+        if np.all(np.abs(step) <= 1e-10 * np.maximum(1.0, np.abs(beta))):
             return beta, ll, grad, info, it, True
+        if flat and flat_before:  # monotone likelihood: beta runs off to infinity
+            return beta, ll, grad, info, it, True
+        flat_before = flat
     return beta, ll, grad, info, max_iter, False
 
 
-def fit_cox(x, time, status, strata=None, ties: str = "efron") -> CoxFit:
-    """Fit `coxph(Surv(time, status) ~ x + strata(strata), ties = ties)`; see the module docstring."""
+def _flat(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-14 * max(1.0, abs(b))
+
+
+def fit_cox(x, time, status, strata=None, ties: str = "efron",
+            names: list[str] | None = None) -> CoxFit:
+    """Fit `coxph(Surv(time, status) ~ x + strata(strata), ties = ties)`; see the module docstring.
+
+    `names` (one per column) only makes warnings name the term.
+    """
     x = np.asarray(x, dtype=float)
     if x.ndim == 1:
         x = x[:, None]
@@ -139,17 +151,22 @@ def fit_cox(x, time, status, strata=None, ties: str = "efron") -> CoxFit:
     def lik(cols):
         return lambda b: combine([risk_set_sums(xs[:, cols], time, status, b, strata)], ties)
 
-    fit = fit_likelihood(lik, p, scale)
+    fit = fit_likelihood(lik, p, scale, names)
     keep = np.flatnonzero(~fit.aliased)
-    lp = xc[:, keep] @ fit.coef[keep] if len(keep) else np.zeros(n)
+    lp = np.zeros(n)  # R: x %*% coef - sum(coef * means), one column at a time so that
+    for j in keep:     # identical rows get identical scores (a BLAS matmul need not)
+        lp += x[:, j] * fit.coef[j]
+    lp -= sum(fit.coef[j] * mean[j] for j in keep)
     return replace(fit, linear_predictor=lp)
 
 
-def fit_likelihood(lik: Callable[[np.ndarray], LikelihoodFn], p: int, scale: np.ndarray) -> CoxFit:
+def fit_likelihood(lik: Callable[[np.ndarray], LikelihoodFn], p: int, scale: np.ndarray,
+                   names: list[str] | None = None) -> CoxFit:
     """The fit from a likelihood on centred, scaled columns: `lik(cols)(b)` evaluates the
     (loglik, gradient, information) of the columns `cols` at `b`, wherever the rows are
     (one data set, or sites asked in rounds: `federated.cox`). `scale` (p,) maps the scaled
-    coefficients back. `linear_predictor` is left empty (it needs the rows).
+    coefficients back. `linear_predictor` is left empty (it needs the rows). `names`
+    (one per column) only makes warnings name the term.
     """
     ll0, u0, i0 = lik(np.arange(p))(np.zeros(p))
     aliased = aliased_columns(i0)
@@ -165,7 +182,8 @@ def fit_likelihood(lik: Callable[[np.ndarray], LikelihoodFn], p: int, scale: np.
         var_s = np.linalg.inv(info)
         infs = np.abs(grad @ var_s)
         for j in np.flatnonzero((infs > R_EPS) & (infs > TOLER_INF * np.abs(b_s))):
-            warns.append(f"Loglik converged before variable {keep[j] + 1}; "
+            which = f" ({names[keep[j]]})" if names else ""
+            warns.append(f"Loglik converged before variable {keep[j] + 1}{which}; "
                          "coefficient may be infinite.")
     else:
         b_s, ll, var_s, iters = np.zeros(0), ll0, np.zeros((0, 0)), 0

@@ -5,7 +5,8 @@
 * `response_figure`: Fig. 1-style bars, CR and MRD-negative CR rate per group, with p.
 * `kinetics_figure`: Fig. 4-style peak CAR copies per group (log scale), points and the
   median, with p.
-* `build_figures(results, df)`: every figure of a `PlanResults`, in report order.
+* `build_figures(results, df)`: every figure of a `PlanResults`, in report order, ending
+  with the proportional-hazards diagnostics of each Cox model (`analysis.figures_zph`).
 
 Output is reproducible byte for byte: fixed SVG hash salt, text as paths, no dates or
 software versions in the PNG/SVG metadata, no global rcParams changed.
@@ -35,7 +36,15 @@ RASTER_ABOVE = 2000  # draw denser point layers as an embedded bitmap, in PNG an
 TEST_NAMES = {"fisher": "Fisher's exact test", "chi2": "Pearson χ² test",
               "logrank": "log-rank test", "mann_whitney": "Mann–Whitney U test",
               "kruskal_wallis": "Kruskal–Wallis test", "cox_wald": "Wald test",
-              "cox_lr": "likelihood-ratio test", "none": "no test"}
+              "cox_lr": "likelihood-ratio test", "cox_zph": "PH test, cox.zph",
+              "none": "no test",
+              "gray": "Gray's test", "cochran_q": "Cochran's Q test",
+              "cox_stratified": "Cox stratified by center, Wald test",
+              "logrank_stratified": "log-rank test stratified by center",
+              "cox_lr_interaction": "likelihood-ratio test of center × exposure",
+              "meta_fixed": "fixed-effect pooling", "meta_dl": "DerSimonian–Laird pooling",
+              "meta_reml": "REML pooling", "aalen_johansen": "Aalen–Johansen estimate",
+              "fine_gray": "Fine–Gray model, Wald test"}
 SHORT_LEVELS = {"yes": "Yes", "no": "No"}
 
 
@@ -266,5 +275,13 @@ def build_figures(results, df: pd.DataFrame) -> list[Figure]:
                     vals, res.p_value, res.test, name=f"kinetics_{ep}_{comp}",
                     title=f"{ENDPOINT_TITLES.get(ep, ep)} by {lab}", comparison_label=lab,
                     group_labels=level_labels(plan, comp)))
+    if plan.cox:
+        from analysis.figures_zph import zph_figure  # imports this module: import here, not at top
+        for ep, res in results.cox.items():
+            fig = zph_figure(res, name=f"ph_{ep}",
+                             title=f"Proportional hazards: {ENDPOINT_TITLES.get(ep, ep)}",
+                             term_labels={v: _label(plan, v) for v in plan.variables})
+            if fig is not None:
+                figures.append(fig)
     return figures
 

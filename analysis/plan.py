@@ -123,6 +123,42 @@ class Cox(_Strict):
     screen: Screen | None = None
 
 
+class Heterogeneity(_Strict):
+    """Center heterogeneity of binary exposures on survival endpoints (analysis.heterogeneity)."""
+
+    center: str
+    endpoints: list[str]
+    exposures: list[str]
+
+
+class CompetingEndpoint(_Strict):
+    """A survival endpoint whose event is split by cause (`status` holds the cause)."""
+
+    duration: str
+    status: str
+    event: str
+    competing: list[str]
+    censored: str
+    population: str = "all"
+    labels: dict[str, str] = {}
+
+
+class CompetingRisks(_Strict):
+    """Cumulative incidence and Gray's test by `compare_by`; Fine–Gray on `terms`."""
+
+    endpoints: dict[str, CompetingEndpoint]
+    compare_by: list[str] = []
+    terms: list[str] = []
+    times: list[float] = []
+
+
+class BeyondPaper(_Strict):
+    """Analyses the paper did not run: center heterogeneity and competing risks."""
+
+    heterogeneity: Heterogeneity | None = None
+    competing_risks: CompetingRisks | None = None
+
+
 class Plan(_Strict):
     name: str
     description: str = ""
@@ -134,6 +170,7 @@ class Plan(_Strict):
     followup: FollowUp | None = None
     kinetics: Kinetics | None = None
     cox: Cox | None = None
+    beyond_paper: BeyondPaper | None = None
 
     @model_validator(mode="after")
     def _references(self) -> Plan:
@@ -171,9 +208,29 @@ class Plan(_Strict):
             need(self.cox.terms, v, "cox.terms", "variable")
             if self.cox.screen:
                 need(self.cox.screen.candidates, v, "cox.screen.candidates", "variable")
+        if self.beyond_paper:
+            _beyond_references(self.beyond_paper, v, p, surv, need, problems)
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _beyond_references(b: BeyondPaper, v, p, surv, need, problems: list[str]) -> None:
+    if b.heterogeneity:
+        h, where = b.heterogeneity, "beyond_paper.heterogeneity"
+        need([h.center], v, f"{where}.center", "variable")
+        need(h.endpoints, surv, f"{where}.endpoints", "survival endpoint")
+        need(h.exposures, v, f"{where}.exposures", "variable")
+        for x in h.exposures:
+            if x in v and v[x].kind != "binary":
+                problems.append(f"{where}.exposures: {x!r} is {v[x].kind}; only binary "
+                                "exposures have one hazard ratio per center")
+    if b.competing_risks:
+        c, where = b.competing_risks, "beyond_paper.competing_risks"
+        need(c.compare_by, v, f"{where}.compare_by", "variable")
+        need(c.terms, v, f"{where}.terms", "variable")
+        for name, ep in c.endpoints.items():
+            need([ep.population], p, f"{where}.endpoints.{name}.population", "population")
 
 
 def parse_plan(data: Any, source: str = "<plan>", text: str | None = None) -> Plan:

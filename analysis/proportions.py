@@ -3,11 +3,13 @@
 * Pearson chi-square is computed **without** Yates' continuity correction
   (`scipy.stats.chi2_contingency(..., correction=False)`): that is the
   "Pearson Chi-Square" line SPSS prints, and it reproduces the paper's p-values.
-* Fisher's exact test is `scipy.stats.fisher_exact` on 2x2 tables (two-sided).
-  scipy's r x c Fisher is a Monte Carlo approximation, so it is not offered.
+* Fisher's exact test is `scipy.stats.fisher_exact` on 2x2 tables (two-sided)
+  and the Fisher–Freeman–Halton exact test (`analysis.exact`, R's
+  `fisher.test`) on larger tables; scipy's r x c Fisher is a Monte Carlo
+  approximation, so it is not used.
 * Default rule (`test=None`): chi-square when every expected count is >= 5,
-  otherwise Fisher for a 2x2 table; a larger table with small expected counts
-  still gets chi-square and the result's `note` says so.
+  otherwise the exact test (2x2 or r x c). If an r x c table is too large to
+  enumerate, chi-square is run and the result's `note` says so.
 
 The test actually used is always in `ProportionResult.test`.
 """
@@ -21,6 +23,7 @@ import pandas as pd
 from scipy.stats import chi2_contingency, fisher_exact
 from scipy.stats.contingency import expected_freq
 
+from analysis.exact import ExactTestTooLarge, fisher_freeman_halton
 from analysis.survival import level_name
 
 TESTS = ("chi2", "fisher")
@@ -54,7 +57,8 @@ def choose_test(table: np.ndarray) -> tuple[str, str]:
     if table.shape == (2, 2):
         return "fisher", "expected count < 5: Fisher's exact test"
     small = int((expected < 5).sum())
-    return "chi2", f"{small} cell(s) with expected count < 5; table larger than 2x2"
+    return "fisher", (f"{small} cell(s) with expected count < 5: Fisher–Freeman–Halton "
+                      "exact test")
 
 
 def compare_proportions(df: pd.DataFrame, variable: str, group: str,
@@ -79,14 +83,19 @@ def compare_proportions(df: pd.DataFrame, variable: str, group: str,
     note = ""
     if test is None:
         test, note = choose_test(counts)
-    if test == "fisher":
-        if counts.shape != (2, 2):
-            raise ValueError(f"Fisher's exact test needs a 2x2 table; {variable} by {group} "
-                             f"is {counts.shape[0]}x{counts.shape[1]}")
+    if test == "fisher" and counts.shape == (2, 2):
         res = fisher_exact(counts)
         return ProportionResult(test="fisher", statistic=float(res.statistic), dof=0,
                                 p_value=float(res.pvalue), min_expected=min_expected,
                                 note=note, **base)
+    if test == "fisher":
+        try:
+            p = fisher_freeman_halton(counts)
+            return ProportionResult(test="fisher", statistic=float("nan"), dof=0, p_value=p,
+                                    min_expected=min_expected,
+                                    note=note or "Fisher–Freeman–Halton exact test", **base)
+        except ExactTestTooLarge as exc:
+            note = f"exact test not run ({exc}): Pearson chi-square instead"
     res = chi2_contingency(counts, correction=False)
     return ProportionResult(test="chi2", statistic=float(res.statistic), dof=int(res.dof),
                             p_value=float(res.pvalue), min_expected=min_expected,

@@ -3,8 +3,10 @@
 `render_report(results, analysis_patient_df, meta) -> Report` lays out, in the paper's
 order, Table 1 (by CRS, ICANS, concurrent CRS+ICANS), the response bars (Fig. 1), the
 Kaplan–Meier curves with numbers at risk and log-rank p (Figs. 2–3), the median
-follow-up, the CAR-T kinetics (Fig. 4), Table 2 (multivariable Cox) and a methods
-paragraph generated from the plan. Figures are embedded as base64 PNG data URIs;
+follow-up, the CAR-T kinetics (Fig. 4), Table 2 (multivariable Cox), the plan's
+"beyond the paper" analyses (center heterogeneity with forest plots; cumulative incidence
+of relapse vs non-relapse mortality, Gray's test, Fine–Gray: `analysis.report_beyond`)
+and a methods paragraph generated from the plan. Figures are embedded as base64 PNG data URIs;
 `Report.figures` carries the PNG and SVG bytes for the orchestrator to write alongside.
 
 `meta` gives what the analysis must not invent: `run_id`, `cutoff_date` (the data
@@ -33,11 +35,13 @@ from analysis.figures import (
     order_levels,
 )
 from analysis.figures import _label as _label
+from analysis.figures_beyond import build_beyond_figures
 from analysis.formatting import format_number  # noqa: F401  (also the report API)
 
 SECTIONS = ["Methods", "Table 1. Patient characteristics", "Response (Fig. 1)",
             "Survival (Figs. 2–3)", "Follow-up", "CAR-T kinetics (Fig. 4)",
             "Table 2. Multivariable Cox regression"]
+BEYOND_SECTION = "Beyond the paper: center heterogeneity and competing risks"
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,6 +159,7 @@ def table2(results) -> list[dict]:
                          "lower": r["hr_lower"], "upper": r["hr_upper"], "p": r["p_value"],
                          "indent": var in factor_p})
         blocks.append({
+            "key": ep, "ph": _ph_summary(plan, res),
             "endpoint": ENDPOINT_TITLES.get(ep, ep).replace("\n", " "),
             "n": _value(t, analysis="cox", comparison="all", endpoint=ep, term="",
                         statistic="n"),
@@ -164,16 +169,33 @@ def table2(results) -> list[dict]:
     return blocks
 
 
+PH_ALPHA = 0.05  # a model whose cox.zph test (a term or GLOBAL) has p below this is flagged
+
+
+def _ph_summary(plan, res) -> dict | None:
+    """The PH test of one Cox model: global p and the terms (or GLOBAL) with p < PH_ALPHA."""
+    if res.ph_test is None:
+        return None
+    t = res.ph_test.set_index("term")["p_value"]
+    flagged = [("global test" if term == "GLOBAL" else _label(plan, term))
+               for term, p in t.items() if p < PH_ALPHA]
+    return {"global_p": float(t["GLOBAL"]), "flagged": flagged, "alpha": PH_ALPHA}
+
+
 def screen(results) -> list[dict]:
-    """The univariate screen: each candidate's p per endpoint and whether it passed."""
+    """The univariate screen as what it is: each candidate's p, whether it passed the
+    threshold, and (separately) whether it is a term of the multivariable model, which
+    the plan fixes (the screen does not choose the model's terms)."""
     plan = results.plan
+    forced = set(plan.cox.terms) if plan.cox else set()
     out = []
     for ep, sc in results.screen.items():
         s = sc.summary
         for r in s.drop_duplicates("variable").to_dict("records"):
             out.append({"endpoint": ep.upper(), "label": _label(plan, r["variable"]),
                         "p": r.get("variable_p", r.get("p_value")),
-                        "selected": r["variable"] in sc.selected})
+                        "passed": r["variable"] in sc.selected, "threshold": sc.threshold,
+                        "in_model": r["variable"] in forced})
     return out
 
 
@@ -273,7 +295,9 @@ def methods(plan) -> list[str]:
             by_test.setdefault(plan.response.tests.get(comp, "auto"), []).append(comp)
         label = {"chi2": "Pearson's chi-square test (no continuity correction)",
                  "fisher": "Fisher's exact test (two-sided)",
-                 "auto": "chi-square or, with expected counts below 5, Fisher's exact test"}
+                 "auto": "Pearson's chi-square test or, when an expected count is below 5, "
+                         "Fisher's exact test (Fisher–Freeman–Halton for tables larger than "
+                         "2×2, as R's fisher.test)"}
         eps = [f"{ENDPOINT_TITLES.get(e, e).splitlines()[0]} ({pops[s.population]})"
                for e, s in plan.response.endpoints.items()]
         out.append("Response rates (" + "; ".join(eps) + ") were compared by "
@@ -300,14 +324,21 @@ def methods(plan) -> list[str]:
     if plan.cox:
         eps = " and ".join(e.upper() for e in plan.cox.endpoints)
         txt = (f"Cox proportional-hazards models for {eps} "
-               "use Efron's method for ties (R coxph default); hazard ratios have Wald 95% "
-               "CIs and p-values, and a factor with more than two levels also gets a global "
-               "Wald test (SPSS's 'Group' row) and a likelihood-ratio test.")
-        if plan.cox.screen:
-            txt += (f" Candidates ({names(plan.cox.screen.candidates)}) were first screened "
-                    f"one at a time and kept at p < {plan.cox.screen.threshold:g}.")
+               "use Efron's method for ties (R coxph default), fitted by Newton–Raphson to "
+               "full convergence; hazard ratios have Wald 95% CIs and p-values, and a factor "
+               "with more than two levels also gets a global Wald test (SPSS's 'Group' row) "
+               "and a likelihood-ratio test. Proportional hazards were checked with the "
+               "score test of R's cox.zph (survival ≥ 3, Kaplan–Meier-transformed time) per "
+               f"term and globally; a model with any such p < {PH_ALPHA:g} is flagged, and "
+               "scaled Schoenfeld residuals are plotted per term.")
         if plan.cox.terms:
-            txt += f" The multivariable model contains {names(plan.cox.terms)}."
+            txt += (f" The multivariable model contains the prespecified terms "
+                    f"{names(plan.cox.terms)}.")
+        if plan.cox.screen:
+            txt += (f" Candidates ({names(plan.cox.screen.candidates)}) were also fitted one "
+                    f"at a time (univariate screen, threshold p < "
+                    f"{plan.cox.screen.threshold:g}); the screen is reported for information"
+                    + (" and does not change the model's terms." if plan.cox.terms else "."))
         out.append(txt)
     out.append("All tests are two-sided. p-values are shown with three decimals, and as "
                "<0.001 below that.")
@@ -322,7 +353,9 @@ def render_report(results, analysis_patient_df: pd.DataFrame, meta: dict | None 
                   audit=None) -> Report:
     """The report page and its figures. `audit` (an AuditResult) adds a short summary."""
     meta = dict(meta or {})
-    figures = build_figures(results, analysis_patient_df)
+    from analysis import report_beyond
+
+    figures = build_figures(results, analysis_patient_df) + build_beyond_figures(results)
     by_name = {f.name: {"name": f.name, "title": f.title, "src": _data_uri(f)}
                for f in figures}
     fu = results.followup.summary.iloc[0].to_dict() if results.followup is not None else None
@@ -330,14 +363,21 @@ def render_report(results, analysis_patient_df: pd.DataFrame, meta: dict | None 
     html = _env().get_template("report.html.j2").render(
         meta=meta, sections=SECTIONS, plan=plan,
         n_patients=len(analysis_patient_df) if analysis_patient_df is not None else meta.get("n_patients"),
-        populations=results.populations, methods=methods(plan),
+        populations=results.populations,
+        methods=methods(plan) + report_beyond.methods_beyond(plan),
+        beyond_section=BEYOND_SECTION if plan.beyond_paper else None,
+        heterogeneity=report_beyond.heterogeneity_blocks(results, by_name),
+        competing=report_beyond.competing_blocks(results, by_name),
+        fine_gray=report_beyond.fine_gray_blocks(results),
         table1=table1(results), response=[v for k, v in by_name.items()
                                           if k.startswith("response_")],
         survival=[dict(s, figure=by_name.get(s["name"])) for s in survival_tables(results)],
         followup=fu, kinetics=[v for k, v in by_name.items() if k.startswith("kinetics_")],
         kinetics_n=results.populations.get(
             next(iter(plan.kinetics.endpoints.values())).population) if plan.kinetics else None,
-        table2=table2(results), screen=screen(results),
+        not_computed=[f"{a} {c} {e}: {msg}" for (a, c, e), msg in sorted(results.errors.items())],
+        table2=[dict(b, figure=by_name.get(f"ph_{b['key']}")) for b in table2(results)],
+        screen=screen(results),
         response_table=group_table(results, "response"),
         kinetics_table=group_table(results, "kinetics"),
         audit=None if audit is None else {

@@ -7,19 +7,23 @@ reads files or databases.
 `PlanResults` holds every result object, keyed by (comparison, endpoint):
 `table1`, `response` (ProportionResult / DistributionResult), `survival`
 (SurvivalComparison: `.km` KMResult with plotting-ready curves, `.logrank`),
-`overall` (ungrouped KMResult per survival endpoint), `followup` (reverse-KM
+`overall` (ungrouped KMResult per survival endpoint), `beyond` (the plan's
+`beyond_paper` section: `analysis.runner_beyond.BeyondResults`), `followup` (reverse-KM
 KMResult), `kinetics` (DistributionResult), `cox` and `screen` (CoxResult /
 ScreenResult per endpoint), `populations` (rows per population), `landmarks`
 (survival at the plan's `survival.times`: columns comparison, endpoint, group,
 time, survival, lower, upper, at_risk; comparison "all" for the overall curve)
 and `errors` ({(analysis, comparison, endpoint): message} for a Cox model that
-could not be fitted, e.g. no events; its rows are absent from the table and
-the message says why; per-candidate screen failures are in `ScreenResult.errors`).
+could not be fitted, e.g. no events, or survival input that cannot be analysed,
+e.g. an empty population or a status column not coded 0/1; its rows are absent
+from the table and the message says why; per-candidate screen failures are in `ScreenResult.errors`).
 
 `PlanResults.table` is one long DataFrame, columns
 `analysis, comparison, endpoint, term, statistic, value, test`:
 
-* analysis: table1 | response | survival | followup | kinetics | cox
+* analysis: table1 | response | survival | followup | kinetics | cox, and for the
+  `beyond_paper` section heterogeneity | competing | fine_gray (their terms, statistics
+  and tests are listed in `analysis.runner_beyond`)
 * comparison: a grouping (crs, icans, crs_grade, icans_grade, concurrent, tox_group,
   tocilizumab, steroids: whatever the plan names); `all` for ungrouped rows (overall KM, follow-up, the multivariable
   Cox model); `screen` for the univariate Cox screen.
@@ -32,14 +36,16 @@ the message says why; per-candidate screen failures are in `ScreenResult.errors`
   for Cox, the model term (`bm_blasts_ge20`, `steroids`, `tox_group:other`,
   `sex:F`, ...) or the factor name (`tox_group`) for its global test.
 * statistic: p_value, hr, hr_lower, hr_upper, median, lower, upper, n,
-  events, count, percent. `lower`/`upper` are the 95% CI of a Kaplan–Meier
-  median, but the **range (min, max)** of a continuous variable (table1,
-  kinetics), as the paper prints "median (range)". `percent` is within the
-  group level (0-100).
+  events, count, percent; for the multivariable Cox model also concordance
+  (term "") and ph_p_value (R's cox.zph: per variable, and term "" for GLOBAL).
+  `lower`/`upper` are the 95% CI of a Kaplan–Meier median, but the
+  **range (min, max)** of a continuous variable (table1, kinetics), as the
+  paper prints "median (range)". `percent` is within the group level (0-100).
 * test: the method that produced the value: mann_whitney, kruskal_wallis,
   chi2, fisher (the test actually run), logrank, kaplan_meier, reverse_km,
   cox_wald, cox_lr (a factor's global likelihood-ratio test; its `cox_wald`
-  twin is the SPSS-style "Group" p), cox (n, events of a model), descriptive
+  twin is the SPSS-style "Group" p), cox (n, events, concordance of a model),
+  cox_zph (the proportional-hazards test), descriptive
   (counts, percents, medians and ranges). A row is unique on all columns but
   `value`.
 """
@@ -56,6 +62,8 @@ from analysis.distributions import DistributionResult, compare_distributions
 from analysis.logrank import LogRankResult, logrank
 from analysis.plan import Plan
 from analysis.proportions import ProportionResult, compare_proportions
+from analysis.runner_beyond import BeyondResults, run_beyond
+from analysis.survinput import SurvivalInputError
 from analysis.survival import KMResult, follow_up, kaplan_meier
 
 COLUMNS = ["analysis", "comparison", "endpoint", "term", "statistic", "value", "test"]
@@ -85,6 +93,7 @@ class PlanResults:
     landmarks: pd.DataFrame
     errors: dict[tuple[str, str, str], str]
     table: pd.DataFrame
+    beyond: BeyondResults = BeyondResults()
 
 
 def required_columns(plan: Plan) -> set[str]:
@@ -95,6 +104,9 @@ def required_columns(plan: Plan) -> set[str]:
         cols |= {e.column for e in sec.endpoints.values()} if sec else set()
     if plan.survival:
         cols |= {c for e in plan.survival.endpoints.values() for c in (e.duration, e.event)}
+    cr = plan.beyond_paper.competing_risks if plan.beyond_paper else None
+    if cr:
+        cols |= {c for e in cr.endpoints.values() for c in (e.duration, e.status)}
     return cols
 
 
@@ -156,7 +168,11 @@ def run_plan(df: pd.DataFrame, plan: Plan) -> PlanResults:
         for ep, spec in plan.survival.endpoints.items():
             cols = {_D: spec.duration, _E: spec.event}
             data = frame(spec.population, [], **cols)
-            km = kaplan_meier(data, _D, _E)
+            try:
+                km = kaplan_meier(data, _D, _E)
+            except SurvivalInputError as exc:  # e.g. an empty population: say so, run the rest
+                errors[("survival", "all", ep)] = _real_names(exc, spec)
+                continue
             overall[ep] = km
             _km_rows(add, "survival", "all", ep, km, level=False)
             times = plan.survival.times
@@ -164,7 +180,11 @@ def run_plan(df: pd.DataFrame, plan: Plan) -> PlanResults:
                 landmarks.append(km.survival_at(times).assign(comparison="all", endpoint=ep))
             for comp in plan.survival.compare_by:
                 data = frame(spec.population, [comp], **cols)
-                km, lr = kaplan_meier(data, _D, _E, comp), logrank(data, _D, _E, comp)
+                try:
+                    km, lr = kaplan_meier(data, _D, _E, comp), logrank(data, _D, _E, comp)
+                except SurvivalInputError as exc:
+                    errors[("survival", comp, ep)] = _real_names(exc, spec)
+                    continue
                 survival[(comp, ep)] = SurvivalComparison(km=km, logrank=lr)
                 add("survival", comp, ep, "", "p_value", lr.p_value, "logrank")
                 _km_rows(add, "survival", comp, ep, km, level=True)
@@ -173,10 +193,15 @@ def run_plan(df: pd.DataFrame, plan: Plan) -> PlanResults:
         if plan.followup:
             spec = plan.survival.endpoints[plan.followup.endpoint]
             data = frame(spec.population, [], **{_D: spec.duration, _E: spec.event})
-            followup = follow_up(data, _D, _E)
-            s = followup.summary.iloc[0]
-            for stat in ("median", "lower", "upper", "n"):
-                add("followup", "all", plan.followup.endpoint, "", stat, s[stat], "reverse_km")
+            try:
+                followup = follow_up(data, _D, _E)
+            except SurvivalInputError as exc:
+                errors[("followup", "all", plan.followup.endpoint)] = _real_names(exc, spec)
+            else:
+                s = followup.summary.iloc[0]
+                for stat in ("median", "lower", "upper", "n"):
+                    add("followup", "all", plan.followup.endpoint, "", stat, s[stat],
+                        "reverse_km")
 
     kinetics = {}
     if plan.kinetics:
@@ -202,7 +227,7 @@ def run_plan(df: pd.DataFrame, plan: Plan) -> PlanResults:
                     cox[ep] = cox_ph(data, _D, _E, plan.cox.terms, cats)
                     _cox_rows(add, "all", ep, cox[ep])
                 except FIT_ERRORS as exc:
-                    errors[("cox", "all", ep)] = f"{type(exc).__name__}: {exc}"
+                    errors[("cox", "all", ep)] = f"{type(exc).__name__}: {_real_names(exc, spec)}"
             if plan.cox.screen:
                 sc = plan.cox.screen
                 cats = {k: categorical[k] for k in sc.candidates if k in categorical}
@@ -212,15 +237,22 @@ def run_plan(df: pd.DataFrame, plan: Plan) -> PlanResults:
                     for model in screen[ep].models.values():
                         _cox_rows(add, "screen", ep, model, model.summary["variable"].iloc[0])
                 except FIT_ERRORS as exc:
-                    errors[("cox", "screen", ep)] = f"{type(exc).__name__}: {exc}"
+                    errors[("cox", "screen", ep)] = f"{type(exc).__name__}: {_real_names(exc, spec)}"
+
+    beyond = run_beyond(plan, frame, add, errors)
 
     return PlanResults(
-        plan=plan, table1=table1, response=response, survival=survival, overall=overall,
+        plan=plan, beyond=beyond, table1=table1, response=response, survival=survival, overall=overall,
         followup=followup, kinetics=kinetics, cox=cox, screen=screen,
         populations={k: len(v) for k, v in pops.items()},
         landmarks=(pd.concat(landmarks, ignore_index=True)[_LANDMARK_COLUMNS] if landmarks
                    else pd.DataFrame(columns=_LANDMARK_COLUMNS)),
         errors=errors, table=pd.DataFrame(rows, columns=COLUMNS))
+
+
+def _real_names(exc: Exception, spec) -> str:
+    """An error message with the endpoint's real column names instead of the runner's aliases."""
+    return (str(exc).replace(repr(_D), repr(spec.duration)).replace(repr(_E), repr(spec.event)))
 
 
 def _distribution_rows(add, analysis, comp, ep, res: DistributionResult) -> None:
@@ -268,3 +300,9 @@ def _cox_rows(add, comp, ep, res: CoxResult, model_term: str = "") -> None:
     for r in res.factors.to_dict("records"):
         add("cox", comp, ep, r["variable"], "p_value", r["wald_p"], "cox_wald")
         add("cox", comp, ep, r["variable"], "p_value", r["lr_p"], "cox_lr")
+    if comp == "all":  # the multivariable model: PH test per term and GLOBAL, concordance
+        add("cox", comp, ep, "", "concordance", res.concordance, "cox")
+        if res.ph_test is not None:
+            for r in res.ph_test.to_dict("records"):
+                term = "" if r["term"] == "GLOBAL" else r["term"]
+                add("cox", comp, ep, term, "ph_p_value", r["p_value"], "cox_zph")

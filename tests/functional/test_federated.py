@@ -25,6 +25,10 @@ from federated.site_data import site_frame
 
 KEY = ["analysis", "comparison", "endpoint", "term", "statistic"]
 SITES = ["center_a", "center_b", "center_c", "center_d"]
+#: Cox model checks the federated run does not compute: the concordance compares pairs of
+#: patients across sites; cox.zph (issue 11) is not wired into federated mode yet (its score
+#: test is a function of the per-time sums at the final beta, so it could be).
+NOT_FEDERATED = {"concordance", "ph_p_value"}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +41,10 @@ def federated(demo, tmp_path_factory):
     frames = {s: site_frame(cfg.out / "parquet", s, str(cfg.cutoff_date)) for s in SITES}
     work = tmp_path_factory.mktemp("fed")
     out = run_federated(frames, None, DisclosureConfig(min_cell=1, log_dir=work / "logs"), work)
-    central = run_plan(pooled, load_plan()).table
+    # federated mode runs the paper's analyses; the plan's beyond_paper section (center
+    # heterogeneity, competing risks) is centralized only, so it is not compared here
+    central = run_plan(pooled, load_plan().model_copy(update={"beyond_paper": None})).table
+    central = central[~central["statistic"].isin(NOT_FEDERATED)]
     return out, central, pooled, work, ids
 
 
@@ -46,6 +53,12 @@ def _joined(out, central):
     fed["base_test"] = fed["test"].str.split(";").str[0]
     return central.merge(fed, left_on=KEY + ["test"], right_on=KEY + ["base_test"], how="left",
                          suffixes=("_c", "_f"))
+
+
+def test_not_federated_statistics_are_not_reported_as_numbers(federated):
+    out, *_ = federated
+    fed = pd.DataFrame(out["table"])
+    assert fed.loc[fed["statistic"].isin(NOT_FEDERATED), "value"].isna().all()
 
 
 def test_site_frames_are_the_pooled_rows(federated):

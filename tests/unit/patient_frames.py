@@ -23,7 +23,7 @@ def make_patients(seed: int = 7, n: int = 93) -> pd.DataFrame:
     refractory = rng.random(n) < 0.13
     cr = rng.random(n) < 0.92
     os_m = rng.exponential(40, n).clip(0.5, 80).round(1)
-    return pd.DataFrame({
+    df = pd.DataFrame({
         "study_id": [f"P{i:03d}" for i in range(n)],
         "site_id": rng.choice(["center_a", "center_b", "center_c", "center_d"], n),
         "sex": rng.choice(["M", "F"], n), "age_years": rng.integers(2, 70, n),
@@ -46,3 +46,8 @@ def make_patients(seed: int = 7, n: int = 93) -> pd.DataFrame:
         "lfs_months": np.where(cr, np.minimum(os_m, rng.exponential(30, n).round(1)), np.nan),
         "lfs_event": pd.array(np.where(cr, rng.random(n) < 0.5, None), dtype="boolean"),
     })
+    # drawn after every other column, so those stay what they were before lfs_cause existed
+    cause = np.where(rng.random(n) < 0.7, "relapse", "nrm")
+    event = df["lfs_event"].fillna(False).to_numpy(dtype=bool)
+    df["lfs_cause"] = np.where(cr, np.where(event, cause, "censored"), None)
+    return df

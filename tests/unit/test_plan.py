@@ -27,7 +27,7 @@ def synthetic_patients(n: int = 93, seed: int = 20230301) -> pd.DataFrame:
     os_months = rng.exponential(40, n).round(1) + 0.1
     lfs_months = np.minimum(os_months, rng.exponential(25, n).round(1) + 0.1)
     car = np.where(rng.random(n) < 0.26, rng.lognormal(10, 1.5, n), np.nan)
-    return pd.DataFrame({
+    df = pd.DataFrame({
         "study_id": [f"P{i:03d}" for i in range(n)],
         "site_id": rng.choice(["center_a", "center_b", "center_c", "center_d"], n),
         "sex": rng.choice(["M", "F"], n),
@@ -55,6 +55,11 @@ def synthetic_patients(n: int = 93, seed: int = 20230301) -> pd.DataFrame:
         "lfs_months": np.where(cr, lfs_months, np.nan),
         "lfs_event": pd.Series((rng.random(n) < 0.5).astype(int), dtype="Int64").where(cr, pd.NA),
     })
+    # drawn last, so the columns above are what they were before lfs_cause existed
+    cause = np.where(rng.random(n) < 0.7, "relapse", "nrm")
+    df["lfs_cause"] = np.where(cr, np.where(df["lfs_event"].fillna(0) == 1, cause, "censored"),
+                               None)
+    return df
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +137,15 @@ def test_runner_table_shape_and_vocabulary(results):
     t = results.table
     assert list(t.columns) == COLUMNS
     assert set(t["analysis"]) == {"table1", "response", "survival", "followup", "kinetics",
-                                  "cox"}
+                                  "cox", "heterogeneity", "competing", "fine_gray"}
     assert set(t["comparison"]) <= {"crs", "icans", "crs_grade", "icans_grade", "concurrent", "tox_group",
-                                    "tocilizumab", "steroids", "all", "screen"}
+                                    "tocilizumab", "steroids", "all", "screen",
+                                    "cause:relapse", "cause:nrm"}
     assert set(t["statistic"]) <= {"p_value", "hr", "hr_lower", "hr_upper", "median", "lower",
-                                   "upper", "n", "events", "count", "percent"}
+                                   "upper", "n", "events", "count", "percent", "concordance",
+                                   "ph_p_value",
+                                   "chi2", "dof", "q", "i2", "tau2", "statistic", "cif",
+                                   "shr", "shr_lower", "shr_upper"}
     assert not t.duplicated(subset=[c for c in COLUMNS if c != "value"]).any()
     assert t["value"].dtype == float
 
@@ -173,7 +182,7 @@ def test_runner_cox_rows(results):
     assert {"bm_blasts_ge20", "steroids", "tocilizumab", "tox_group:grade3plus",
             "tox_group:other", "tox_group", ""} == terms
     glob = t[(t["term"] == "tox_group")].set_index("test")["value"]
-    assert set(glob.index) == {"cox_wald", "cox_lr"}
+    assert set(glob.index) == {"cox_wald", "cox_lr", "cox_zph"}
     assert t.query("term == '' and statistic == 'n'")["value"].iloc[0] == 93
     screen = results.screen["os"]
     assert set(screen.summary["variable"]) == set(results.plan.cox.screen.candidates)
@@ -215,8 +224,10 @@ def test_a_model_that_cannot_be_fitted_is_recorded_not_fatal():
 
 
 def test_separation_is_flagged_in_the_cox_result():
-    """LFS events only in the reference group: infinite HRs; lifelines' warning is kept."""
+    """LFS events only in the reference group: infinite HRs, warned as R warns
+    ("Loglik converged before variable 4; coefficient may be infinite."), naming the term."""
     df = synthetic_patients()
     df.loc[df["tox_group"] != "none", "lfs_event"] = 0
     res = run_plan(df, load_plan())
-    assert any("separation" in w for w in res.cox["lfs"].warnings)
+    assert any("(tox_group:grade3plus); coefficient may be infinite" in w
+               for w in res.cox["lfs"].warnings)

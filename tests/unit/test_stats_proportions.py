@@ -71,21 +71,35 @@ def test_default_rule_picks_fisher_for_small_2x2():
     assert res.test == "fisher" and "expected count < 5" in res.note
 
 
-def test_default_rule_keeps_chi2_for_larger_tables_and_says_so():
+def test_default_rule_uses_the_exact_test_for_small_larger_tables():
+    """Regression: 3x2 tables with expected counts down to 0.6 got Pearson chi-square
+    while the methods text promised Fisher. R: fisher.test(matrix(c(1, 8, 2, 9, 10, 12), 2))
+    p = 0.13242561532236133 (tests/golden/fisher.csv)."""
     table = np.array([[1, 2, 10], [8, 9, 12]])
     test, note = choose_test(table)
-    assert test == "chi2" and "larger than 2x2" in note
+    assert test == "fisher" and "Fisher–Freeman–Halton" in note
     df = frame({(r, g): int(table[i, j]) for i, r in enumerate("ab")
                 for j, g in enumerate("xyz")})
     res = compare_proportions(df, "var", "grp")
-    assert res.test == "chi2" and res.dof == 2 and res.note
+    assert res.test == "fisher" and res.note
+    assert res.p_value == pytest.approx(0.13242561532236133, rel=1e-8)
 
 
-def test_fisher_on_larger_table_is_refused():
+def test_fisher_on_larger_table_is_fisher_freeman_halton():
+    """R: fisher.test(matrix(c(3, 1, 1, 3, 2, 2), 2)) p = 0.7662337662337656."""
     df = frame({("a", "x"): 3, ("a", "y"): 1, ("a", "z"): 2, ("b", "x"): 1,
                 ("b", "y"): 3, ("b", "z"): 2})
-    with pytest.raises(ValueError, match="2x2"):
-        compare_proportions(df, "var", "grp", test="fisher")
+    res = compare_proportions(df, "var", "grp", test="fisher")
+    assert res.test == "fisher" and res.p_value == pytest.approx(0.7662337662337656, rel=1e-8)
+
+
+def test_too_large_for_the_exact_test_falls_back_to_chi2_and_says_so(monkeypatch):
+    import analysis.exact as exact
+    monkeypatch.setattr(exact, "MAX_STEPS", 1)
+    df = frame({("a", "x"): 3, ("a", "y"): 1, ("a", "z"): 2, ("b", "x"): 1,
+                ("b", "y"): 3, ("b", "z"): 2})
+    res = compare_proportions(df, "var", "grp", test="fisher")
+    assert res.test == "chi2" and "exact test not run" in res.note
 
 
 def test_single_level_gives_no_test_and_summary_percentages():

@@ -7,6 +7,11 @@
 --   past the cut-off date (study_config), so a rerun next year gives the same numbers.
 --   LFS starts at the CR date, not at infusion, as in the study; its event is relapse or
 --   death; null for patients without CR. Months = days / (365.25 / 12).
+--   lfs_cause splits the LFS event for competing-risks analysis: 'relapse' (relapse
+--   first; a relapse on the day of death counts as relapse), 'nrm' (non-relapse
+--   mortality: death in CR, no relapse before), 'censored' (no LFS event by the
+--   cut-off); null for patients without CR. The study records relapse and death dates
+--   only, not causes of death, so NRM is "death without a recorded relapse".
 -- Portability: NULL-ignoring least() is written as coalesce(least(a, b), a, b), because
 -- Trino and Spark return NULL when any argument is NULL; month counts are cast to DOUBLE.
 -- Columns:
@@ -43,6 +48,7 @@
 --   os_event: 1 = died on or before the cut-off date, 0 = censored.
 --   lfs_months [mo]: Leukemia-free survival time from the CR date to relapse or death, or censored; null without CR.
 --   lfs_event: 1 = relapse or death on or before the cut-off date, 0 = censored; null without CR.
+--   lfs_cause: The LFS event split for competing risks: 'relapse', 'nrm' (non-relapse mortality) or 'censored'; null without CR.
 WITH cfg AS (
     SELECT CAST(value AS DATE) AS cutoff_date FROM study_config WHERE key = 'cutoff_date'
 ),
@@ -93,6 +99,7 @@ follow_dates AS (
            coalesce(least(coalesce(o.death_date, o.last_contact_date), cfg.cutoff_date),
                     coalesce(o.death_date, o.last_contact_date), cfg.cutoff_date) AS os_end,
            coalesce(least(o.relapse_date, o.death_date), o.relapse_date, o.death_date) AS lfs_event_date,
+           o.relapse_date,
            cfg.cutoff_date
     FROM outcome o
     JOIN first_infusion i USING (study_id)
@@ -145,7 +152,12 @@ final AS (
            CASE WHEN f.cr THEN
                CAST(date_diff('day', f.cr_date, f.lfs_end) AS DOUBLE) / (365.25 / 12)
            END AS lfs_months,
-           CASE WHEN f.cr THEN CASE WHEN f.lfs_event_date <= f.cutoff_date THEN 1 ELSE 0 END END AS lfs_event
+           CASE WHEN f.cr THEN CASE WHEN f.lfs_event_date <= f.cutoff_date THEN 1 ELSE 0 END END AS lfs_event,
+           CASE WHEN f.cr THEN
+               CASE WHEN f.lfs_event_date > f.cutoff_date OR f.lfs_event_date IS NULL THEN 'censored'
+                    WHEN f.relapse_date = f.lfs_event_date THEN 'relapse'
+                    ELSE 'nrm' END
+           END AS lfs_cause
     FROM patient p
     JOIN first_infusion i USING (study_id)
     JOIN follow f USING (study_id)
