@@ -29,7 +29,7 @@ from analysis.runner import run_plan
 from etl.config import DEMO_BANNER, Config
 from etl.errors import StaleResultError, UsageError
 from etl.escape import write_csv
-from warehouse import publish, results
+from warehouse import layout, publish, results
 from warehouse.durable import fault_point
 from warehouse.runlog import try_append_run
 from warehouse.sandbox import open_readonly
@@ -92,7 +92,7 @@ def analyze_warehouse(cfg: Config, plan_path: Path | None, snapshot: str | None,
         table = analysis.table[RESULT_COLUMNS]
         rows = pd.concat([table, audited.as_results_rows()[RESULT_COLUMNS]], ignore_index=True)
         write_report(tmp / "report", report, render_audit(audited, meta), table)
-        rows.assign(run_id=run_id)[[c for c, _, _ in results.COLUMNS]].to_parquet(tmp / results.TABLE, index=False)
+        layout.write_frame(rows.assign(run_id=run_id), results.columns(), tmp / results.TABLE, order=True)
         fault_point("analyze: staged")
         set_dir = results.seal(tmp, {**meta, "set_id": set_id, "analyzed_at": now.isoformat(), "rows": len(rows)})
     except BaseException:

@@ -116,20 +116,33 @@ def validation_docs(cfg, sites, warn) -> None:
 
 
 def _gx(cfg, site_output, docs: Path | None = None) -> None:
-    """Dataset expectations (Great Expectations, on pandas batches) + Data Docs per site."""
+    """Dataset expectations (Great Expectations, on pandas batches) + Data Docs of one site, in
+    out/validation/<site>/gx/ (or `docs`). A saved table larger than GX_SAMPLE_ROWS shows as a
+    repeatable random sample (said in SAMPLED.txt): it was validated in full when mapped."""
     from schemas.gx_docs import validate_site
 
     docs = docs or cfg.out / "validation" / site_output.site_id / "gx"
     shutil.rmtree(docs, ignore_errors=True)
+    tables, notes = _gx_tables(site_output)
+    validate_site(site_output.site_id, tables, docs)
+    _sampled_note(docs, notes)
+
+
+def _gx_tables(site_output) -> tuple[dict[str, pd.DataFrame], list[str]]:
     tables, notes = {}, []
     for n, f in site_output.tables.items():
-        if isinstance(f, Path):  # validated in full in SQL (etl.compile.duckpath); the docs show a bounded sample
+        if isinstance(f, Path):  # a saved site table, validated in full by pandera / SQL already
             f, total = _sample(f)
-            notes.append(f"{n}: the full table ({total} rows) was validated in SQL by the DuckDB path "
-                         f"(schemas/checks.csv compiled by etl.compile.sqlcompile); these Data Docs show a "
-                         f"random sample of {len(f)} rows.")
+            if len(f) < total:
+                notes.append(f"{n}: the full table ({total} rows) was validated in full when the site was "
+                             f"mapped (pandera models, SQL compiled from schemas/checks.csv); these Data Docs "
+                             f"show a random sample of {len(f)} rows.")
+            f["site_id"] = site_output.site_id   # the layout keeps it in the partition name
         tables[n] = f.rename(columns={"study_id": "local_id"})
-    validate_site(site_output.site_id, tables, docs)
+    return tables, notes
+
+
+def _sampled_note(docs: Path, notes: list[str]) -> None:
     if notes:
         (docs / "SAMPLED.txt").write_text("\n".join(notes) + "\n", encoding="utf-8")
 
@@ -137,16 +150,19 @@ def _gx(cfg, site_output, docs: Path | None = None) -> None:
 GX_SAMPLE_ROWS = 10_000
 
 
-def _sample(path: Path) -> tuple[pd.DataFrame, int]:
+def _sample(path: Path, limit: int = GX_SAMPLE_ROWS) -> tuple[pd.DataFrame, int]:
+    """The whole table when small, else a repeatable random sample of `limit` rows."""
     con = duckdb.connect()
     try:
         rel = f"read_parquet('{str(path).replace(chr(39), chr(39) * 2)}')"
         total = con.execute(f"SELECT count(*) FROM {rel}").fetchone()[0]
-        frame = con.execute(f"SELECT * FROM {rel} USING SAMPLE reservoir({GX_SAMPLE_ROWS} ROWS) "
-                            "REPEATABLE (7)").fetchdf()
+        sample = f"USING SAMPLE reservoir({int(limit)} ROWS) REPEATABLE (7)" if total > limit else ""
+        frame = con.execute(f"SELECT * FROM {rel} {sample}").fetchdf()
     finally:
         con.close()
-    frame["sample_date"] = pd.to_datetime(frame["sample_date"]) if "sample_date" in frame else None
+    for col in frame.columns:
+        if col.endswith("_date") or col == "date_of_birth":
+            frame[col] = pd.to_datetime(frame[col])
     return frame, total
 
 
@@ -178,10 +194,12 @@ def do_validate(config: Path, site_id: str, log) -> int:
 
 
 def warehouse_path(cfg) -> Path:
+    """The published run's own DuckDB file (symlinks resolved): its views then read that run's
+    Parquet for the whole session, even if a refresh publishes meanwhile."""
     path = cfg.out / "warehouse.duckdb"
     if not path.exists():
         raise UsageError(f"no warehouse at {path}: run `carpool refresh --config {cfg.path}` first")
-    return path
+    return path.resolve()
 
 
 def do_sql(config: Path, query: str, fmt: str = "table", out: Path | None = None, console=None):

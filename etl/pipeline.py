@@ -167,7 +167,11 @@ def _refresh(cfg: Config, now: datetime, outcome: RefreshOutcome, holder, key: b
     run_dir = publish.staging_dir(out, outcome.run_id)
     record = _run_record(cfg, outcome, now, now)
     runs = pd.DataFrame(refresh_runs(read_runs(out, warn)) + [record])
-    data = WarehouseInput(outcome.run_id, _pool(outcome.sites, "tables"),
+    tables: dict[str, dict[str, Path]] = {}   # table -> site -> its Parquet file in the site cache
+    for s in outcome.sites:
+        for name, path in s.tables.items():
+            tables.setdefault(name, {})[s.site_id] = path
+    data = WarehouseInput(outcome.run_id, [s.site_id for s in outcome.sites], tables,
                           _concat([s.quarantine for s in outcome.sites]), _files(outcome.sites), _runs_frame(runs),
                           {"cutoff_date": cfg.cutoff_date.isoformat(), "study": cfg.study, "run_id": outcome.run_id,
                            "key_source": outcome.key_source})
@@ -280,19 +284,6 @@ def _built_from(run_dir: Path) -> str | None:
         return json.loads((run_dir / "build.json").read_text())["signature"]
     except (OSError, ValueError, KeyError):
         return None
-
-
-def _pool(sites: list[SiteOutput], attr: str) -> dict[str, pd.DataFrame | list]:
-    """Per table: one DataFrame, or (when some site wrote it as Parquet on the DuckDB path)
-    a list of DataFrames and Parquet paths for the warehouse to insert one by one."""
-    names = sorted({n for s in sites for n in getattr(s, attr)})
-    out: dict[str, pd.DataFrame | list] = {}
-    for n in names:
-        parts = [getattr(s, attr)[n] for s in sites if n in getattr(s, attr)]
-        paths = [p for p in parts if isinstance(p, Path)]
-        frames = _concat([p for p in parts if not isinstance(p, Path)])
-        out[n] = ([frames] if len(frames) else []) + paths if paths else frames
-    return out
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

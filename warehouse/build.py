@@ -1,9 +1,17 @@
-"""Write the pooled warehouse: a DuckDB file plus site-partitioned Parquet, with views.
+"""Write the pooled warehouse: site-partitioned Parquet, and a DuckDB file of views over it.
 
-Tables are created from the common schema with explicit SQL types and `COMMENT ON`
-descriptions; `data_dictionary` holds the same text as a table. Views come from
-`warehouse/views/*.sql`, one view per file, named after the file. Everything is written
-into a fresh directory; publishing it atomically is `warehouse.publish`'s job.
+Rows are written once. A site's clinical tables arrive as Parquet files already in the
+warehouse layout (`warehouse.layout`, written by the site cache) and are hard-linked
+into `parquet/<table>/site_id=<id>/`; carpool's own tables (quarantine, etl_file,
+etl_run, study_config, the code lists `codelist_<name>`, data_dictionary) are written
+there too, each with its schema even when empty. `analysis_result` is the run's result
+set (`warehouse.results`), linked in as `parquet/analysis_result/data_0.parquet`.
+`warehouse.duckdb` holds no rows: one view per table over its Parquet folder, relative to
+the file's own folder, with `COMMENT ON` descriptions; `data_dictionary`
+(`warehouse.dictionary`) documents every column. Views come from
+`warehouse/views/*.sql`, one view per file, named after the file. The file is written
+for DuckDB 1.4 (the LTS line) and later (`storage_compatibility_version`). Everything is
+written into a fresh directory; publishing it atomically is `warehouse.publish`'s job.
 """
 from __future__ import annotations
 
@@ -16,14 +24,19 @@ import duckdb
 import pandas as pd
 
 from schemas.model import common_schema
-from warehouse import results
-from warehouse.dictionary import ColumnDoc, documented, load_codelists, write_dictionary
-from warehouse.durable import sql_path
+from warehouse import layout, results
+from warehouse.dictionary import (
+    CODELIST_PREFIX,
+    ColumnDoc,
+    codelist_names,
+    codelist_select,
+    documented,
+    write_dictionary,
+)
 
 VIEWS_DIR = Path(__file__).resolve().parent / "views"
 MEMORY_LIMIT = os.environ.get("CARPOOL_DUCKDB_MEMORY", "512MB")  # bounded; DuckDB spills beyond it
-SORT_MAX_ROWS = 1_000_000
-SQL_TYPES = {"string": "VARCHAR", "int": "INTEGER", "float": "DOUBLE", "bool": "BOOLEAN", "date": "DATE"}
+STORAGE_VERSION = "v1.4.0"  # the oldest DuckDB that must open the file: the 1.4 LTS line
 META_TABLES: dict[str, list[tuple[str, str, str]]] = {
     "quarantine": [
         ("run_id", "VARCHAR", "Run that found the problem."), ("site_id", "VARCHAR", "Center."),
@@ -52,8 +65,6 @@ META_TABLES: dict[str, list[tuple[str, str, str]]] = {
     ],
     "study_config": [("key", "VARCHAR", "Setting."), ("value", "VARCHAR", "Value (e.g. cutoff_date).")],
 }
-
-
 LINEAGE_DOCS = {"study_id": ColumnDoc("Pseudonymous patient id: keyed HMAC of site and local id."),
                 "source_file": ColumnDoc("Export file (and sheet) of the row."),
                 "source_row": ColumnDoc("Row in that file as a person sees it.")}
@@ -62,8 +73,8 @@ LINEAGE_DOCS = {"study_id": ColumnDoc("Pseudonymous patient id: keyed HMAC of si
 @dataclass(frozen=True)
 class WarehouseInput:
     run_id: str
-    tables: dict[str, pd.DataFrame | list]  # pooled clinical tables (study_id, site_id, ..., source_file,
-    #                                         source_row); a list mixes DataFrames and Parquet paths
+    site_ids: list[str]                      # every site gets a partition of every site table
+    tables: dict[str, dict[str, Path]]       # clinical table -> site -> its Parquet in layout shape
     quarantine: pd.DataFrame
     files: pd.DataFrame
     runs: pd.DataFrame
@@ -71,51 +82,102 @@ class WarehouseInput:
 
 
 def clinical_ddl(name: str) -> str:
-    t = common_schema()[name]
-    cols = ["study_id VARCHAR NOT NULL"] + [
-        f"{c.name} {SQL_TYPES[c.type]}" for c in t.columns if c.name != "local_id"
-    ] + ["source_file VARCHAR", "source_row INTEGER"]
-    return f"CREATE TABLE {name} ({', '.join(cols)})"
+    return f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in layout.clinical_columns(name))})"
+
+
+def table_columns() -> dict[str, list[tuple[str, str]]]:
+    """Every stored warehouse table (a Parquet folder; not the .sql views, not data_dictionary)
+    with its (column, SQL type): clinical, carpool's own, analysis_result and the code lists."""
+    cols = {name: layout.clinical_columns(name) for name in common_schema()}
+    cols |= {name: [(c, t) for c, t, _ in spec] for name, spec in META_TABLES.items()}
+    cols["analysis_result"] = results.columns()
+    return cols | codelist_columns()
+
+
+def codelist_columns() -> dict[str, list[tuple[str, str]]]:
+    """(column, SQL type) of each code-list table, as read from its CSV."""
+    con = duckdb.connect()
+    try:
+        return {CODELIST_PREFIX + n: [(r[0], r[1]) for r in con.execute(f"DESCRIBE {codelist_select(n)}").fetchall()]
+                for n in codelist_names()}
+    finally:
+        con.close()
 
 
 def build(dest: Path, data: WarehouseInput) -> Path:
-    """Write dest/warehouse.duckdb and dest/parquet/<table>/site_id=<id>/; return the db path."""
+    """Write dest/parquet/<table>/ and dest/warehouse.duckdb (views only); return the db path."""
     dest.mkdir(parents=True, exist_ok=True)
+    root = dest / "parquet"
+    _clinical_parquet(root, data)
+    meta = {"quarantine": data.quarantine.assign(run_id=data.run_id),
+            "etl_file": data.files.assign(run_id=data.run_id), "etl_run": data.runs,
+            "study_config": pd.DataFrame(sorted(data.settings.items()), columns=["key", "value"])}
+    for name, frame in meta.items():
+        _meta_parquet(root, name, frame, data.site_ids)
+    _codelist_parquet(root)
+    results.attach_empty(dest)   # analysis_result: an empty result set until `carpool analyze`
     db_path = dest / "warehouse.duckdb"
     con = duckdb.connect(str(db_path), config={"memory_limit": MEMORY_LIMIT,
-                                               "temp_directory": str(dest / ".spill")})
+                                               "storage_compatibility_version": STORAGE_VERSION})
     try:
+        stored = table_columns()
+        for name, cols in stored.items():
+            con.execute(layout.view_sql(name, cols))
         for name, table in common_schema().items():
-            con.execute(clinical_ddl(name))
-            cols = ["study_id"] + [c for c in table.column_names if c != "local_id"] + ["source_file", "source_row"]
-            parts = data.tables.get(name)
-            for part in parts if isinstance(parts, list) else [parts]:
-                if isinstance(part, Path):  # a DuckDB-path table: straight from its Parquet file
-                    con.execute(f"INSERT INTO {name} SELECT {', '.join(cols)} FROM read_parquet('{sql_path(part)}')")
-                elif part is not None and len(part):
-                    con.register("_frame", part[cols])
-                    con.execute(f"INSERT INTO {name} SELECT * FROM _frame")
-                    con.unregister("_frame")
             _comment(con, name, table.description, [(c.name, c.description + (f" [{c.unit}]" if c.unit else ""))
                                                      for c in table.columns if c.name != "local_id"]
                      + [(c, d.description) for c, d in LINEAGE_DOCS.items()])
         for name, cols in META_TABLES.items():
-            con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t, _ in cols)})")
             _comment(con, name, f"carpool {name.replace('_', ' ')}", [(c, d) for c, _, d in cols])
-        _insert(con, "quarantine", data.quarantine.assign(run_id=data.run_id))
-        _insert(con, "etl_file", data.files.assign(run_id=data.run_id))
-        _insert(con, "etl_run", data.runs)
-        _insert(con, "study_config", pd.DataFrame(sorted(data.settings.items()), columns=["key", "value"]))
-        load_codelists(con)
+        _comment(con, "analysis_result", "Results of `carpool analyze` on this warehouse run (empty until it "
+                 "has run): one row per statistic, from the result set the run's `results` link points at, "
+                 "published atomically beside the warehouse.", [(c, d) for c, _, d in results.COLUMNS])
         create_views(con)
-        results.attach_empty(con, dest)   # the `analysis_result` view: filled by `carpool analyze`
-        write_dictionary(con, documented(_table_docs(), VIEWS_DIR))
-        _parquet(con, dest / "parquet")
+        write_dictionary(con, documented(_table_docs(), VIEWS_DIR), set(stored), root)
+        _comment(con, "data_dictionary", "Every warehouse table and view column: type, unit, code list, "
+                 "description.", [])
         con.execute("CHECKPOINT")
     finally:
         con.close()
-        shutil.rmtree(dest / ".spill", ignore_errors=True)
+        shutil.rmtree(dest / "warehouse.duckdb.tmp", ignore_errors=True)
     return db_path
+
+
+def _clinical_parquet(root: Path, data: WarehouseInput) -> None:
+    """Each site's table file placed in its partition (no rows copied); an empty typed file
+    for a table a site does not map."""
+    for name in common_schema():
+        cols = layout.file_columns(layout.clinical_columns(name))
+        for site in data.site_ids:
+            target = layout.partition_file(root, name, site)
+            src = data.tables.get(name, {}).get(site)
+            if src is not None:
+                layout.place(src, target)
+            else:
+                layout.write_frame(None, cols, target)
+
+
+def _meta_parquet(root: Path, name: str, frame: pd.DataFrame, site_ids: list[str]) -> None:
+    """carpool's own tables: small, sorted (byte-stable files); per site when they have site_id."""
+    cols = [(c, t) for c, t, _ in META_TABLES[name]]
+    if not layout.partitioned(cols):
+        layout.write_frame(frame, cols, layout.table_file(root, name), order=True)
+        return
+    for site in site_ids:
+        part = frame[frame["site_id"] == site] if "site_id" in frame.columns else None
+        layout.write_frame(part, layout.file_columns(cols), layout.partition_file(root, name, site), order=True)
+
+
+def _codelist_parquet(root: Path) -> None:
+    """Each schemas/codelists/<name>.csv as the table folder parquet/codelist_<name>/."""
+    columns = codelist_columns()
+    con = duckdb.connect()
+    try:
+        for name in codelist_names():  # rows in the CSV's order
+            layout.write(con, f"({codelist_select(name)})", columns[CODELIST_PREFIX + name],
+                         layout.table_file(root, CODELIST_PREFIX + name))
+    finally:
+        con.close()
 
 
 def create_views(con: duckdb.DuckDBPyConnection, views_dir: Path = VIEWS_DIR) -> list[str]:
@@ -150,15 +212,6 @@ def _header_comment(sql: str) -> str:
     return " ".join(x for x in lines if x)
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
-    if frame is None or frame.empty:
-        return
-    cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-    con.register("_frame", frame.reindex(columns=cols))
-    con.execute(f"INSERT INTO {table} SELECT * FROM _frame")
-    con.unregister("_frame")
-
-
 def _comment(con, table: str, description: str, columns: list[tuple[str, str]]) -> None:
     con.execute(f"COMMENT ON TABLE {table} IS {_literal(description)}")
     for col, text in columns:
@@ -177,28 +230,3 @@ def _table_docs() -> dict[str, dict[str, ColumnDoc]]:
     for name in common_schema():
         docs[name] = dict(LINEAGE_DOCS)
     return docs
-
-
-def _parquet(con: duckdb.DuckDBPyConnection, root: Path) -> None:
-    """Every table as Parquet: site tables partitioned by site_id, the others as one file.
-
-    An empty table is still written, as one file that carries the schema, so an engine that
-    registers every folder under parquet/ (Spark, Trino, a notebook) finds every table.
-    """
-    root.mkdir(parents=True, exist_ok=True)
-    tables = [r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY 1").fetchall()]
-    for name in tables:
-        n = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-        cols = [r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()]
-        target = root / name
-        # ORDER BY ALL makes the files byte-stable; a table too large to sort cheaply keeps its
-        # insertion order, which is deterministic too (sites in config order, rows in file order)
-        order = "ORDER BY ALL" if n <= SORT_MAX_ROWS else ""
-        if n and "site_id" in cols:
-            con.execute(f"COPY (SELECT * FROM {name} {order}) TO '{sql_path(target)}' "
-                        "(FORMAT PARQUET, PARTITION_BY (site_id), OVERWRITE_OR_IGNORE)")
-        else:
-            target.mkdir(parents=True, exist_ok=True)
-            con.execute(f"COPY (SELECT * FROM {name} {order}) TO '{sql_path(target / 'data_0.parquet')}' "
-                        "(FORMAT PARQUET)")

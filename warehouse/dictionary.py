@@ -17,9 +17,11 @@ from functools import cache
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from schemas.model import HERE as SCHEMAS_DIR
 from schemas.model import raw_common_schema
+from warehouse import layout
 
 COLUMN_LINE = re.compile(r"^--\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?:\[(?P<unit>[^\]]+)\])?\s*"
                          r"(?:\{(?P<codelist>[a-z_]+)\})?\s*:\s*(?P<text>.+)$")
@@ -70,13 +72,19 @@ def codelist_names() -> list[str]:
     return sorted(p.stem for p in (SCHEMAS_DIR / "codelists").glob("*.csv"))
 
 
+def codelist_select(name: str) -> str:
+    """The query reading schemas/codelists/<name>.csv (types detected: is_steroid is BOOLEAN)."""
+    path = str(SCHEMAS_DIR / "codelists" / f"{name}.csv").replace("'", "''")
+    return f"SELECT * FROM read_csv('{path}', header=true, all_varchar=false)"
+
+
 def load_codelists(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Create one table `codelist_<name>` per schemas/codelists/<name>.csv; return the names."""
+    """Create one in-memory table `codelist_<name>` per schemas/codelists/<name>.csv (a site's own
+    database in federated mode; the warehouse stores them as Parquet); return the names."""
     tables = []
     for name in codelist_names():
-        path = str(SCHEMAS_DIR / "codelists" / f"{name}.csv").replace("'", "''")
         table = CODELIST_PREFIX + name
-        con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_csv('{path}', header=true, all_varchar=false)")
+        con.execute(f"CREATE TABLE {table} AS {codelist_select(name)}")
         tables.append(table)
     return tables
 
@@ -98,23 +106,28 @@ def documented(table_docs: dict[str, dict[str, ColumnDoc]], views_dir: Path) -> 
     return docs
 
 
-def write_dictionary(con: duckdb.DuckDBPyConnection, docs: dict[str, dict[str, ColumnDoc]]) -> None:
-    """Create `data_dictionary` from the catalog's columns and the docs; comment view columns too."""
-    con.execute(f"CREATE OR REPLACE TABLE data_dictionary ({', '.join(f'{_q(c)} {t}' for c, t, _ in COLUMNS)})")
+def write_dictionary(con: duckdb.DuckDBPyConnection, docs: dict[str, dict[str, ColumnDoc]],
+                     stored: set[str], root: Path) -> None:
+    """`data_dictionary` from the catalog's columns and the docs, written to root (the run's
+    parquet/) and exposed as a view like every table. Every relation in the file is a view, so
+    `kind` comes from `stored`, the tables kept as Parquet: codelist, table, else view."""
+    cols = [(c, t) for c, t, _ in COLUMNS]
+    target = layout.table_file(root, "data_dictionary")
+    layout.write_frame(None, cols, target)  # so that the dictionary lists its own columns too
+    con.execute(layout.view_sql("data_dictionary", cols))
     rows = con.execute("""
         SELECT c.table_name, c.column_name, c.data_type,
-               CASE WHEN v.view_name IS NOT NULL THEN 'view'
-                    WHEN starts_with(c.table_name, 'codelist_') THEN 'codelist' ELSE 'table' END
+               CASE WHEN starts_with(c.table_name, 'codelist_') THEN 'codelist'
+                    WHEN list_contains($stored, c.table_name) THEN 'table' ELSE 'view' END AS kind
         FROM duckdb_columns() c
-        LEFT JOIN duckdb_views() v ON v.view_name = c.table_name AND v.database_name = c.database_name
         WHERE c.database_name = current_database() AND c.schema_name = 'main'
-        ORDER BY 4, 1, c.column_index
-    """).fetchall()
+        ORDER BY kind, c.table_name, c.column_index
+    """, {"stored": sorted(stored)}).fetchall()
     out = []
     for table, column, dtype, kind in rows:
         doc = docs.get(table, {}).get(column, ColumnDoc(""))
         out.append((table, column, kind, dtype, doc.unit_ucum, doc.codelist, doc.description))
-    con.executemany("INSERT INTO data_dictionary VALUES (?, ?, ?, ?, ?, ?, ?)", out)
+    layout.write_frame(pd.DataFrame(out, columns=[c for c, _ in cols]), cols, target)
 
 
 def missing_descriptions(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -9,7 +9,8 @@ connection would block it, and it would block them). A *result set* is a folder
 It is written under a hidden name (`.tmp-<pid>-<set>`) and renamed into place whole, then
 attached to the warehouse run it was computed from by one atomic symlink switch,
 `out/runs/<run_id>/results -> ../../results/<set>`. Each run's DuckDB file has a view
-`analysis_result` over *its own run's* link, and `out/report` is `current/results/report`,
+`analysis_result` over `parquet/analysis_result/data_0.parquet`, a relative link through
+*its own run's* `results` link, and `out/report` is `current/results/report`,
 so results are never mixed into another run's warehouse: a refresh that publishes while
 analyze runs leaves those results with the run they describe. A fresh run starts with an
 empty set (`runs/<id>/results.none/`) whose report says it has not been analyzed yet.
@@ -22,9 +23,8 @@ import os
 import shutil
 from pathlib import Path
 
-import duckdb
-
-from warehouse.durable import fsync_dir, sha256_file, sql_path
+from warehouse import layout
+from warehouse.durable import fsync_dir, sha256_file
 
 COLUMNS: list[tuple[str, str, str]] = [
     ("run_id", "VARCHAR", "Warehouse run the results were computed from."),
@@ -44,22 +44,25 @@ def results_root(out: Path) -> Path:
     return out / "results"
 
 
-def attach_empty(con: duckdb.DuckDBPyConnection, run_dir: Path) -> None:
-    """At build time: the run's empty result set, its `results` link and the `analysis_result` view."""
+def columns() -> list[tuple[str, str]]:
+    """(column, SQL type) of `analysis_result`."""
+    return [(c, t) for c, t, _ in COLUMNS]
+
+
+def attach_empty(run_dir: Path) -> None:
+    """At build time: the run's empty result set, its `results` link, and the table file
+    `parquet/analysis_result/data_0.parquet`, a relative link through `results` (so the
+    `analysis_result` view, relative to the database file like every other, reads whatever
+    result set the run's `results` link points at, from the run's own file or through
+    `out/warehouse.duckdb`, and wherever out/ is moved)."""
     empty = run_dir / NONE
     (empty / "report").mkdir(parents=True, exist_ok=True)
-    cols = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t, _ in COLUMNS)
-    con.execute(f"COPY (SELECT {cols} WHERE false) TO '{sql_path(empty / TABLE)}' (FORMAT PARQUET)")
+    layout.write_frame(None, columns(), empty / TABLE)
     (empty / "report" / "index.html").write_text(NOT_ANALYZED.format(run_id=run_dir.name), encoding="utf-8")
     _switch(run_dir / "results", Path(NONE))
-    source = sql_path(run_dir.resolve() / "results" / TABLE)
-    typed = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t, _ in COLUMNS)
-    con.execute(f"CREATE VIEW analysis_result AS SELECT {typed} FROM read_parquet('{source}')")
-    con.execute("COMMENT ON VIEW analysis_result IS 'Results of `carpool analyze` on this warehouse run "
-                "(empty until it has run): one row per statistic, from runs/<run_id>/results/analysis_result"
-                ".parquet, published atomically beside the warehouse.'")
-    for c, _, text in COLUMNS:
-        con.execute(f"COMMENT ON COLUMN analysis_result.{c} IS '{text}'")
+    table = layout.table_file(run_dir / "parquet", "analysis_result")
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.symlink_to(Path("..") / ".." / "results" / TABLE)
 
 
 def stage(out: Path, set_id: str) -> Path:

@@ -1,10 +1,12 @@
 """Each site's last good validated output, kept for incremental and single-site refreshes.
 
-`out/sites/<site_id>/` holds the site's pseudonymized tables as Parquet, its quarantine
-and file counts, and `manifest.json` with the *input hash*: the export files, the mapping
-folder (mapping.yml, code lists, adapter), the common schema and catalog, and the code
-version. A site whose input hash is unchanged is not re-read. Writes go to a temporary
-folder that is renamed into place, so a killed refresh never leaves a half-written cache.
+`out/sites/<site_id>/` holds the site's pseudonymized tables as Parquet, already in the
+warehouse's layout and types (`warehouse.layout`: the published run hard-links these very
+files, rows are written once), its quarantine and file counts, and `manifest.json` with
+the *input hash*: the export files, the mapping folder (mapping.yml, code lists,
+adapter), the common schema and catalog, and the code version. A site whose input hash
+is unchanged is not re-read. Writes go to a temporary folder that is renamed into place,
+so a killed refresh never leaves a half-written cache.
 A cache that is damaged anyway (a manifest that is not JSON or lacks a key, a Parquet file
 missing or unreadable) is never fatal: `check` says what is wrong and the refresh rebuilds
 that site from its export.
@@ -18,12 +20,14 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.outdir import remove
-from warehouse.durable import sha256_file
+from warehouse import layout
+from warehouse.durable import sha256_file, sql_path
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
 USED = "__used__"
@@ -36,7 +40,7 @@ CORRUPT = (OSError, ValueError, KeyError, TypeError, pa.ArrowException)   # what
 class SiteOutput:
     site_id: str
     input_hash: str
-    tables: dict[str, pd.DataFrame | Path]   # a Path: Parquet written by the DuckDB path
+    tables: dict[str, pd.DataFrame | Path]   # a Path: a Parquet file (DuckDB path; every table once saved)
     quarantine: pd.DataFrame
     files: pd.DataFrame
     patients_read: int
@@ -145,11 +149,10 @@ def summary(out: Path, site_id: str) -> SiteOutput:
 
 
 def load(out: Path, site_id: str) -> SiteOutput:
+    """A reused site: its tables as the paths of their Parquet files (no rows read)."""
     d = out / "sites" / site_id
     m = json.loads((d / "manifest.json").read_text())
-    on_disk = set(m.get("parquet_tables", []))   # DuckDB-path tables stay Parquet files
-    tables = {name: d / f"{name}.parquet" if name in on_disk else pd.read_parquet(d / f"{name}.parquet")
-              for name in m["tables"]}
+    tables = {name: d / f"{name}.parquet" for name in m["tables"]}
     return SiteOutput(site_id, m["input_hash"], tables, pd.read_parquet(d / "quarantine.parquet"),
                       pd.read_parquet(d / "files.parquet"), m["patients_read"], m["patients_quarantined"],
                       m["warnings"], reused=True)
@@ -163,21 +166,36 @@ def save(out: Path, result: SiteOutput) -> SiteOutput:
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     for name, frame in result.tables.items():
-        if isinstance(frame, Path):
-            shutil.move(frame, tmp / f"{name}.parquet")
-        else:
-            frame.to_parquet(tmp / f"{name}.parquet", index=False)
+        _write_table(name, frame, tmp / f"{name}.parquet")
     result.quarantine.to_parquet(tmp / "quarantine.parquet", index=False)
     result.files.to_parquet(tmp / "files.parquet", index=False)
     manifest = {"site_id": result.site_id, "input_hash": result.input_hash, "tables": sorted(result.tables),
                 "patients_read": result.patients_read, "patients_quarantined": result.patients_quarantined,
-                "warnings": result.warnings,
-                "parquet_tables": sorted(n for n, f in result.tables.items() if isinstance(f, Path))}
+                "warnings": result.warnings}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     old = out / "sites" / f".{result.site_id}.old{os.getpid()}"
     if final.exists():
         os.replace(final, old)
     os.replace(tmp, final)
     remove(out, old)  # only inside carpool's own output folder (etl.outdir)
-    tables = {n: final / f"{n}.parquet" if isinstance(f, Path) else f for n, f in result.tables.items()}
-    return replace(result, tables=tables)
+    return replace(result, tables={n: final / f"{n}.parquet" for n in result.tables})
+
+
+def _write_table(name: str, table: pd.DataFrame | Path, dest: Path) -> None:
+    """The table in the warehouse layout: a conforming Parquet file is moved, anything else
+    (a DataFrame, or a file with other column order or types) is written once, typed."""
+    cols = layout.file_columns(layout.clinical_columns(name))
+    if isinstance(table, Path):
+        if layout.conforms(table, cols):
+            shutil.move(table, dest)
+            return
+        con = duckdb.connect()
+        try:
+            rel = f"read_parquet('{sql_path(table)}')"
+            have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()}
+            layout.write(con, rel, cols, dest, have)
+        finally:
+            con.close()
+        table.unlink()
+    else:
+        layout.write_frame(table, cols, dest)

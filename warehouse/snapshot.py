@@ -139,11 +139,8 @@ def _copy(cfg: Config, live: Path, tmp: Path, name: str, now: datetime) -> None:
     (tmp / "views").mkdir()
     con = duckdb.connect(str(live / "warehouse.duckdb"), read_only=True)
     try:
-        tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
-            "AND database_name = current_database() UNION ALL "   # analyze's results, frozen as a table
-            "SELECT view_name FROM duckdb_views() WHERE view_name = 'analysis_result' "
-            "AND database_name = current_database() ORDER BY 1").fetchall()]
+        # every stored table (analyze's results included): a folder under parquet/
+        tables = sorted(d.name for d in (live / "parquet").iterdir() if d.is_dir())
         for table in tables:
             target = tmp / "parquet" / f"{table}.parquet"
             # Identifiers come from the warehouse catalog, the path from our own folder.

@@ -4,8 +4,7 @@ whole, leaves no process behind, and the next run succeeds. docs/operations.md (
 fault does") describes the same cells.
 
 One demo (refresh + analyze) is built once in `root/w` and stashed; each cell restores it at
-the same absolute path (the `analysis_result` view holds an absolute path), injects its
-fault, runs the real `carpool` CLI with `--log-json`, and checks. Random points (kill delays,
+the same path, injects its fault, runs the real `carpool` CLI with `--log-json`, and checks. Random points (kill delays,
 bytes left free) come from `random.Random(SEED)`. Kills are real `kill -9` of the main pid or
 of the process group; `$CARPOOL_FAULT_POINT` (warehouse.durable.fault_point) parks the
 process in the phase a kill must hit. Disk-full and read-only cells mount a small tmpfs on

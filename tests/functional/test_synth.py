@@ -18,6 +18,7 @@ import yaml
 from etl.config import load_config
 from etl.pipeline import refresh
 from etl.scale.synth import synth
+from etl.site import site_mapping, sql_tables
 
 CARPOOL = str(Path(sys.executable).parent / "carpool")
 PATIENTS, SITES, LABS = 400, 4, 12
@@ -78,11 +79,13 @@ def test_refresh_runs_unchanged_via_the_cli(consortium: Path):
 
 def test_duckdb_and_pandas_paths_build_the_same_warehouse(consortium: Path):
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    sql = refresh(load_config(_with(consortium, 0, "out_sql")), now)
-    pandas = refresh(load_config(_with(consortium, 1e6, "out_pandas")), now)
+    sql_cfg = load_config(_with(consortium, 0, "out_sql"))
+    pandas_cfg = load_config(_with(consortium, 1e6, "out_pandas"))
+    # which path each site's lab table takes (saved site tables are all Parquet files now)
+    assert all("lab" in sql_tables(sql_cfg, s, site_mapping(sql_cfg, s)) for s in sql_cfg.sites)
+    assert not any("lab" in sql_tables(pandas_cfg, s, site_mapping(pandas_cfg, s)) for s in pandas_cfg.sites)
+    sql, pandas = refresh(sql_cfg, now), refresh(pandas_cfg, now)
     assert sql.status == pandas.status == "ok"
-    assert all(isinstance(s.tables["lab"], Path) for s in sql.sites)
-    assert not any(isinstance(s.tables["lab"], Path) for s in pandas.sites)
     a, b = _facts(sql.warehouse), _facts(pandas.warehouse)
     assert a == b
     assert a["labs"] == PATIENTS * LABS - sum(1 for q in a["quarantine"] if q[1] == "labs.csv")
