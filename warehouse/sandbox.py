@@ -63,7 +63,9 @@ def open_readonly(db_path: Path) -> duckdb.DuckDBPyConnection:
     beside = [folder / sub for folder in (db.parent, Path(db_path).absolute().parent)  # resolved, and as linked
               for sub in WAREHOUSE_DIRS]
     try:
-        con = duckdb.connect(str(db), read_only=True, config=_CONFIG)
+        # temp_directory as DuckDB sets it by default (<file>.tmp): the views find their Parquet
+        # folder relative to the database file through it (warehouse.layout.ROOT_SQL)
+        con = duckdb.connect(str(db), read_only=True, config={**_CONFIG, "temp_directory": f"{db}.tmp"})
         beside += _view_folders(con)
         beside += [d.resolve() for d in beside if d.is_dir()]  # e.g. results/ links to the result set
         return _lock(con, list(dict.fromkeys(d for d in beside if d.is_dir())))
@@ -99,7 +101,7 @@ def run_query(db_path: Path, sql: str, timeout_s: float = TIMEOUT_S) -> pa.Table
 
 
 _CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
-           "allow_community_extensions": False, "memory_limit": MEMORY_LIMIT, "temp_directory": ""}
+           "allow_community_extensions": False, "memory_limit": MEMORY_LIMIT}
 
 
 def _lock(con: duckdb.DuckDBPyConnection, allowed: list[Path]) -> duckdb.DuckDBPyConnection:
