@@ -62,6 +62,12 @@ def freeze(cfg: Config, name: str, now: datetime, on_stale=None) -> Path:
         try:
             _copy(cfg, live, tmp, name, now)
             os.rename(tmp, final)             # same folder: atomic; the name appears complete or not at all
+        except duckdb.Error as exc:           # a damaged published file: the rows live only in the Parquet
+            _discard(tmp)
+            text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise IntegrityError(f"cannot freeze the published warehouse: {text[:400]}; "
+                                 f"`carpool verify` names the damaged file, `carpool refresh --full` rebuilds it"
+                                 ) from None
         except BaseException:
             _discard(tmp)
             raise

@@ -502,10 +502,15 @@ def test_verify_names_a_changed_published_file_and_a_changed_snapshot(cell):
     r = cli("verify", cell)
     assert r.returncode == 0 and "files match manifest.json" in r.stderr, r.stderr
     victim = next((publish.current(cell / "out") / "parquet" / "patient").rglob("*.parquet"))
-    victim.write_bytes(victim.read_bytes() + b"\0")
+    good = victim.read_bytes()
+    victim.write_bytes(good + b"\0")
     r = cli("verify", cell)
     msg = one_line_fault(r, 1, "does not match its manifest", f"{victim.name}: content changed")
     assert "refresh --full" in msg
+    # the rows live only in the Parquet (write once): a damaged file cannot be frozen, and says so
+    r = cli("freeze", cell, "paper")
+    assert r.returncode != 0 and "Traceback" not in r.stderr and victim.name in r.stderr, r.stderr[-2000:]
+    victim.write_bytes(good)
     assert cli("freeze", cell, "paper").returncode == 0
     snap = cell / "out" / "snapshots" / "paper" / "parquet" / "etl_run.parquet"
     assert cli("verify", cell, "paper").returncode == 0
