@@ -123,7 +123,7 @@ class _Model:
         g_after = np.cumprod(1 - cens / y_ut)
         g_before = np.concatenate([[1.0], g_after[:-1]])
         self.G = g_before[inv]
-        self.ut, self.inv, self.cens_ut, self.y_ut, self.g_ut = ut, inv, cens, y_ut, g_before
+        self.ut, self.inv, self.cens_ut, self.y_ut = ut, inv, cens, y_ut
         fail = m == EVENT
         self.fu, self.fd = np.unique(t[fail], return_counts=True)  # distinct failure times
         self.fd = self.fd.astype(float)

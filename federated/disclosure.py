@@ -20,7 +20,6 @@ number, the method, its description, the bytes sent, and the exact payload that 
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
@@ -95,8 +94,3 @@ def _next_request(path: Path) -> int:
         return 1
     with path.open("rb") as fh:
         return sum(1 for _ in fh) + 1
-
-
-def finite(x: float) -> float | None:
-    """JSON-safe float: NaN/inf become None."""
-    return float(x) if math.isfinite(x) else None
