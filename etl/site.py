@@ -13,7 +13,7 @@ import pandas as pd
 
 from etl.compile import convert, duckpath
 from etl.compile.harmonize import harmonize_site
-from etl.compile.mapper import Mapper
+from etl.compile.compiler import Compiler
 from etl.compile.mapping import SiteMapping, load_mapping
 from etl.config import Config, SiteConfig
 from etl.errors import ConfigError
@@ -62,7 +62,7 @@ def sql_tables(cfg: Config, site: SiteConfig, mapping: SiteMapping) -> set[str]:
 def map_site(mapping: SiteMapping, raw: dict[str, RawTable], skip: set[str] = frozenset()
              ) -> tuple[dict[str, pd.DataFrame], list[Finding], set[str]]:
     """Mapped (not yet pseudonymized) tables, every finding, and the identifier values."""
-    mapper = Mapper(mapping, raw)
+    mapper = Compiler(mapping, raw)
     mapped = {t: mapper.map_table(t, tm) for t, tm in mapping.tables.items() if t not in skip}
     tables = {name: mt.frame for name, mt in mapped.items()}
     for frame in tables.values():

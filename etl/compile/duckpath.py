@@ -2,7 +2,7 @@
 
 Used for tables whose source file is over the `performance.duckdb_threshold_mb` setting
 (labs: millions of rows). It gives the same rows and the same quarantine as the pandas
-path (`etl.compile.mapper` + `schemas.pandera_models` + `schemas.rules` + `etl.validate.quarantine`), which
+path (`etl.compile.compiler` + `schemas.pandera_models` + `schemas.rules` + `etl.validate.quarantine`), which
 the tests check on the demo centers, but never holds the table in pandas:
 
 1. pass 1 streams the CSV through the compiled conversions (`etl.compile.sqlcompile`) into a
@@ -33,7 +33,7 @@ import pandas as pd
 
 from etl.compile import convert
 from etl.compile import sqlcompile as sc
-from etl.compile.mapper import load_codes
+from etl.compile.compiler import load_codes
 from etl.compile.mapping import SiteMapping
 from etl.errors import ConfigError, InputError
 from etl.read.readers import check_header
@@ -262,7 +262,7 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
         units = pd.DataFrame([(s, t, f) for (s, t), f in convert.UNITS.items()], columns=["su", "tu", "factor"])
         con.register("units", units)
         con.register("analyte_unit", pd.DataFrame(list(code_attr("analyte", "unit").items()), columns=["code", "unit"]))
-        # etl.compile.mapper._lab_units: convert to the analyte's canonical unit, or TYPE_MISMATCH on source_unit
+        # as etl.compile.compiler._collect: convert to the analyte's canonical unit, or TYPE_MISMATCH on source_unit
         con.execute("""CREATE TEMP VIEW t2 AS SELECT t.* REPLACE (
                 CASE WHEN t.value IS NULL OR a.unit IS NULL OR t.source_unit IS NULL THEN t.value
                      WHEN u.factor IS NULL THEN NULL ELSE t.value * u.factor END AS value),

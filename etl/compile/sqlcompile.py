@@ -1,7 +1,6 @@
 """Compile a mapping's column specs and the check catalog into DuckDB SQL expressions.
 
-This is the SQL twin of `etl.compile.mapper` (conversions) and `schemas.pandera_models` (field
-rules). Nothing here is a second hand-written copy of a rule: the rules come from
+The conversions of `etl.compile.compiler` and the field rules of the DuckDB validation. Nothing here is a second hand-written copy of a rule: the rules come from
 `schemas/common.yml` (required, codelist, min/max) and `schemas/checks.csv` (rule id,
 severity, message template); the conversions come from the mapping's column specs and
 the registered conversions in `etl.compile.convert` (date formats, `UNITS`, missing-value
@@ -78,7 +77,7 @@ def message(rule_id: str, column: str = "f.column_name", value: str = "f.value",
     return "(" + " || ".join(parts or ["''"]) + ")"
 
 
-def _number_text(expr: str, decimal: str) -> str:
+def number_text(expr: str, decimal: str) -> str:
     s = f"replace(replace({expr}, chr(160), ''), ' ', '')"
     if decimal == ",":
         return (f"CASE WHEN length({s}) - length(replace({s}, ',', '')) = 1 AND contains({s}, '.') "
@@ -100,51 +99,57 @@ class Compiled:
 
 def column(col: Column, spec: ColumnSpec, base: str, decimal: str, formats: list[str], p: str) -> Compiled:
     """Convert `base` (a VARCHAR column: source value after missing-marker and code-list
-    handling, NULL when missing) to the column's type, as `etl.compile.mapper.Mapper._value` does."""
+    handling, NULL when missing) to the column's type, as `etl.compile.convert` defines them."""
     shown = norm(base)
     if col.type == "string":
         return Compiled(shown, p, "NULL", p, "''")
     if col.type in ("float", "int"):
-        parsed = f"TRY_CAST({_number_text(base, decimal)} AS DOUBLE)"
-        cases = [(f"{p} IS NULL", convert.EXPECT_NUMBER), (f"NOT isfinite({p})", convert.EXPECT_FINITE)]
+        parsed = f"TRY_CAST({number_text(base, decimal)} AS DOUBLE)"
+        checks = [(f"{p} IS NULL", convert.EXPECT_NUMBER), (f"NOT isfinite({p})", convert.EXPECT_FINITE)]
         value = p
         if col.type == "int":
-            cases += [(f"{p} <> floor({p})", convert.EXPECT_WHOLE),
+            checks += [(f"{p} <> floor({p})", convert.EXPECT_WHOLE),
                       (f"abs({p}) >= {convert.INT_LIMIT}", convert.EXPECT_PLAUSIBLE_INT)]
             value = f"CAST({p} AS BIGINT)"
         elif spec.unit and col.unit:
             factor = convert.UNITS.get((spec.unit, col.unit))
             if factor is None:
-                cases.append(("TRUE", convert.expect_unit(col.unit, spec.unit)))
+                checks.append(("TRUE", convert.expect_unit(col.unit, spec.unit)))
             else:
                 value = f"({p} * {factor!r})"
-        return _cases(base, parsed, value, "TYPE_MISMATCH", cases, shown)
+        return cases(base, parsed, value, "TYPE_MISMATCH", checks, shown)
     if col.type == "bool":
         b = f"lower(regexp_replace(trim({base}), '\\.0$', ''))"
         parsed = (f"CASE WHEN {one_of(b, sorted(convert.TRUE))} THEN TRUE "
                   f"WHEN {one_of(b, sorted(convert.FALSE))} THEN FALSE END")
-        return _cases(base, parsed, p, "TYPE_MISMATCH", [(f"{p} IS NULL", convert.EXPECT_BOOL)], shown)
+        return cases(base, parsed, p, "TYPE_MISMATCH", [(f"{p} IS NULL", convert.EXPECT_BOOL)], shown)
     if col.type == "date":
-        tries = []
-        for fmt in formats:
-            if fmt == "excel_serial":
-                n = f"TRY_CAST({_number_text(base, '.')} AS DOUBLE)"
-                tries.append(f"CASE WHEN {n} >= 1 AND {n} < {convert.EXCEL_SERIAL_MAX} AND {n} = floor({n}) "
-                             f"THEN DATE '{convert.EXCEL_EPOCH}' + CAST({n} AS INTEGER) END")
-            else:
-                tries.append(f"CAST(try_strptime({base}, {lit(convert.DATE_FORMATS.get(fmt, fmt))}) AS DATE)")
-        parsed = f"coalesce({', '.join(tries)})" if len(tries) > 1 else tries[0]
-        cases = [(f"{p} IS NULL", " or ".join(formats)),
+        parsed = date_parse(base, formats)
+        checks = [(f"{p} IS NULL", " or ".join(formats)),
                  (f"NOT ({p} BETWEEN DATE '{convert.DATE_MIN}' AND DATE '{convert.DATE_MAX}')",
                   f"a date between {convert.DATE_MIN} and {convert.DATE_MAX}")]
-        return _cases(base, parsed, p, "DATE_UNPARSEABLE", cases, shown)
+        return cases(base, parsed, p, "DATE_UNPARSEABLE", checks, shown)
     raise ValueError(f"no SQL conversion for type {col.type}")
 
 
-def _cases(base: str, parsed: str, value: str, rule: str, cases: list[tuple[str, str]], shown: str) -> Compiled:
-    err = " OR ".join(f"({c})" for c, _ in cases)
+def date_parse(base: str, formats: list[str]) -> str:
+    """`base` parsed with the first matching format (etl.compile.convert.parse_date), or NULL."""
+    tries = []
+    for fmt in formats:
+        if fmt == "excel_serial":
+            n = f"TRY_CAST({number_text(base, '.')} AS DOUBLE)"
+            tries.append(f"CASE WHEN {n} >= 1 AND {n} < {convert.EXCEL_SERIAL_MAX} AND {n} = floor({n}) "
+                         f"THEN DATE '{convert.EXCEL_EPOCH}' + CAST({n} AS INTEGER) END")
+        else:
+            tries.append(f"CAST(try_strptime({base}, {lit(convert.DATE_FORMATS.get(fmt, fmt))}) AS DATE)")
+    return f"coalesce({', '.join(tries)})" if len(tries) > 1 else tries[0]
+
+
+def cases(base: str, parsed: str, value: str, rule: str, checks: list[tuple[str, str]], shown: str) -> Compiled:
+    """A conversion: value when no check fails, else the first failing check's expected text."""
+    err = " OR ".join(f"({c})" for c, _ in checks)
     rule_sql = f"CASE WHEN {base} IS NOT NULL AND ({err}) THEN {lit(rule)} END"
-    expected = "CASE " + " ".join(f"WHEN {c} THEN {lit(e)}" for c, e in cases) + " END"
+    expected = "CASE " + " ".join(f"WHEN {c} THEN {lit(e)}" for c, e in checks) + " END"
     return Compiled(parsed, f"CASE WHEN {base} IS NOT NULL AND NOT ({err}) THEN {value} END", rule_sql, shown,
                     expected)
 

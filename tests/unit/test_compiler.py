@@ -1,11 +1,11 @@
-"""Each mapping feature end-to-end through the Mapper, on small exports built in tmp_path."""
+"""Each mapping feature end-to-end through the SQL compiler, on small exports built in tmp_path."""
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from etl.compile.mapper import Mapper
+from etl.compile.compiler import Compiler
 from etl.compile.mapping import load_mapping
 from etl.read.readers import read_source
 
@@ -21,7 +21,7 @@ def run(tmp_path: Path, mapping: str, files: dict[str, str | bytes], codes: dict
     (tmp_path / "mapping.yml").write_text(mapping, encoding="utf-8")
     m = load_mapping(tmp_path / "mapping.yml")
     raw = {n: read_source(n, s, tmp_path) for n, s in m.sources.items()}
-    mapper = Mapper(m, raw)
+    mapper = Compiler(m, raw)
     tables = {n: mt.frame for n, mt in mapper.map_all().items()}
     return tables, mapper.findings, raw
 
