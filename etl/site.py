@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from etl.compile import convert, duckpath
-from etl.compile.harmonize import harmonize_site
 from etl.compile.compiler import Compiler
+from etl.compile.harmonize import harmonize_site
 from etl.compile.mapping import SiteMapping, load_mapping
 from etl.config import Config, SiteConfig
 from etl.errors import ConfigError

@@ -108,7 +108,7 @@ class Compiler:
             groups = tmap.melt or [None]
             parts = [self._plain(table, {**tmap.columns, **(g.columns if g else {})}, src, g, k, tmap.source)
                      for k, g in enumerate(groups)]
-            sql = (f"SELECT row_number() OVER (ORDER BY _pos, _g) - 1 AS _row_id, * FROM ("
+            sql = ("SELECT row_number() OVER (ORDER BY _pos, _g) - 1 AS _row_id, * FROM ("
                    + " UNION ALL ".join(parts) + ")")
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE m AS {sql}")
         if tmap.distinct:
@@ -289,8 +289,8 @@ class Compiler:
             known_u, factor = lookup(pairs, f"m.source_unit || chr(0) || ({target})")
             check = f"coalesce(m.value IS NOT NULL AND {known_a} AND m.source_unit IS NOT NULL, FALSE)"
             self.con.execute(f"""CREATE OR REPLACE TEMP TABLE m AS SELECT m.* REPLACE (
-                    CASE WHEN NOT ({check}) THEN m.value WHEN coalesce({known_u}, FALSE) THEN m.value * CAST({factor} AS DOUBLE)
-                    END AS value),
+                    CASE WHEN NOT ({check}) THEN m.value
+                         WHEN coalesce({known_u}, FALSE) THEN m.value * CAST({factor} AS DOUBLE) END AS value),
                   ({check} AND NOT coalesce({known_u}, FALSE)) AS _unit_err, {target} AS _target_unit FROM m""")
         out = MappedTable(tname, pd.DataFrame())
         parts = [f"SELECT _row_id, {sc.ident(c + '__rule')}, {sc.lit(c)}, {sc.ident(c + '__shown')}, "

@@ -1,6 +1,7 @@
 """Compile a mapping's column specs and the check catalog into DuckDB SQL expressions.
 
-The conversions of `etl.compile.compiler` and the field rules of the DuckDB validation. Nothing here is a second hand-written copy of a rule: the rules come from
+The conversions of `etl.compile.compiler` and the field rules of the DuckDB validation.
+Nothing here is a second hand-written copy of a rule: the rules come from
 `schemas/common.yml` (required, codelist, min/max) and `schemas/checks.csv` (rule id,
 severity, message template); the conversions come from the mapping's column specs and
 the registered conversions in `etl.compile.convert` (date formats, `UNITS`, missing-value
