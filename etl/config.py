@@ -50,9 +50,6 @@ class QualityConfig(_Strict):
 
 
 class PerformanceConfig(_Strict):
-    duckdb_threshold_mb: float = Field(
-        8.0, ge=0, description="Tables whose source file is at least this large are read, mapped and validated "
-                                "in DuckDB (etl.compile.duckpath) when their shape allows; 0 = always.")
     workers: int | None = Field(None, ge=1, description="Sites processed in parallel; default: the machine's cores.")
 
 

@@ -1,6 +1,6 @@
 """The DuckDB path: one large table read, mapped, validated, pseudonymized and written in SQL.
 
-Used for tables whose source file is over the `performance.duckdb_threshold_mb` setting
+Used for every table whose shape allows it, whatever its size
 (labs: millions of rows). It gives the same rows and the same quarantine as the pandas
 path (`etl.compile.compiler` + `schemas.pandera_models` + `schemas.rules` + `etl.validate.quarantine`), which
 the tests check on the demo centers, but never holds the table in pandas:
