@@ -119,13 +119,23 @@ class Compiler:
     # -- one record -> one row ------------------------------------------------------------
     def _plain(self, table: Table, specs: dict[str, ColumnSpec], src: str, group, k: int, source: str) -> str:
         rec = Record("r", self.cols[source], source)
-        cond = "TRUE"
+        cond, blank = "TRUE", "NULL"
         if group is not None:
             when = rec.text(group.when)
             skip = sorted({convert.norm_text(x) for x in group.skip})
             cond = f"NOT ({sc.missing_to_null(when)} IS NULL OR coalesce({sc.one_of(sc.norm(when), skip)}, FALSE))" \
                 if skip else f"{sc.missing_to_null(when)} IS NOT NULL"
-        lineage = f"r._pos AS _pos, {k} AS _g, r.{ROW} AS _source_row, [r.{ROW}] AS _source_rows"
+            # a blank `when:` with values in the group's own columns: the row is kept and flagged
+            own = sorted({s.from_ for s in group.columns.values() if s.from_} - {group.when}
+                         - {s.from_ for s in self.m.tables[table.name].columns.values() if s.from_})
+            if own:
+                # a zero (grade 0, dose 0) says "none", as a `skip` value does: not a value
+                filled = " || ".join(f"CASE WHEN coalesce({sc.norm(sc.missing_to_null(rec.text(c)))}, '0') <> '0' "
+                                     f"THEN {sc.lit(', ' + c)} ELSE '' END" for c in own)
+                blank = f"CASE WHEN {sc.missing_to_null(when)} IS NULL THEN nullif(ltrim({filled}, ', '), '') END"
+                cond = f"({cond}) OR ({blank}) IS NOT NULL"
+        lineage = (f"r._pos AS _pos, {k} AS _g, r.{ROW} AS _source_row, [r.{ROW}] AS _source_rows, "
+                   f"{blank} AS _blank_when, {sc.lit(group.when if group else None)} AS _when")
         return self._row_sql(table, specs, {c: rec for c in specs}, rec, lineage, f"FROM {src} r WHERE {cond}")
 
     def _row_sql(self, table: Table, specs: dict[str, ColumnSpec], recs: dict[str, Record | None],
@@ -133,7 +143,7 @@ class Compiler:
         """Three layers: source value (`b`), parsed once (`p`), value + rule/shown/expected."""
         lid = specs.get("local_id")
         inner = [lineage, (f"{sc.norm(first.text(lid.from_))} AS _lid" if lid and lid.from_ else "NULL AS _lid")]
-        mid, outer = ["*"], ["_pos", "_g", "_source_row", "_source_rows", "_lid"]
+        mid, outer = ["*"], ["_pos", "_g", "_source_row", "_source_rows", "_lid", "_blank_when", "_when"]
         decimal = self.m.sources[first.source].decimal
         for i, c in enumerate(table.columns):
             spec = specs.get(c.name)
@@ -190,7 +200,8 @@ class Compiler:
         if c.type == "date" and spec.relative_to:
             comp = self._relative(spec, rec, b, p, decimal, i, inner)
         else:
-            comp = sc.column(c, spec, b, decimal, self.m.formats_for(spec), p)
+            text = self.m.sources[rec.source].format in ("csv", "redcap")
+            comp = sc.column(c, spec, b, decimal, self.m.formats_for(spec), p, text_source=text)
             if native and c.type == "date":
                 comp = sc.Compiled(f"coalesce(n{i}, {comp.parsed})", comp.value, comp.rule, comp.shown, comp.expected)
         if spec.codes:
@@ -256,7 +267,8 @@ class Compiler:
         joins = " ".join(f"LEFT JOIN {src} r{k + 1} ON r{k + 1}._pos = g.h{k}" for k in range(len(whens)))
         from_sql = f"FROM ({grp}) g JOIN {src} r0 ON r0._pos = g._p0 {joins}"
         lineage = (f"g._p0 AS _pos, 0 AS _g, coalesce(g._used[1], r0.{ROW}) AS _source_row, "
-                   f"CASE WHEN len(g._used) > 0 THEN g._used ELSE [r0.{ROW}] END AS _source_rows")
+                   f"CASE WHEN len(g._used) > 0 THEN g._used ELSE [r0.{ROW}] END AS _source_rows, "
+                   "NULL AS _blank_when, NULL AS _when")
         specs = dict(tmap.columns)
         # a `when:` column whose event the key lacks is NULL (its record alias matches no row)
         sql = self._row_sql(table, specs, recs, first, lineage, from_sql)
@@ -300,8 +312,14 @@ class Compiler:
             parts.append(f"SELECT _row_id, 'TYPE_MISMATCH', 'source_unit', source_unit, "
                          f"'a unit convertible to ' || _target_unit || ' (got ' || {sc.py_repr('source_unit')} || ')',"
                          f" _lid, {len(order)} FROM m WHERE _unit_err")
+        parts.append("SELECT _row_id, 'MELT_WHEN_BLANK', _when, '', _blank_when, _lid, -1 FROM m "
+                     "WHERE _blank_when IS NOT NULL")
         rows = self.con.execute(" UNION ALL ".join(parts) + " ORDER BY 1, 7").fetchall()
         for rid, rule, col, shown, expected, lid, _ in rows:
+            if rule == "MELT_WHEN_BLANK":
+                self.findings.append(finding(rule, tname, int(rid), col, "", local_id=lid,
+                                             detail=f"filled: {expected}"))
+                continue
             self.findings.append(finding(rule, tname, int(rid), col, shown, expected=expected, local_id=lid))
             out.reported.add((int(rid), "value" if col == "source_unit" else col))
         cols = ", ".join(sc.ident(c) for c in table.column_names)

@@ -98,9 +98,11 @@ class Compiled:
     expected: str
 
 
-def column(col: Column, spec: ColumnSpec, base: str, decimal: str, formats: list[str], p: str) -> Compiled:
+def column(col: Column, spec: ColumnSpec, base: str, decimal: str, formats: list[str], p: str,
+           text_source: bool = True) -> Compiled:
     """Convert `base` (a VARCHAR column: source value after missing-marker and code-list
-    handling, NULL when missing) to the column's type, as `etl.compile.convert` defines them."""
+    handling, NULL when missing) to the column's type, as `etl.compile.convert` defines them.
+    `text_source`: the cell was text in the file (CSV), where a decimal comma is declared."""
     shown = norm(base)
     if col.type == "string":
         return Compiled(shown, p, "NULL", p, "''")
@@ -108,6 +110,9 @@ def column(col: Column, spec: ColumnSpec, base: str, decimal: str, formats: list
         parsed = f"TRY_CAST({number_text(base, decimal)} AS DOUBLE)"
         checks = [(f"{p} IS NULL", convert.EXPECT_NUMBER), (f"NOT isfinite({p})", convert.EXPECT_FINITE)]
         value = p
+        if decimal == "," and text_source:
+            checks.insert(0, (f"regexp_matches(replace({base}, ' ', ''), {lit(convert.AMBIGUOUS_DECIMAL)})",
+                              convert.EXPECT_DECIMAL_COMMA, "AMBIGUOUS_DECIMAL"))
         if col.type == "int":
             checks += [(f"{p} <> floor({p})", convert.EXPECT_WHOLE),
                       (f"abs({p}) >= {convert.INT_LIMIT}", convert.EXPECT_PLAUSIBLE_INT)]
@@ -146,11 +151,15 @@ def date_parse(base: str, formats: list[str]) -> str:
     return f"coalesce({', '.join(tries)})" if len(tries) > 1 else tries[0]
 
 
-def cases(base: str, parsed: str, value: str, rule: str, checks: list[tuple[str, str]], shown: str) -> Compiled:
-    """A conversion: value when no check fails, else the first failing check's expected text."""
-    err = " OR ".join(f"({c})" for c, _ in checks)
-    rule_sql = f"CASE WHEN {base} IS NOT NULL AND ({err}) THEN {lit(rule)} END"
-    expected = "CASE " + " ".join(f"WHEN {c} THEN {lit(e)}" for c, e in checks) + " END"
+def cases(base: str, parsed: str, value: str, rule: str, checks: list[tuple], shown: str) -> Compiled:
+    """A conversion: value when no check fails, else the first failing check's expected text
+    and rule. A check is (condition, expected) or (condition, expected, its own rule id)."""
+    err = " OR ".join(f"({c[0]})" for c in checks)
+    own = [c for c in checks if len(c) > 2]
+    which = ("CASE " + " ".join(f"WHEN {c[0]} THEN {lit(c[2] if len(c) > 2 else rule)}" for c in checks)
+             + " END") if own else lit(rule)
+    rule_sql = f"CASE WHEN {base} IS NOT NULL AND ({err}) THEN {which} END"
+    expected = "CASE " + " ".join(f"WHEN {c[0]} THEN {lit(c[1])}" for c in checks) + " END"
     return Compiled(parsed, f"CASE WHEN {base} IS NOT NULL AND NOT ({err}) THEN {value} END", rule_sql, shown,
                     expected)
 
