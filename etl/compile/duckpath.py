@@ -40,7 +40,8 @@ from etl.read.readers import check_header
 from etl.validate.pseudonymize import study_id
 from etl.validate.quarantine import NO_CASCADE, QUARANTINE_COLUMNS, mask_identifiers, unmapped_records
 from schemas.catalog import catalog
-from schemas.model import code_attr, codes, common_schema
+from schemas.model import code_attr, common_schema
+from schemas.pandera_models import failures
 
 ROW_RULES = {"duplicate", "duplicate_exact", "orphan", "cascade", "unmapped", "read"}
 MEMORY_LIMIT = os.environ.get("CARPOOL_DUCKDB_MEMORY", "512MB")
@@ -274,11 +275,6 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
         unit_err = "_unit_err"
     else:
         con.execute("CREATE TEMP VIEW t2 AS SELECT *, FALSE AS _unit_err, NULL AS _target_unit FROM t")
-    codesets = {}
-    for c in table.columns:
-        if c.codelist:
-            con.register(f"cl_{c.codelist}", pd.DataFrame({"code": codes(c.codelist)}))
-            codesets[c.codelist] = f"cl_{c.codelist}"
     parts = []
     lid = "local_id"
     for col in specs:
@@ -289,13 +285,19 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
         parts.append(f"SELECT _row, 'TYPE_MISMATCH', 'source_unit', source_unit, "
                      f"'a unit convertible to ' || _target_unit || ' (got ' || {sc.py_repr('source_unit')} || ')', "
                      f"'', {lid} FROM t2 WHERE _unit_err")
-    for chk in sc.field_checks(table, codesets):
-        reported = [f"{sc.ident(chk.column + '__rule')} IS NULL"] if chk.column in specs else []
-        if chk.column == "value" and lab:
-            reported.append(f"NOT {unit_err}")
-        cond = " AND ".join([f"({chk.failing})"] + reported)
-        parts.append(f"SELECT _row, {sc.lit(chk.rule_id)}, {sc.lit(chk.column)}, {chk.value}, {chk.expected}, '', "
-                     f"{lid} FROM t2 WHERE {cond}")
+    # the pandera model of the table, run in DuckDB; a column the conversion already flagged is not reported twice
+    pf = pd.DataFrame([(f.key, f.rule_id, f.column, None if f.value is None else str(f.value), f.expected)
+                       for f in failures(con, "t2", tname, key="_row")],
+                      columns=["_row", "rule_id", "column_name", "value", "expected"]).astype(
+        {"_row": "int64", "rule_id": object, "column_name": object, "value": object, "expected": object})
+    con.register("pf", pf)
+    flagged = {c: f"t2.{sc.ident(c + '__rule')} IS NOT NULL" for c in specs}
+    if lab:
+        flagged["value"] = f"{flagged.get('value', 'FALSE')} OR {unit_err}"
+    reported = ("CASE pf.column_name " + " ".join(f"WHEN {sc.lit(c)} THEN {e}" for c, e in flagged.items())
+                + " ELSE FALSE END") if flagged else "FALSE"
+    parts.append(f"SELECT pf._row, pf.rule_id, pf.column_name, pf.value, pf.expected, '', t2.{lid} "
+                 f"FROM pf JOIN t2 USING (_row) WHERE pf.rule_id = 'GRADE_OUT_OF_SCALE' OR NOT ({reported})")
     if patients is not None:
         con.register("patients", pd.DataFrame({"local_id": sorted(patients)}, dtype=object))
         parts.append("SELECT _row, 'ORPHAN_ROW', 'local_id', local_id, '', '', local_id FROM t2 "

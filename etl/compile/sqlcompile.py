@@ -1,9 +1,8 @@
 """Compile a mapping's column specs and the check catalog into DuckDB SQL expressions.
 
-The conversions of `etl.compile.compiler` and the field rules of the DuckDB validation.
-Nothing here is a second hand-written copy of a rule: the rules come from
-`schemas/common.yml` (required, codelist, min/max) and `schemas/checks.csv` (rule id,
-severity, message template); the conversions come from the mapping's column specs and
+The conversions of `etl.compile.compiler` and the catalog's message templates as SQL.
+The field rules themselves (required, codelist, min/max of `schemas/common.yml`) are the
+pandera models (`schemas.pandera_models`), run in DuckDB; the conversions come from the mapping's column specs and
 the registered conversions in `etl.compile.convert` (date formats, `UNITS`, missing-value
 markers). Each compiled column yields four expressions: the converted value, the rule
 broken while converting (or NULL), the value shown in the finding, and what was expected.
@@ -15,8 +14,8 @@ from dataclasses import dataclass
 
 from etl.compile import convert
 from etl.compile.mapping import ColumnSpec
-from schemas.catalog import catalog, rule_for
-from schemas.model import Column, Table
+from schemas.catalog import catalog
+from schemas.model import Column
 
 MISSING = convert.MISSING_MARKERS   # etl.compile.convert.is_missing, as SQL
 
@@ -162,34 +161,3 @@ def cases(base: str, parsed: str, value: str, rule: str, checks: list[tuple], sh
     expected = "CASE " + " ".join(f"WHEN {c[0]} THEN {lit(c[1])}" for c in checks) + " END"
     return Compiled(parsed, f"CASE WHEN {base} IS NOT NULL AND NOT ({err}) THEN {value} END", rule_sql, shown,
                     expected)
-
-
-@dataclass(frozen=True)
-class FieldCheck:
-    """A field rule of one column, compiled: the failing-row condition and its finding."""
-
-    rule_id: str
-    column: str
-    failing: str        # SQL condition on the mapped row (value already typed)
-    value: str          # SQL expression of the value shown
-    expected: str       # SQL expression
-
-
-def field_checks(table: Table, codesets: dict[str, str]) -> list[FieldCheck]:
-    """common.yml's required/codelist/min/max for one table, with catalog rule ids.
-    `codesets`: codelist name -> SQL relation of its codes (column `code`)."""
-    out = []
-    for c in table.columns:
-        q = ident(c.name)
-        if c.required:
-            out.append(FieldCheck("REQUIRED_MISSING", c.name, f"{q} IS NULL", "NULL", "''"))
-        if c.codelist:
-            out.append(FieldCheck("UNKNOWN_CODE", c.name,
-                                  f"{q} IS NOT NULL AND {q} NOT IN (SELECT code FROM {codesets[c.codelist]})",
-                                  f"CAST({q} AS VARCHAR)", lit(c.codelist)))
-        if c.min is not None or c.max is not None:
-            cond = " OR ".join(x for x in (f"{q} < {c.min!r}" if c.min is not None else "",
-                                           f"{q} > {c.max!r}" if c.max is not None else "") if x)
-            out.append(FieldCheck(rule_for("field_range", table.name, c.name, "OUT_OF_RANGE"), c.name,
-                                  f"{q} IS NOT NULL AND ({cond})", f"CAST({q} AS VARCHAR)", lit(c.range_text)))
-    return out
