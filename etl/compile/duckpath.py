@@ -39,6 +39,7 @@ from etl.errors import ConfigError, InputError
 from etl.read.readers import check_header
 from etl.validate.pseudonymize import study_id
 from etl.validate.quarantine import NO_CASCADE, QUARANTINE_COLUMNS, mask_identifiers, unmapped_records
+from schemas import rules
 from schemas.catalog import catalog
 from schemas.model import code_attr, common_schema
 from schemas.pandera_models import failures
@@ -298,11 +299,16 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
                 + " ELSE FALSE END") if flagged else "FALSE"
     parts.append(f"SELECT pf._row, pf.rule_id, pf.column_name, pf.value, pf.expected, '', t2.{lid} "
                  f"FROM pf JOIN t2 USING (_row) WHERE pf.rule_id = 'GRADE_OUT_OF_SCALE' OR NOT ({reported})")
+    # the cross-table rules of schemas.rules that this table takes part in, over the same SQL
+    tables = rules.Site(con, {tname: "t2"}, key="_row", row="_row")
+    found = [(k, rule, col, "", "", detail, lid) for k, rule, col, detail, lid in rules.duplicates(tables, tname)]
     if patients is not None:
         con.register("patients", pd.DataFrame({"local_id": sorted(patients)}, dtype=object))
-        parts.append("SELECT _row, 'ORPHAN_ROW', 'local_id', local_id, '', '', local_id FROM t2 "
-                     "WHERE local_id IS NOT NULL AND local_id NOT IN (SELECT local_id FROM patients)")
-    parts += _duplicates(con, table)
+        tables = rules.Site(con, {"patient": "patients", tname: "t2"}, key="_row", row="_row")
+        found += [(f.row_id, f.rule_id, f.column, f.value, "", "", f.local_id) for f in rules.orphans(tables)]
+    con.register("rf", pd.DataFrame(found, columns=["_row", "rule_id", "column_name", "value", "expected", "detail",
+                                                    "local_id"], dtype=object).astype({"_row": "int64"}))
+    parts.append("SELECT * FROM rf")
     con.execute("CREATE TEMP TABLE f AS " + " UNION ALL ".join(parts))
     # the patient cascade (etl.validate.quarantine.resolve): exact copies of a quarantined patient go with it
     con.register("causes", pd.DataFrame(list(causes.items()), columns=["local_id", "detail"], dtype=object))
@@ -347,29 +353,3 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
         n_bad = con.execute("SELECT count(*) FROM bad").fetchone()[0] + len(unmapped)
         res.file_counts = {"rows_read": rows_read, "rows_loaded": rows_read - n_bad, "rows_quarantined": n_bad}
     return res
-
-
-def _duplicates(con, table) -> list[str]:
-    """schemas.rules.duplicates in SQL: same natural key; differing values = conflict. The
-    repeated keys are found with a plain count first, so the costly part runs on few rows."""
-    keys = [sc.ident(k) for k in table.keys]
-    values = [c for c in table.column_names if c not in table.keys]
-    con.execute(f"""CREATE TEMP TABLE dups AS SELECT t2.* FROM t2 SEMI JOIN (
-                        SELECT {', '.join(keys)} FROM t2 WHERE {' AND '.join(f'{k} IS NOT NULL' for k in keys)}
-                        GROUP BY ALL HAVING count(*) > 1) d USING ({', '.join(keys)})""")
-    differ = " || ".join(f"CASE WHEN count(DISTINCT coalesce(CAST({sc.ident(v)} AS VARCHAR), chr(0))) > 1 "
-                         f"THEN ',{v}' ELSE '' END" for v in values) or "''"
-    con.execute(f"""CREATE TEMP TABLE dupgroups AS SELECT {', '.join(keys)}, ltrim({differ}, ',') AS differ,
-                        min(_row) AS first_row, string_agg(CAST(_row AS VARCHAR), ', ' ORDER BY _row) AS rows
-                    FROM dups GROUP BY {', '.join(keys)}""")
-    on = " AND ".join(f"d.{k} = g.{k}" for k in keys)
-    return [
-        f"SELECT d._row, 'DUPLICATE_CONFLICT', g.differ, '', '', 'same patient/key on source rows ' || g.rows || "
-        f"' with different ' || replace(g.differ, ',', ', '), d.local_id FROM dups d JOIN dupgroups g ON {on} "
-        "WHERE g.differ <> ''",
-        f"SELECT d._row, 'DUPLICATE_EXACT', '', '', '', "
-        f"'exact copy of source row ' || g.first_row || ', which is loaded', "
-        f"d.local_id FROM dups d JOIN dupgroups g ON {on} WHERE g.differ = '' AND d._row <> g.first_row",
-    ]
-
-
