@@ -125,12 +125,14 @@ def validate_table(name: str, frame: pd.DataFrame, reported: set[tuple[int, str]
     """The model run over a mapped frame registered in DuckDB; findings except those
     already reported by the mapper for the same row and column."""
     con = con or duckdb.connect()
-    cols = [c for c in ["_row_id", *common_schema()[name].column_names] if c in frame.columns]
-    con.register("_pandera_frame", frame[cols])
+    con.register("_pandera_frame", frame)
     try:
-        found = failures(con, "_pandera_frame", name)
+        con.execute("CREATE OR REPLACE TEMP TABLE _pandera_table AS SELECT "
+                    f"{common_schema()[name].typed_select(set(frame.columns), ('_row_id',))} FROM _pandera_frame")
+        found = failures(con, "_pandera_table", name)
     finally:
         con.unregister("_pandera_frame")
+        con.execute("DROP TABLE IF EXISTS _pandera_table")
     return [finding(f.rule_id, name, f.key, f.column, f.value, local_id=f.local_id, expected=f.expected)
             for f in found if f.rule_id == GRADE_RULE or (f.key, f.column) not in reported]
 

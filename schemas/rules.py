@@ -55,9 +55,11 @@ def register(tables: dict[str, pd.DataFrame], con: duckdb.DuckDBPyConnection | N
     con = con or duckdb.connect()
     rel = {}
     for name, frame in tables.items():
-        cols = [c for c in ["_row_id", "_source_row", *common_schema()[name].column_names] if c in frame.columns]
         rel[name] = f"rules_{name}"
-        con.register(rel[name], frame[cols])
+        con.register(f"{rel[name]}_frame", frame)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {rel[name]} AS SELECT "
+                    f"{common_schema()[name].typed_select(set(frame.columns), ('_row_id', '_source_row'))} "
+                    f"FROM {rel[name]}_frame")
     return Site(con, rel)
 
 

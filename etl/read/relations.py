@@ -11,28 +11,34 @@ in the file) travel with every row.
 """
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
+from pandas.api.types import infer_dtype
 
 from etl.read.readers import ROW, RawTable
 
 DATE_TWIN = "__carpool_date"
 
 
-def _text(v: object) -> str | None:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return None
-    return v if isinstance(v, str) else str(v)
+DATE_TYPES = (date, datetime, pd.Timestamp)
 
 
-def _native_date(v: object) -> date | None:
-    if isinstance(v, datetime | pd.Timestamp):
-        return v.date()
-    return v if isinstance(v, date) else None
+def _column(values: pd.Series) -> tuple[pa.Array, pa.Array | None]:
+    """One source column as text (`str()` of each cell, NULL for None/NaN), and its DATE
+    twin when some cells are native dates. pandas' and Arrow's own loops, none in Python."""
+    if infer_dtype(values, skipna=False) == "string":
+        return pa.array(values.to_numpy(), pa.string()), None
+    missing = values.isna().to_numpy()
+    text = pa.array(values.astype(str).to_numpy(), pa.string(), mask=missing)
+    kinds = values.map(type)
+    is_date = kinds.isin([datetime, pd.Timestamp]).to_numpy() | kinds.eq(date).to_numpy()
+    if not is_date.any():
+        return text, None
+    dates = pd.to_datetime(values.where(is_date), errors="coerce").dt.date
+    return text, pa.array(dates.to_numpy(), pa.date32(), mask=~is_date)
 
 
 def to_arrow(raw: RawTable) -> pa.Table:
@@ -42,18 +48,12 @@ def to_arrow(raw: RawTable) -> pa.Table:
     for col in frame.columns:
         if col == ROW:
             continue
-        values = frame[col].tolist()
-        if all(isinstance(v, str) for v in values):
-            arrays.append(pa.array(values, pa.string()))
-        else:
-            arrays.append(pa.array([_text(v) for v in values], pa.string()))
-            dates = [_native_date(v) for v in values]
-            if any(d is not None for d in dates):
-                arrays.append(pa.array(dates, pa.date32()))
-                names.append(col)
-                names.append(col + DATE_TWIN)
-                continue
+        text, dates = _column(frame[col])
+        arrays.append(text)
         names.append(col)
+        if dates is not None:
+            arrays.append(dates)
+            names.append(col + DATE_TWIN)
     arrays += [pa.array(frame[ROW].astype("int64").to_numpy()), pa.array(range(len(frame)), pa.int64())]
     names += [ROW, "_pos"]
     return pa.Table.from_arrays(arrays, names=names)
