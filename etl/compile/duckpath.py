@@ -1,14 +1,16 @@
 """The DuckDB path: one large table read, mapped, validated, pseudonymized and written in SQL.
 
 Used for every table whose shape allows it, whatever its size
-(labs: millions of rows). It gives the same rows and the same quarantine as the pandas
-path (`etl.compile.compiler` + `schemas.pandera_models` + `schemas.rules` + `etl.validate.quarantine`), which
-the tests check on the demo centers, but never holds the table in pandas:
+(labs: millions of rows). It gives the same rows and the same quarantine as the other
+path (`etl.compile.compiler`, then `etl.validate.quarantine` over the mapped frames), which
+the tests check on the demo centers, but never holds the table in pandas. Both run the
+same pandera model (`schemas.pandera_models`, in DuckDB) and the same duplicate/orphan SQL
+(`schemas.rules`):
 
 1. pass 1 streams the CSV through the compiled conversions (`etl.compile.sqlcompile`) into a
    mapped Parquet file (typed values plus, per column, the conversion rule broken);
-2. pass 2 runs the field rules of the catalog, duplicates, orphans and the patient
-   cascade over it in SQL, and writes the loaded rows (study ids joined in) and the
+2. pass 2 runs the pandera model, duplicates, orphans and the patient cascade over it
+   in SQL, and writes the loaded rows (study ids joined in) and the
    quarantine rows as Parquet.
 Memory is bounded by DuckDB's `memory_limit` (it spills to `work_dir`). Only the distinct
 local ids (for the HMAC study ids, which DuckDB cannot compute) and the quarantine rows
