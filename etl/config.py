@@ -55,12 +55,6 @@ class QualityConfig(_Strict):
                                         "last good run is not published without `--allow-shrink` (exit 1).")
 
 
-class PerformanceConfig(_Strict):
-    duckdb_threshold_mb: float = Field(
-        8.0, ge=0, description="Tables whose source file is at least this large are read, mapped and validated "
-                                "in DuckDB (etl.compile.duckpath) when their shape allows; 0 = always.")
-
-
 class Config(_Strict):
     study: str = "study"
     demo: bool = Field(False, description="Synthetic demo data: allows the published demo key.")
@@ -68,7 +62,6 @@ class Config(_Strict):
     output_dir: Path = Path("out")
     pseudonym_key: KeyConfig = KeyConfig()
     quality: QualityConfig = QualityConfig()
-    performance: PerformanceConfig = PerformanceConfig()
     federated: DisclosureConfig = DisclosureConfig()  # `carpool federate`: disclosure control
     sites: list[SiteConfig]
     path: Path | None = Field(None, exclude=True)

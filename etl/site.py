@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from etl.compile import convert, duckpath
+from etl.compile.compiler import Compiler
 from etl.compile.harmonize import harmonize_site
-from etl.compile.mapper import Mapper
 from etl.compile.mapping import SiteMapping, load_mapping
 from etl.config import Config, SiteConfig
 from etl.errors import ConfigError
@@ -56,22 +56,18 @@ def read_site(cfg: Config, site: SiteConfig, skip: set[str] = frozenset()) -> tu
 
 
 def sql_tables(cfg: Config, site: SiteConfig, mapping: SiteMapping) -> set[str]:
-    """Tables over the size threshold whose shape the DuckDB path handles."""
+    """Tables validated end to end in DuckDB (`etl.compile.duckpath`): chosen by shape, never
+    by size; the others are compiled to SQL too and validated over the mapped frames."""
     folder = export_dir(cfg, site, mapping)
-    limit = cfg.performance.duckdb_threshold_mb * 1e6
-    out = set()
-    for name, tmap in mapping.tables.items():
-        path = folder / mapping.sources[tmap.source].path
-        if duckpath.eligible(mapping, name) is None and path.is_file() and path.stat().st_size >= limit:
-            out.add(name)
-    return out
+    return {name for name, tmap in mapping.tables.items()
+            if duckpath.eligible(mapping, name) is None and (folder / mapping.sources[tmap.source].path).is_file()}
 
 
 def map_site(mapping: SiteMapping, raw: dict[str, RawTable], skip: set[str] = frozenset(),
              cutoff: date | None = None) -> tuple[dict[str, pd.DataFrame], list[Finding], set[str]]:
     """Mapped (not yet pseudonymized) tables, every finding, and the identifier values.
     `cutoff`: the study cut-off date (rule DATE_AFTER_CUTOFF)."""
-    mapper = Mapper(mapping, raw)
+    mapper = Compiler(mapping, raw)
     mapped = {t: mapper.map_table(t, tm) for t, tm in mapping.tables.items() if t not in skip}
     tables = {name: mt.frame for name, mt in mapped.items()}
     for frame in tables.values():
@@ -89,7 +85,7 @@ def map_site(mapping: SiteMapping, raw: dict[str, RawTable], skip: set[str] = fr
 def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = None,
              sql: set[str] | None = None) -> SiteOutput:
     """The site's validated, pseudonymized output (its `input_hash` is the caller's to set).
-    `sql`: tables to run on the DuckDB path (default: by `performance.duckdb_threshold_mb`);
+    `sql`: tables to run on the DuckDB path (default: every table whose shape it handles);
     their Parquet files are written under `work_dir` (default: <output_dir>/work/<site>)."""
     mapping = site_mapping(cfg, site)
     sql = sql_tables(cfg, site, mapping) if sql is None else {t for t in sql if t in mapping.tables}

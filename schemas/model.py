@@ -15,6 +15,7 @@ import yaml
 
 HERE = Path(__file__).parent
 TYPES = {"string", "int", "float", "bool", "date"}
+SQL_TYPES = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "date": "TIMESTAMP"}
 LINEAGE = ("source_file", "source_row")
 
 
@@ -53,6 +54,13 @@ class Table:
     @property
     def keys(self) -> list[str]:
         return [c.name for c in self.columns if c.key]
+
+    def typed_select(self, have: set[str], lineage: tuple[str, ...] = ()) -> str:
+        """A SQL select list: `lineage` columns, then this table's columns that are in `have`,
+        each cast to its type (a column pandas left all-None would otherwise have no type)."""
+        return ", ".join([*(f'"{c}"' for c in lineage if c in have),
+                          *(f'CAST("{c.name}" AS {SQL_TYPES[c.type]}) AS "{c.name}"'
+                            for c in self.columns if c.name in have)])
 
     def column(self, name: str) -> Column:
         for c in self.columns:

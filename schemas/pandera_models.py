@@ -1,100 +1,171 @@
-"""One pandera model per common-schema table, generated from `common.yml` + the catalog.
+"""One pandera model per common-schema table, generated from `common.yml` + the catalog,
+run inside DuckDB through pandera's ibis backend.
 
 Field and row rules live here: required fields, code sets, plausible ranges, grade
-within its scale. Each pandera check is named after its catalog rule id, so a failure
-case maps straight back to a quarantine finding. Rows already flagged by the mapper for
-a column (e.g. an unparseable date) are not reported twice.
+within its scale. Each pandera check is named after its catalog rule id. pandera
+validates the site's DuckDB table in SQL (`lazy=True`: every failing check, counted in
+the database); only for a check that fails are its failing rows fetched, by the table's
+row key, so a failure maps straight back to a quarantine finding. Nothing is copied to
+pandas but the failing rows.
+
+The checks are written as ibis expressions over the whole table (not pandera's builtin
+`isin`/`in_range`, whose ibis output carries no row key), so the same expression that
+pandera ran selects the failing rows.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
+import duckdb
 import pandas as pd
-import pandera.pandas as pa
-from pandera.errors import SchemaErrors
 
-from schemas.catalog import Finding, catalog, finding, rule_for
+from schemas.catalog import Finding, finding, rule_for
 from schemas.model import Table, code_attr, codes, common_schema
+
+GRADE_RULE = "GRADE_OUT_OF_SCALE"
+UNKNOWN_SCALE_MAX = 5.0   # a scale without max_grade is checked against ASTCT's 0..5
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failing row of one rule: `key` is the row key's value (`_row_id`, or `_row`)."""
+
+    key: int
+    rule_id: str
+    column: str
+    value: object
+    expected: str
+    local_id: str | None
+
+
+def _isin(values: list[str]):
+    return lambda d: d.table[d.key].isin(values)
+
+
+def _between(lo: float, hi: float):
+    return lambda d: d.table[d.key].between(lo, hi)
+
+
+def _grade_in_scale(d):
+    import ibis
+
+    t = d.table
+    top = ibis.cases(*((t.source_scale == s, float(m)) for s, m in code_attr("grading_scale", "max_grade").items()
+                       if m), else_=UNKNOWN_SCALE_MAX)
+    return t.source_grade.isnull() | ((t.source_grade >= 0) & (t.source_grade <= top))
 
 
 @cache
-def table_model(name: str) -> pa.DataFrameSchema:
-    """The pandera model of one table."""
+def table_model(name: str):
+    """The pandera (ibis) model of one table."""
+    import pandera.ibis as pa
+
     table: Table = common_schema()[name]
     columns = {}
     for col in table.columns:
         checks = []
         if col.codelist:
-            checks.append(pa.Check.isin(codes(col.codelist), name="UNKNOWN_CODE"))
+            checks.append(pa.Check(_isin(codes(col.codelist)), name="UNKNOWN_CODE"))
         if col.min is not None or col.max is not None:
             lo = col.min if col.min is not None else float("-inf")
             hi = col.max if col.max is not None else float("inf")
-            rule = rule_for("field_range", name, col.name, "OUT_OF_RANGE")
-            checks.append(pa.Check.in_range(lo, hi, name=rule))
-        columns[col.name] = pa.Column(nullable=not col.required, checks=checks, required=True,
-                                      coerce=False, title=col.description)
-    frame_checks = []
-    if name == "toxicity":
-        frame_checks.append(pa.Check(_grade_in_scale, name="GRADE_OUT_OF_SCALE"))
+            checks.append(pa.Check(_between(lo, hi), name=rule_for("field_range", name, col.name, "OUT_OF_RANGE")))
+        columns[col.name] = pa.Column(nullable=not col.required, checks=checks, required=True, title=col.description)
+    frame_checks = [pa.Check(_grade_in_scale, name=GRADE_RULE)] if name == "toxicity" else []
     return pa.DataFrameSchema(columns, checks=frame_checks, name=name, strict=False)
 
 
-def _grade_in_scale(df: pd.DataFrame) -> pd.Series:
-    top = df["source_scale"].map(lambda s: float(code_attr("grading_scale", "max_grade").get(s, 5)))
-    grade = pd.to_numeric(df["source_grade"], errors="coerce")
-    return grade.isna() | ((grade >= 0) & (grade <= top))
+def failures(con: duckdb.DuckDBPyConnection, relation: str, name: str, key: str = "_row_id") -> list[Failure]:
+    """Validate the DuckDB relation `relation` against `name`'s model; the failing rows,
+    ordered by key, then by the model's column and check order."""
+    import ibis
+    from pandera.api.ibis.types import IbisData
+    from pandera.errors import SchemaErrorReason, SchemaErrors
 
-
-def validate_table(name: str, frame: pd.DataFrame, reported: set[tuple[int, str]]) -> list[Finding]:
-    """Run the table's pandera model; return findings (one per failing row and rule)."""
-    table = common_schema()[name]
-    data = frame.set_index("_row_id", drop=False)
+    t = ibis.duckdb.from_connection(con).table(relation)
+    model = table_model(name)
+    counts = failing_counts(t, model)
+    if not any(counts.values()):
+        return []
     try:
-        table_model(name).validate(data, lazy=True)
+        model.validate(t, lazy=True)
         return []
     except SchemaErrors as exc:
-        cases = exc.failure_cases
-    out = []
-    local = data["local_id"] if "local_id" in data else None
-    for case in cases.itertuples(index=False):
-        if case.index is None or pd.isna(case.index):
+        errors = exc.schema_errors
+    table = common_schema()[name]
+    lid = t["local_id"] if "local_id" in t.columns else ibis.null().cast("string")
+    failing: set[tuple[str | None, str]] = set()
+    for err in errors:
+        if err.reason_code not in (SchemaErrorReason.DATAFRAME_CHECK, SchemaErrorReason.SERIES_CONTAINS_NULLS):
+            raise RuntimeError(f"pandera model {name!r} could not run on {relation}: {err}")
+        check = err.check if isinstance(err.check, str) else err.check.name
+        failing.add((err.schema.name if err.schema is not model else None, check))
+    if failing != {k for k, n in counts.items() if n}:
+        raise RuntimeError(f"pandera model {name!r}: pandera found {sorted(failing, key=str)}, the aggregate "
+                           f"{sorted((k for k, n in counts.items() if n), key=str)}")
+    out: list[Failure] = []
+    order = {c: i for i, c in enumerate(table.column_names)}
+    for column, check in sorted(failing, key=lambda x: (order.get(x[0], -1), x[1])):
+        if column is None:  # the frame check: grade within its scale
+            bad = t.filter(~_grade_in_scale(IbisData(t, None)))
+            rows = bad.select(k=bad[key], v=bad.source_grade, s=bad.source_scale, lid=lid).to_pandas()
+            maxes = code_attr("grading_scale", "max_grade")
+            out += [Failure(int(r.k), GRADE_RULE, "source_grade", _py(r.v), f"{r.s} (0..{maxes.get(r.s, '?')})",
+                            _py(r.lid)) for r in rows.itertuples()]
             continue
-        row_id = int(case.index)
-        check = _rule_of(name, case)
-        if check == "GRADE_OUT_OF_SCALE":
-            col = "source_grade"
-            value = data.at[row_id, col]
-            scale = data.at[row_id, "source_scale"]
-            out.append(finding(check, name, row_id, col, value, local_id=_lid(local, row_id),
-                               expected=f"{scale} (0..{code_attr('grading_scale', 'max_grade').get(scale, '?')})"))
-            continue
-        col = str(case.column)
-        if (row_id, col) in reported:
-            continue
+        col = table.column(column)
         if check == "not_nullable":
-            out.append(finding("REQUIRED_MISSING", name, row_id, col, None, local_id=_lid(local, row_id)))
-        elif check == "UNKNOWN_CODE":
-            out.append(finding("UNKNOWN_CODE", name, row_id, col, case.failure_case, local_id=_lid(local, row_id),
-                               expected=table.column(col).codelist))
-        elif check in catalog():
-            out.append(finding(check, name, row_id, col, case.failure_case, local_id=_lid(local, row_id),
-                               expected=table.column(col).range_text))
-    return out
+            bad, rule, expected = t.filter(t[column].isnull()), "REQUIRED_MISSING", ""
+        else:
+            fn = next(c for c in model.columns[column].checks if c.name == check)._check_fn
+            bad = t.filter(~fn(IbisData(t, column)) & t[column].notnull())
+            rule, expected = check, (col.codelist if check == "UNKNOWN_CODE" else col.range_text)
+        rows = bad.select(k=bad[key], v=bad[column], lid=lid).to_pandas()
+        out += [Failure(int(r.k), rule, column, _py(r.v), expected, _py(r.lid)) for r in rows.itertuples()]
+    return sorted(out, key=lambda f: f.key)
 
 
-def _rule_of(name: str, case) -> str:
-    """pandera reports a check by its repr; map (column, check_number) back to the rule id."""
-    if str(case.check) == "not_nullable":
-        return "not_nullable"
-    schema = table_model(name)
-    number = int(case.check_number) if case.check_number is not None and not pd.isna(case.check_number) else 0
-    if case.schema_context == "DataFrameSchema":
-        return schema.checks[number].name
-    return schema.columns[str(case.column)].checks[number].name
+def failing_counts(t, model) -> dict[tuple[str | None, str], int]:
+    """The model's checks counted in one SQL aggregate: (column or None, check) -> failing
+    rows. A table where all are 0 passes `model.validate` (the same expressions, which also
+    need every column); pandera then runs only on tables with failures, for its report.
+    This saves pandera's one query per column and check on the clean tables."""
+    from pandera.api.ibis.types import IbisData
+
+    exprs = {}
+    for column, spec in model.columns.items():
+        if not spec.nullable:
+            exprs[(column, "not_nullable")] = t[column].isnull()
+        for chk in spec.checks:
+            exprs[(column, chk.name)] = ~chk._check_fn(IbisData(t, column)) & t[column].notnull()
+    for chk in model.checks:
+        exprs[(None, chk.name)] = ~chk._check_fn(IbisData(t, None))
+    if not exprs:
+        return {}
+    row = t.aggregate(**{f"n{i}": e.cast("int64").sum() for i, e in enumerate(exprs.values())}).to_pyarrow()
+    return {k: int(row.column(f"n{i}")[0].as_py() or 0) for i, k in enumerate(exprs)}
 
 
-def _lid(local: pd.Series | None, row_id: int) -> str | None:
-    if local is None:
+def validate_table(name: str, frame: pd.DataFrame, reported: set[tuple[int, str]],
+                   con: duckdb.DuckDBPyConnection | None = None) -> list[Finding]:
+    """The model run over a mapped frame registered in DuckDB; findings except those
+    already reported by the mapper for the same row and column."""
+    con = con or duckdb.connect()
+    con.register("_pandera_frame", frame)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _pandera_table AS SELECT "
+                    f"{common_schema()[name].typed_select(set(frame.columns), ('_row_id',))} FROM _pandera_frame")
+        found = failures(con, "_pandera_table", name)
+    finally:
+        con.unregister("_pandera_frame")
+        con.execute("DROP TABLE IF EXISTS _pandera_table")
+    return [finding(f.rule_id, name, f.key, f.column, f.value, local_id=f.local_id, expected=f.expected)
+            for f in found if f.rule_id == GRADE_RULE or (f.key, f.column) not in reported]
+
+
+def _py(v: object) -> object:
+    """A fetched value as the mapper shows it (None for NULL; numpy scalars as Python)."""
+    if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NA or v is pd.NaT:
         return None
-    v = local.get(row_id)
-    return None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+    return v.item() if hasattr(v, "item") else v

@@ -1,17 +1,24 @@
-"""Cross-field and cross-table rules over one site's mapped tables.
+"""Cross-field and cross-table rules, as SQL over one site's tables in DuckDB.
 
 One function per check *type* of the catalog (`schemas/checks.csv`): duplicates, orphan
-rows, missing child records, date order, test records, MRD flag consistency and study
-eligibility; id text and limits come from `schemas.id_text` and `schemas.limits`. A
-date-order check names `later,earlier` columns; `earlier` is either a column of the same
-table or a per-patient reference date (`infusion_date`, `cr_date`).
-All return `Finding`s; none drops or changes a row.
+rows, missing child records, date order, test records, MRD flag consistency, relapse
+without CR and study eligibility; id text and limits come from `schemas.id_text` and
+`schemas.limits`. A date-order check names `later,earlier` columns;
+`earlier` is either a column of the same table or a per-patient reference date
+(`infusion_date`, `cr_date`). The limits come from the catalog row. Each query returns
+only the failing rows; they become `Finding`s with the catalog's message. None drops or
+changes a row.
+
+The site's tables are DuckDB relations named after the table (`Site.rel`), each with a
+row key (`_row_id`), the row number a person sees (`_source_row`) and `local_id`.
 """
 from __future__ import annotations
 
 import re
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
+import duckdb
 import pandas as pd
 
 from schemas.catalog import Check, Finding, catalog, finding
@@ -20,152 +27,212 @@ from schemas.limits import limit_findings
 from schemas.model import common_schema
 
 TEST_NAME = re.compile(r"\btest\b|\bdummy\b|\bfake\b|测试|試験", re.IGNORECASE)
+TEST_PREFILTER = "(?i)test|dummy|fake|测试|試験"   # a superset of TEST_NAME, as RE2 (no Unicode \b)
 CHILD_RULES = {"infusion": "MISSING_INFUSION", "response": "MISSING_RESPONSE", "outcome": "MISSING_OUTCOME"}
 
 
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class Site:
+    """One site's tables in a DuckDB connection: table name -> relation name, and its columns."""
+
+    con: duckdb.DuckDBPyConnection
+    rel: dict[str, str]
+    key: str = "_row_id"          # unique row key within a relation
+    row: str = "_source_row"      # the row number a person sees
+    cols: dict[str, set[str]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for t, r in self.rel.items():
+            self.cols.setdefault(t, {d[0] for d in self.con.execute(f"SELECT * FROM {r} LIMIT 0").description})
+
+    def rows(self, sql: str) -> list[tuple]:
+        return self.con.execute(sql).fetchall()
+
+
+def register(tables: dict[str, pd.DataFrame], con: duckdb.DuckDBPyConnection | None = None) -> Site:
+    """Mapped pandas frames as a `Site` (lineage columns other than `_source_row` left out)."""
+    con = con or duckdb.connect()
+    rel = {}
+    for name, frame in tables.items():
+        rel[name] = f"rules_{name}"
+        con.register(f"{rel[name]}_frame", frame)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {rel[name]} AS SELECT "
+                    f"{common_schema()[name].typed_select(set(frame.columns), ('_row_id', '_source_row'))} "
+                    f"FROM {rel[name]}_frame")
+    return Site(con, rel)
+
+
 def cross_table_findings(tables: dict[str, pd.DataFrame], names: pd.Series | None = None,
-                         cutoff: date | None = None) -> list[Finding]:
+                         cutoff: date | None = None, con: duckdb.DuckDBPyConnection | None = None
+                         ) -> list[Finding]:
     """All cross-field/cross-table findings for one site. `names`: local_id -> person name;
     `cutoff`: the study cut-off (rule DATE_AFTER_CUTOFF)."""
-    out: list[Finding] = id_text_findings(tables) + limit_findings(tables, cutoff)
-    for name, frame in tables.items():
-        out += duplicates(name, frame)
-    out += orphans(tables)
-    out += missing_children(tables)
-    refs = reference_dates(tables)
+    return (id_text_findings(tables) + limit_findings(tables, cutoff)
+            + site_findings(register(tables, con), names))
+
+
+def site_findings(s: Site, names: pd.Series | None = None) -> list[Finding]:
+    out: list[Finding] = []
+    for name in s.rel:
+        out += [finding(rule, name, k, col, "", local_id=lid, detail=detail)
+                for k, rule, col, detail, lid in duplicates(s, name)]
+    out += orphans(s)
+    out += missing_children(s)
+    refs = reference_dates(s)
     for check in catalog().values():
-        if check.check_type == "date_order" and check.table in tables:
-            out += date_order(check, tables[check.table], refs)
-    out += relapse_without_cr(tables, refs)
-    if "response" in tables:
-        out += mrd_flag(tables["response"])
-    if "patient" in tables:
-        out += eligibility(tables["patient"])
+        if check.check_type == "date_order" and check.table in s.rel:
+            out += date_order(s, check, refs)
+    out += relapse_without_cr(s, refs)
+    if "response" in s.rel:
+        out += mrd_flag(s)
+    if "patient" in s.rel:
+        out += eligibility(s)
         if names is not None:
-            out += test_records(tables["patient"], names)
+            out += test_records(s, names)
     return out
 
 
-def duplicates(name: str, frame: pd.DataFrame) -> list[Finding]:
-    keys = [k for k in common_schema()[name].keys if k in frame.columns]
-    values = [c for c in common_schema()[name].column_names if c in frame.columns and c not in keys]
-    out = []
-    dup = frame[frame.duplicated(keys, keep=False) & frame[keys].notna().all(axis=1)]
-    for _, group in dup.groupby(keys, sort=False):
-        as_text = group[values].astype(str)
-        rows = ", ".join(str(r) for r in group["_source_row"])
-        if len(as_text.drop_duplicates()) > 1:
-            differ = [c for c in values if as_text[c].nunique() > 1]
-            for rec in group.to_dict("records"):
-                out.append(finding("DUPLICATE_CONFLICT", name, int(rec["_row_id"]), ",".join(differ), "",
-                                   local_id=rec["local_id"],
-                                   detail=f"same patient/key on source rows {rows} with different {', '.join(differ)}"))
-        else:
-            first = group.iloc[0]["_source_row"]
-            for rec in group.iloc[1:].to_dict("records"):
-                out.append(finding("DUPLICATE_EXACT", name, int(rec["_row_id"]), "", "", local_id=rec["local_id"],
-                                   detail=f"exact copy of source row {first}, which is loaded"))
-    return out
-
-
-def orphans(tables: dict[str, pd.DataFrame]) -> list[Finding]:
-    if "patient" not in tables:
+def duplicates(s: Site, name: str, where: str = "TRUE") -> list[tuple]:
+    """(key, rule, column, detail, local_id) of rows sharing the table's natural key: all of
+    them when their values differ (DUPLICATE_CONFLICT), else every copy after the first
+    (DUPLICATE_EXACT). The repeated keys are found with a plain count first, so the costly
+    part runs on few rows. `where`: which rows take part (a SQL condition)."""
+    table, rel, k, row = common_schema()[name], s.rel[name], q(s.key), q(s.row)
+    keys = [q(c) for c in table.keys if c in s.cols[name]]
+    values = [c for c in table.column_names if c in s.cols[name] and c not in table.keys]
+    if not keys:
         return []
-    known = set(tables["patient"]["local_id"].dropna())
+    on = " AND ".join(f"d.{c} = g.{c}" for c in keys)
+    differ = " || ".join(f"CASE WHEN count(DISTINCT coalesce(CAST({q(v)} AS VARCHAR), chr(0))) > 1 "
+                         f"THEN ',{v}' ELSE '' END" for v in values) or "''"
+    sql = f"""
+        WITH dups AS (SELECT * FROM {rel} t SEMI JOIN (
+                SELECT {', '.join(keys)} FROM {rel} WHERE {where} AND {' AND '.join(f'{c} IS NOT NULL' for c in keys)}
+                GROUP BY ALL HAVING count(*) > 1) d USING ({', '.join(keys)}) WHERE {where}),
+             g AS (SELECT {', '.join(keys)}, ltrim({differ}, ',') AS differ, min({k}) AS first_key,
+                          arg_min({row}, {k}) AS first_row,
+                          string_agg(CAST({row} AS VARCHAR), ', ' ORDER BY {k}) AS rows
+                   FROM dups GROUP BY {', '.join(keys)})
+        SELECT d.{k}, CASE WHEN g.differ <> '' THEN 'DUPLICATE_CONFLICT' ELSE 'DUPLICATE_EXACT' END,
+               g.differ,
+               CASE WHEN g.differ <> '' THEN 'same patient/key on source rows ' || g.rows || ' with different '
+                    || replace(g.differ, ',', ', ')
+                    ELSE 'exact copy of source row ' || g.first_row || ', which is loaded' END,
+               d.local_id
+        FROM dups d JOIN g ON {on}
+        WHERE g.differ <> '' OR d.{k} <> g.first_key
+        ORDER BY g.first_key, d.{k}"""
+    return s.rows(sql)
+
+
+def orphans(s: Site) -> list[Finding]:
+    if "patient" not in s.rel:
+        return []
     out = []
-    for name, frame in tables.items():
+    for name, rel in s.rel.items():
         if name == "patient":
             continue
-        bad = frame[frame["local_id"].notna() & ~frame["local_id"].isin(known)]
-        for rid, lid in zip(bad["_row_id"], bad["local_id"], strict=True):
-            out.append(finding("ORPHAN_ROW", name, int(rid), "local_id", lid, local_id=lid))
+        rows = s.rows(f"SELECT {q(s.key)}, local_id FROM {rel} WHERE local_id IS NOT NULL AND local_id NOT IN "
+                      f"(SELECT local_id FROM {s.rel['patient']} WHERE local_id IS NOT NULL) ORDER BY {q(s.key)}")
+        out += [finding("ORPHAN_ROW", name, k, "local_id", lid, local_id=lid) for k, lid in rows]
     return out
 
 
-def missing_children(tables: dict[str, pd.DataFrame]) -> list[Finding]:
-    if "patient" not in tables:
+def missing_children(s: Site) -> list[Finding]:
+    if "patient" not in s.rel:
         return []
-    patient = tables["patient"]
     out = []
     for child, rule in CHILD_RULES.items():
-        if child not in tables:
-            continue
-        have = set(tables[child]["local_id"].dropna())
-        for rid, lid in zip(patient["_row_id"], patient["local_id"], strict=True):
-            if pd.notna(lid) and lid not in have:
-                out.append(finding(rule, "patient", int(rid), "", "", local_id=lid))
+        if child in s.rel:
+            rows = s.rows(f"SELECT {q(s.key)}, local_id FROM {s.rel['patient']} WHERE local_id IS NOT NULL AND "
+                          f"local_id NOT IN (SELECT local_id FROM {s.rel[child]} WHERE local_id IS NOT NULL) "
+                          f"ORDER BY {q(s.key)}")
+            out += [finding(rule, "patient", k, "", "", local_id=lid) for k, lid in rows]
     return out
 
 
-def reference_dates(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per patient: first infusion date and first CR assessment date."""
-    refs = pd.DataFrame(index=pd.Index([], name="local_id"))
-    if "infusion" in tables:
-        refs = refs.join(tables["infusion"].groupby("local_id")["infusion_date"].min(), how="outer")
-    if "response" in tables:
-        r = tables["response"]
-        cr = r[r["response"] == "CR"].groupby("local_id")["assessment_date"].min().rename("cr_date")
-        refs = refs.join(cr, how="outer")
+def reference_dates(s: Site) -> dict[str, str]:
+    """Per-patient reference dates as SQL relations (local_id, ref): first infusion date and
+    first CR assessment date."""
+    refs = {}
+    if "infusion" in s.rel:
+        refs["infusion_date"] = (f"(SELECT local_id, min(infusion_date) AS ref FROM {s.rel['infusion']} "
+                                 "GROUP BY local_id)")
+    if "response" in s.rel:
+        refs["cr_date"] = (f"(SELECT local_id, min(assessment_date) AS ref FROM {s.rel['response']} "
+                           "WHERE response = 'CR' GROUP BY local_id)")
     return refs
 
 
-def date_order(check: Check, frame: pd.DataFrame, refs: pd.DataFrame) -> list[Finding]:
+def date_order(s: Site, check: Check, refs: dict[str, str]) -> list[Finding]:
     later, earlier = check.columns
-    if later not in frame.columns:
+    cols, rel, k = s.cols[check.table], s.rel[check.table], q(s.key)
+    if later not in cols:
         return []
-    if earlier in frame.columns:
-        ref = frame[earlier]
-    elif earlier in refs.columns:
-        ref = frame["local_id"].map(refs[earlier])
+    if earlier in cols:
+        sql = f"SELECT {k}, local_id, {q(later)}, {q(earlier)} FROM {rel} t WHERE {q(later)} < {q(earlier)}"
+    elif earlier in refs:
+        sql = (f"SELECT t.{k}, t.local_id, t.{q(later)}, r.ref FROM {rel} t JOIN {refs[earlier]} r "
+               f"ON r.local_id = t.local_id WHERE t.{q(later)} < r.ref")
     else:
         return []
-    bad = frame[frame[later].notna() & ref.notna() & (frame[later] < ref)]
-    return [finding(check.rule_id, check.table, int(r["_row_id"]), later, _d(r[later]), local_id=r["local_id"],
-                    expected=_d(ref.loc[i])) for i, r in bad.iterrows()]
+    return [finding(check.rule_id, check.table, key, later, _d(v), local_id=lid, expected=_d(ref))
+            for key, lid, v, ref in s.rows(sql + " ORDER BY 1")]
 
 
-def relapse_without_cr(tables: dict[str, pd.DataFrame], refs: pd.DataFrame) -> list[Finding]:
-    if "outcome" not in tables or "cr_date" not in refs.columns:
+def relapse_without_cr(s: Site, refs: dict[str, str]) -> list[Finding]:
+    if "outcome" not in s.rel or "cr_date" not in refs:
         return []
-    o = tables["outcome"]
-    cr = o["local_id"].map(refs["cr_date"])
-    bad = o[o["relapse_date"].notna() & cr.isna()]
-    return [finding("RELAPSE_WITHOUT_CR", "outcome", int(r["_row_id"]), "relapse_date", _d(r["relapse_date"]),
-                    local_id=r["local_id"]) for _, r in bad.iterrows()]
+    rows = s.rows(f"SELECT t.{q(s.key)}, t.local_id, t.relapse_date FROM {s.rel['outcome']} t "
+                  f"LEFT JOIN {refs['cr_date']} r ON r.local_id = t.local_id "
+                  "WHERE t.relapse_date IS NOT NULL AND r.ref IS NULL ORDER BY 1")
+    return [finding("RELAPSE_WITHOUT_CR", "outcome", k, "relapse_date", _d(v), local_id=lid) for k, lid, v in rows]
 
 
-def mrd_flag(frame: pd.DataFrame) -> list[Finding]:
-    both = frame[frame["mrd_pct"].notna() & frame["mrd_negative"].notna()]
-    bad = both[(both["mrd_pct"] < catalog()["MRD_INCONSISTENT"].limit) != both["mrd_negative"].astype(bool)]
-    return [finding("MRD_INCONSISTENT", "response", int(r["_row_id"]), "mrd_negative", r["mrd_negative"],
-                    local_id=r["local_id"], expected=r["mrd_pct"]) for _, r in bad.iterrows()]
+def mrd_flag(s: Site) -> list[Finding]:
+    limit = catalog()["MRD_INCONSISTENT"].limit
+    rows = s.rows(f"SELECT {q(s.key)}, local_id, mrd_negative, mrd_pct FROM {s.rel['response']} "
+                  f"WHERE (mrd_pct < {limit!r}) <> CAST(mrd_negative AS BOOLEAN) ORDER BY 1")
+    return [finding("MRD_INCONSISTENT", "response", k, "mrd_negative", neg, local_id=lid, expected=pct)
+            for k, lid, neg, pct in rows]
 
 
-def eligibility(patient: pd.DataFrame) -> list[Finding]:
+def eligibility(s: Site) -> list[Finding]:
     out = []
     for check in (c for c in catalog().values() if c.check_type == "eligibility"):
-        rule, col, limit = check.rule_id, check.columns[0], check.limit
-        bad = patient[patient[col].notna() & (patient[col] >= limit)]
-        out += [finding(rule, "patient", int(r["_row_id"]), col, r[col], local_id=r["local_id"])
-                for _, r in bad.iterrows()]
+        col = check.columns[0]
+        rows = s.rows(f"SELECT {q(s.key)}, local_id, {q(col)} FROM {s.rel['patient']} "
+                      f"WHERE {q(col)} >= {check.limit!r} ORDER BY 1")
+        out += [finding(check.rule_id, "patient", k, col, v, local_id=lid) for k, lid, v in rows]
     return out
 
 
-def test_records(patient: pd.DataFrame, names: pd.Series) -> list[Finding]:
-    """A name or id that looks like a test entry. The name itself is never echoed."""
+def test_records(s: Site, names: pd.Series) -> list[Finding]:
+    """A name or id that looks like a test entry. The name itself is never echoed. SQL
+    narrows the patients down; Python's Unicode-aware pattern decides."""
+    s.con.register("rules_names", pd.DataFrame({"local_id": [str(i) for i in names.index],
+                                                "name": [v if isinstance(v, str) else None for v in names.values]},
+                                               dtype=object))
+    pre = f"regexp_matches(%s, '{TEST_PREFILTER}')"
+    rows = s.rows(f"SELECT p.{q(s.key)}, p.local_id, n.name FROM {s.rel['patient']} p "
+                  "LEFT JOIN (SELECT local_id, any_value(name) AS name FROM rules_names GROUP BY local_id) n "
+                  f"ON n.local_id = p.local_id WHERE {pre % 'CAST(n.name AS VARCHAR)'} OR {pre % 'p.local_id'} "
+                  "ORDER BY 1")
     out = []
-    for _, r in patient.iterrows():
-        lid = r["local_id"]
-        name = names.get(lid) if lid is not None else None
+    for k, lid, name in rows:
         why = None
         if isinstance(name, str) and TEST_NAME.search(name):
             why = f"name matches the test-record pattern /{TEST_NAME.search(name).group(0).lower()}/"
         elif isinstance(lid, str) and TEST_NAME.search(lid):
             why = "local id contains 'test'"
         if why:
-            out.append(finding("TEST_RECORD", "patient", int(r["_row_id"]), "name", "***", local_id=lid, detail=why))
+            out.append(finding("TEST_RECORD", "patient", k, "name", "***", local_id=lid, detail=why))
     return out
 
 
 def _d(v: object) -> str:
-    return v.date().isoformat() if isinstance(v, pd.Timestamp) else str(v)
+    return v.date().isoformat() if isinstance(v, datetime) else v.isoformat() if isinstance(v, date) else str(v)

@@ -53,6 +53,9 @@ def norm_text(v: object) -> str:
 EXPECT_NUMBER, EXPECT_FINITE = "a number", "a finite number"
 EXPECT_WHOLE, EXPECT_PLAUSIBLE_INT = "a whole number", "a whole number of a plausible size"
 EXPECT_BOOL = "yes/no (1/0, true/false)"
+# `6.543` in a decimal-comma file: 6,543 with a stray point, or 6543 with a thousands point?
+AMBIGUOUS_DECIMAL = r"^[+-]?[0-9]{1,3}\.[0-9]{3}$"
+EXPECT_DECIMAL_COMMA = "write 6,543 (decimal comma) or 6543"
 INT_LIMIT = 2**53                 # beyond exact floats; would overflow the Int64 column
 EXCEL_SERIAL_MAX = 2958466        # 9999-12-31 as an Excel serial
 

@@ -1,14 +1,16 @@
 """The DuckDB path: one large table read, mapped, validated, pseudonymized and written in SQL.
 
-Used for tables whose source file is over the `performance.duckdb_threshold_mb` setting
-(labs: millions of rows). It gives the same rows and the same quarantine as the pandas
-path (`etl.compile.mapper` + `schemas.pandera_models` + `schemas.rules` + `etl.validate.quarantine`), which
-the tests check on the demo centers, but never holds the table in pandas:
+Used for every table whose shape allows it, whatever its size
+(labs: millions of rows). It gives the same rows and the same quarantine as the other
+path (`etl.compile.compiler`, then `etl.validate.quarantine` over the mapped frames), which
+the tests check on the demo centers, but never holds the table in pandas. Both run the
+same pandera model (`schemas.pandera_models`, in DuckDB) and the same duplicate/orphan SQL
+(`schemas.rules`):
 
 1. pass 1 streams the CSV through the compiled conversions (`etl.compile.sqlcompile`) into a
    mapped Parquet file (typed values plus, per column, the conversion rule broken);
-2. pass 2 runs the field rules of the catalog, duplicates, orphans and the patient
-   cascade over it in SQL, and writes the loaded rows (study ids joined in) and the
+2. pass 2 runs the pandera model, duplicates, orphans and the patient cascade over it
+   in SQL, and writes the loaded rows (study ids joined in) and the
    quarantine rows as Parquet.
 Memory is bounded by DuckDB's `memory_limit` (it spills to `work_dir`). Only the distinct
 local ids (for the HMAC study ids, which DuckDB cannot compute) and the quarantine rows
@@ -34,18 +36,20 @@ import pandas as pd
 
 from etl.compile import convert
 from etl.compile import sqlcompile as sc
-from etl.compile.mapper import load_codes
+from etl.compile.compiler import load_codes
 from etl.compile.mapping import SiteMapping
 from etl.errors import ConfigError, InputError
 from etl.read.readers import check_header
 from etl.validate.pseudonymize import study_id
 from etl.validate.quarantine import NO_CASCADE, QUARANTINE_COLUMNS, mask_identifiers, unmapped_records
+from schemas import rules
 from schemas.catalog import catalog
-from schemas.model import code_attr, codes, common_schema
+from schemas.model import code_attr, common_schema
+from schemas.pandera_models import failures
 
 ROW_RULES = {"duplicate", "duplicate_exact", "orphan", "cascade", "unmapped", "read"}
 FIELD_RULES = {"field_type", "field_date", "field_required", "field_codelist", "field_range", "value_limit",
-               "date_limit"}   # compiled by sqlcompile.field_checks
+               "date_limit"}   # pandera's model, and sqlcompile.limit_checks
 MEMORY_LIMIT = os.environ.get("CARPOOL_DUCKDB_MEMORY", "512MB")
 
 
@@ -264,7 +268,7 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
         units = pd.DataFrame([(s, t, f) for (s, t), f in convert.UNITS.items()], columns=["su", "tu", "factor"])
         con.register("units", units)
         con.register("analyte_unit", pd.DataFrame(list(code_attr("analyte", "unit").items()), columns=["code", "unit"]))
-        # etl.compile.mapper._lab_units: convert to the analyte's canonical unit, or TYPE_MISMATCH on source_unit
+        # as etl.compile.compiler._collect: convert to the analyte's canonical unit, or TYPE_MISMATCH on source_unit
         con.execute("""CREATE TEMP VIEW t2 AS SELECT t.* REPLACE (
                 CASE WHEN t.value IS NULL OR a.unit IS NULL OR t.source_unit IS NULL THEN t.value
                      WHEN u.factor IS NULL THEN NULL ELSE t.value * u.factor END AS value),
@@ -276,11 +280,6 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
         unit_err = "_unit_err"
     else:
         con.execute("CREATE TEMP VIEW t2 AS SELECT *, FALSE AS _unit_err, NULL AS _target_unit FROM t")
-    codesets = {}
-    for c in table.columns:
-        if c.codelist:
-            con.register(f"cl_{c.codelist}", pd.DataFrame({"code": codes(c.codelist)}))
-            codesets[c.codelist] = f"cl_{c.codelist}"
     parts = []
     lid = "local_id"
     for col in specs:
@@ -291,18 +290,37 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
         parts.append(f"SELECT _row, 'TYPE_MISMATCH', 'source_unit', source_unit, "
                      f"'a unit convertible to ' || _target_unit || ' (got ' || {sc.py_repr('source_unit')} || ')', "
                      f"'', {lid} FROM t2 WHERE _unit_err")
-    for chk in sc.field_checks(table, codesets, cutoff):
+    # the pandera model of the table, run in DuckDB; a column the conversion already flagged is not reported twice
+    pf = pd.DataFrame([(f.key, f.rule_id, f.column, None if f.value is None else str(f.value), f.expected)
+                       for f in failures(con, "t2", tname, key="_row")],
+                      columns=["_row", "rule_id", "column_name", "value", "expected"]).astype(
+        {"_row": "int64", "rule_id": object, "column_name": object, "value": object, "expected": object})
+    con.register("pf", pf)
+    flagged = {c: f"t2.{sc.ident(c + '__rule')} IS NOT NULL" for c in specs}
+    if lab:
+        flagged["value"] = f"{flagged.get('value', 'FALSE')} OR {unit_err}"
+    reported = ("CASE pf.column_name " + " ".join(f"WHEN {sc.lit(c)} THEN {e}" for c, e in flagged.items())
+                + " ELSE FALSE END") if flagged else "FALSE"
+    parts.append(f"SELECT pf._row, pf.rule_id, pf.column_name, pf.value, pf.expected, '', t2.{lid} "
+                 f"FROM pf JOIN t2 USING (_row) WHERE pf.rule_id = 'GRADE_OUT_OF_SCALE' OR NOT ({reported})")
+    # the catalog's date and value limits (schemas.limits), which pandera's model does not carry
+    for chk in sc.limit_checks(table, cutoff):
         reported = [f"{sc.ident(chk.column + '__rule')} IS NULL"] if chk.column in specs else []
         if chk.column == "value" and lab:
             reported.append(f"NOT {unit_err}")
         cond = " AND ".join([f"({chk.failing})"] + reported)
         parts.append(f"SELECT _row, {sc.lit(chk.rule_id)}, {sc.lit(chk.column)}, {chk.value}, {chk.expected}, '', "
                      f"{lid} FROM t2 WHERE {cond}")
+    # the cross-table rules of schemas.rules that this table takes part in, over the same SQL
+    tables = rules.Site(con, {tname: "t2"}, key="_row", row="_row")
+    found = [(k, rule, col, "", "", detail, lid) for k, rule, col, detail, lid in rules.duplicates(tables, tname)]
     if patients is not None:
         con.register("patients", pd.DataFrame({"local_id": sorted(patients)}, dtype=object))
-        parts.append("SELECT _row, 'ORPHAN_ROW', 'local_id', local_id, '', '', local_id FROM t2 "
-                     "WHERE local_id IS NOT NULL AND local_id NOT IN (SELECT local_id FROM patients)")
-    parts += _duplicates(con, table)
+        tables = rules.Site(con, {"patient": "patients", tname: "t2"}, key="_row", row="_row")
+        found += [(f.row_id, f.rule_id, f.column, f.value, "", "", f.local_id) for f in rules.orphans(tables)]
+    con.register("rf", pd.DataFrame(found, columns=["_row", "rule_id", "column_name", "value", "expected", "detail",
+                                                    "local_id"], dtype=object).astype({"_row": "int64"}))
+    parts.append("SELECT * FROM rf")
     con.execute("CREATE TEMP TABLE f AS " + " UNION ALL ".join(parts))
     # the patient cascade (etl.validate.quarantine.resolve): exact copies of a quarantined patient go with it
     con.register("causes", pd.DataFrame(list(causes.items()), columns=["local_id", "detail"], dtype=object))
@@ -347,29 +365,3 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
         n_bad = con.execute("SELECT count(*) FROM bad").fetchone()[0] + len(unmapped)
         res.file_counts = {"rows_read": rows_read, "rows_loaded": rows_read - n_bad, "rows_quarantined": n_bad}
     return res
-
-
-def _duplicates(con, table) -> list[str]:
-    """schemas.rules.duplicates in SQL: same natural key; differing values = conflict. The
-    repeated keys are found with a plain count first, so the costly part runs on few rows."""
-    keys = [sc.ident(k) for k in table.keys]
-    values = [c for c in table.column_names if c not in table.keys]
-    con.execute(f"""CREATE TEMP TABLE dups AS SELECT t2.* FROM t2 SEMI JOIN (
-                        SELECT {', '.join(keys)} FROM t2 WHERE {' AND '.join(f'{k} IS NOT NULL' for k in keys)}
-                        GROUP BY ALL HAVING count(*) > 1) d USING ({', '.join(keys)})""")
-    differ = " || ".join(f"CASE WHEN count(DISTINCT coalesce(CAST({sc.ident(v)} AS VARCHAR), chr(0))) > 1 "
-                         f"THEN ',{v}' ELSE '' END" for v in values) or "''"
-    con.execute(f"""CREATE TEMP TABLE dupgroups AS SELECT {', '.join(keys)}, ltrim({differ}, ',') AS differ,
-                        min(_row) AS first_row, string_agg(CAST(_row AS VARCHAR), ', ' ORDER BY _row) AS rows
-                    FROM dups GROUP BY {', '.join(keys)}""")
-    on = " AND ".join(f"d.{k} = g.{k}" for k in keys)
-    return [
-        f"SELECT d._row, 'DUPLICATE_CONFLICT', g.differ, '', '', 'same patient/key on source rows ' || g.rows || "
-        f"' with different ' || replace(g.differ, ',', ', '), d.local_id FROM dups d JOIN dupgroups g ON {on} "
-        "WHERE g.differ <> ''",
-        f"SELECT d._row, 'DUPLICATE_EXACT', '', '', '', "
-        f"'exact copy of source row ' || g.first_row || ', which is loaded', "
-        f"d.local_id FROM dups d JOIN dupgroups g ON {on} WHERE g.differ = '' AND d._row <> g.first_row",
-    ]
-
-

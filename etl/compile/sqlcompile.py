@@ -1,9 +1,8 @@
 """Compile a mapping's column specs and the check catalog into DuckDB SQL expressions.
 
-This is the SQL twin of `etl.compile.mapper` (conversions) and `schemas.pandera_models` (field
-rules). Nothing here is a second hand-written copy of a rule: the rules come from
-`schemas/common.yml` (required, codelist, min/max) and `schemas/checks.csv` (rule id,
-severity, message template); the conversions come from the mapping's column specs and
+The conversions of `etl.compile.compiler` and the catalog's message templates as SQL.
+The field rules themselves (required, codelist, min/max of `schemas/common.yml`) are the
+pandera models (`schemas.pandera_models`), run in DuckDB; the conversions come from the mapping's column specs and
 the registered conversions in `etl.compile.convert` (date formats, `UNITS`, missing-value
 markers). Each compiled column yields four expressions: the converted value, the rule
 broken while converting (or NULL), the value shown in the finding, and what was expected.
@@ -16,7 +15,7 @@ from datetime import date
 
 from etl.compile import convert
 from etl.compile.mapping import ColumnSpec
-from schemas.catalog import catalog, rule_for
+from schemas.catalog import catalog
 from schemas.limits import sql_limit_checks
 from schemas.model import Column, Table
 
@@ -80,7 +79,7 @@ def message(rule_id: str, column: str = "f.column_name", value: str = "f.value",
     return "(" + " || ".join(parts or ["''"]) + ")"
 
 
-def _number_text(expr: str, decimal: str) -> str:
+def number_text(expr: str, decimal: str) -> str:
     s = f"replace(replace({expr}, chr(160), ''), ' ', '')"
     if decimal == ",":
         return (f"CASE WHEN length({s}) - length(replace({s}, ',', '')) = 1 AND contains({s}, '.') "
@@ -100,53 +99,68 @@ class Compiled:
     expected: str
 
 
-def column(col: Column, spec: ColumnSpec, base: str, decimal: str, formats: list[str], p: str) -> Compiled:
+def column(col: Column, spec: ColumnSpec, base: str, decimal: str, formats: list[str], p: str,
+           text_source: bool = True) -> Compiled:
     """Convert `base` (a VARCHAR column: source value after missing-marker and code-list
-    handling, NULL when missing) to the column's type, as `etl.compile.mapper.Mapper._value` does."""
+    handling, NULL when missing) to the column's type, as `etl.compile.convert` defines them.
+    `text_source`: the cell was text in the file (CSV), where a decimal comma is declared."""
     shown = norm(base)
     if col.type == "string":
         return Compiled(shown, p, "NULL", p, "''")
     if col.type in ("float", "int"):
-        parsed = f"TRY_CAST({_number_text(base, decimal)} AS DOUBLE)"
-        cases = [(f"{p} IS NULL", convert.EXPECT_NUMBER), (f"NOT isfinite({p})", convert.EXPECT_FINITE)]
+        parsed = f"TRY_CAST({number_text(base, decimal)} AS DOUBLE)"
+        checks = [(f"{p} IS NULL", convert.EXPECT_NUMBER), (f"NOT isfinite({p})", convert.EXPECT_FINITE)]
         value = p
+        if decimal == "," and text_source:
+            checks.insert(0, (f"regexp_matches(replace({base}, ' ', ''), {lit(convert.AMBIGUOUS_DECIMAL)})",
+                              convert.EXPECT_DECIMAL_COMMA, "AMBIGUOUS_DECIMAL"))
         if col.type == "int":
-            cases += [(f"{p} <> floor({p})", convert.EXPECT_WHOLE),
+            checks += [(f"{p} <> floor({p})", convert.EXPECT_WHOLE),
                       (f"abs({p}) >= {convert.INT_LIMIT}", convert.EXPECT_PLAUSIBLE_INT)]
             value = f"CAST({p} AS BIGINT)"
         elif spec.unit and col.unit:
             factor = convert.UNITS.get((spec.unit, col.unit))
             if factor is None:
-                cases.append(("TRUE", convert.expect_unit(col.unit, spec.unit)))
+                checks.append(("TRUE", convert.expect_unit(col.unit, spec.unit)))
             else:
                 value = f"({p} * {factor!r})"
-        return _cases(base, parsed, value, "TYPE_MISMATCH", cases, shown)
+        return cases(base, parsed, value, "TYPE_MISMATCH", checks, shown)
     if col.type == "bool":
         b = f"lower(regexp_replace(trim({base}), '\\.0$', ''))"
         parsed = (f"CASE WHEN {one_of(b, sorted(convert.TRUE))} THEN TRUE "
                   f"WHEN {one_of(b, sorted(convert.FALSE))} THEN FALSE END")
-        return _cases(base, parsed, p, "TYPE_MISMATCH", [(f"{p} IS NULL", convert.EXPECT_BOOL)], shown)
+        return cases(base, parsed, p, "TYPE_MISMATCH", [(f"{p} IS NULL", convert.EXPECT_BOOL)], shown)
     if col.type == "date":
-        tries = []
-        for fmt in formats:
-            if fmt == "excel_serial":
-                n = f"TRY_CAST({_number_text(base, '.')} AS DOUBLE)"
-                tries.append(f"CASE WHEN {n} >= 1 AND {n} < {convert.EXCEL_SERIAL_MAX} AND {n} = floor({n}) "
-                             f"THEN DATE '{convert.EXCEL_EPOCH}' + CAST({n} AS INTEGER) END")
-            else:
-                tries.append(f"CAST(try_strptime({base}, {lit(convert.DATE_FORMATS.get(fmt, fmt))}) AS DATE)")
-        parsed = f"coalesce({', '.join(tries)})" if len(tries) > 1 else tries[0]
-        cases = [(f"{p} IS NULL", " or ".join(formats)),
+        parsed = date_parse(base, formats)
+        checks = [(f"{p} IS NULL", " or ".join(formats)),
                  (f"NOT ({p} BETWEEN DATE '{convert.DATE_MIN}' AND DATE '{convert.DATE_MAX}')",
                   f"a date between {convert.DATE_MIN} and {convert.DATE_MAX}")]
-        return _cases(base, parsed, p, "DATE_UNPARSEABLE", cases, shown)
+        return cases(base, parsed, p, "DATE_UNPARSEABLE", checks, shown)
     raise ValueError(f"no SQL conversion for type {col.type}")
 
 
-def _cases(base: str, parsed: str, value: str, rule: str, cases: list[tuple[str, str]], shown: str) -> Compiled:
-    err = " OR ".join(f"({c})" for c, _ in cases)
-    rule_sql = f"CASE WHEN {base} IS NOT NULL AND ({err}) THEN {lit(rule)} END"
-    expected = "CASE " + " ".join(f"WHEN {c} THEN {lit(e)}" for c, e in cases) + " END"
+def date_parse(base: str, formats: list[str]) -> str:
+    """`base` parsed with the first matching format (etl.compile.convert.parse_date), or NULL."""
+    tries = []
+    for fmt in formats:
+        if fmt == "excel_serial":
+            n = f"TRY_CAST({number_text(base, '.')} AS DOUBLE)"
+            tries.append(f"CASE WHEN {n} >= 1 AND {n} < {convert.EXCEL_SERIAL_MAX} AND {n} = floor({n}) "
+                         f"THEN DATE '{convert.EXCEL_EPOCH}' + CAST({n} AS INTEGER) END")
+        else:
+            tries.append(f"CAST(try_strptime({base}, {lit(convert.DATE_FORMATS.get(fmt, fmt))}) AS DATE)")
+    return f"coalesce({', '.join(tries)})" if len(tries) > 1 else tries[0]
+
+
+def cases(base: str, parsed: str, value: str, rule: str, checks: list[tuple], shown: str) -> Compiled:
+    """A conversion: value when no check fails, else the first failing check's expected text
+    and rule. A check is (condition, expected) or (condition, expected, its own rule id)."""
+    err = " OR ".join(f"({c[0]})" for c in checks)
+    own = [c for c in checks if len(c) > 2]
+    which = ("CASE " + " ".join(f"WHEN {c[0]} THEN {lit(c[2] if len(c) > 2 else rule)}" for c in checks)
+             + " END") if own else lit(rule)
+    rule_sql = f"CASE WHEN {base} IS NOT NULL AND ({err}) THEN {which} END"
+    expected = "CASE " + " ".join(f"WHEN {c[0]} THEN {lit(c[1])}" for c in checks) + " END"
     return Compiled(parsed, f"CASE WHEN {base} IS NOT NULL AND NOT ({err}) THEN {value} END", rule_sql, shown,
                     expected)
 
@@ -162,22 +176,7 @@ class FieldCheck:
     expected: str       # SQL expression
 
 
-def field_checks(table: Table, codesets: dict[str, str], cutoff: date | None = None) -> list[FieldCheck]:
-    """common.yml's required/codelist/min/max for one table, with catalog rule ids, and the
-    catalog's date and value limits (`schemas.limits`; `cutoff`: the study cut-off date).
-    `codesets`: codelist name -> SQL relation of its codes (column `code`)."""
-    out = [FieldCheck(*c) for c in sql_limit_checks(table, cutoff, ident)]
-    for c in table.columns:
-        q = ident(c.name)
-        if c.required:
-            out.append(FieldCheck("REQUIRED_MISSING", c.name, f"{q} IS NULL", "NULL", "''"))
-        if c.codelist:
-            out.append(FieldCheck("UNKNOWN_CODE", c.name,
-                                  f"{q} IS NOT NULL AND {q} NOT IN (SELECT code FROM {codesets[c.codelist]})",
-                                  f"CAST({q} AS VARCHAR)", lit(c.codelist)))
-        if c.min is not None or c.max is not None:
-            cond = " OR ".join(x for x in (f"{q} < {c.min!r}" if c.min is not None else "",
-                                           f"{q} > {c.max!r}" if c.max is not None else "") if x)
-            out.append(FieldCheck(rule_for("field_range", table.name, c.name, "OUT_OF_RANGE"), c.name,
-                                  f"{q} IS NOT NULL AND ({cond})", f"CAST({q} AS VARCHAR)", lit(c.range_text)))
-    return out
+def limit_checks(table: Table, cutoff: date | None = None) -> list[FieldCheck]:
+    """The catalog's date and value limits for one table (`schemas.limits`; `cutoff`: the
+    study cut-off date). The other field rules are pandera's (`schemas.pandera_models`)."""
+    return [FieldCheck(*c) for c in sql_limit_checks(table, cutoff, ident)]

@@ -23,7 +23,8 @@ def study_id(key: bytes, site_id: str, local_id: str) -> str:
 def pseudonymize(frame: pd.DataFrame, key: bytes, site_id: str) -> pd.DataFrame:
     """Replace `local_id` by `study_id` (first column after site_id)."""
     out = frame.copy()
-    ids = [study_id(key, site_id, str(v)) for v in out["local_id"]]
+    local = out["local_id"].astype(str)
+    ids = local.map({v: study_id(key, site_id, v) for v in local.unique()})
     out = out.drop(columns=["local_id"])
     out.insert(0, "study_id", ids)
     return out

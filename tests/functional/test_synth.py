@@ -1,8 +1,8 @@
 """`carpool synth` writes a consortium that `carpool refresh` loads unchanged, on either path.
 
 Small sizes here (the scale itself is `make bench`): 400 patients over 4 sites, one per
-demo export format, 12 lab rows each. The lab files go through the DuckDB path when the
-threshold is 0 and through the pandas path otherwise; both give the same warehouse.
+demo export format, 12 lab rows each. The lab files go through the in-DuckDB validation path
+whatever their size.
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ import yaml
 from etl.config import load_config
 from etl.pipeline import refresh
 from etl.scale.synth import synth
-from etl.site import site_mapping, sql_tables
 
 CARPOOL = str(Path(sys.executable).parent / "carpool")
 PATIENTS, SITES, LABS = 400, 4, 12
@@ -27,15 +26,6 @@ PATIENTS, SITES, LABS = 400, 4, 12
 @pytest.fixture(scope="module")
 def consortium(tmp_path_factory) -> Path:
     return synth(tmp_path_factory.mktemp("synth"), patients=PATIENTS, sites=SITES, labs_per_patient=LABS)
-
-
-def _with(cfg: Path, threshold: float, out: str) -> Path:
-    raw = yaml.safe_load(cfg.read_text(encoding="utf-8"))
-    raw["performance"] = {"duckdb_threshold_mb": threshold}
-    raw["output_dir"] = out
-    path = cfg.parent / f"{out}.yml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return path
 
 
 def _facts(db: Path) -> dict:
@@ -77,17 +67,17 @@ def test_refresh_runs_unchanged_via_the_cli(consortium: Path):
         assert read == loaded + quarantined
 
 
-def test_duckdb_and_pandas_paths_build_the_same_warehouse(consortium: Path):
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    sql_cfg = load_config(_with(consortium, 0, "out_sql"))
-    pandas_cfg = load_config(_with(consortium, 1e6, "out_pandas"))
-    # which path each site's lab table takes (saved site tables are all Parquet files now)
-    assert all("lab" in sql_tables(sql_cfg, s, site_mapping(sql_cfg, s)) for s in sql_cfg.sites)
-    assert not any("lab" in sql_tables(pandas_cfg, s, site_mapping(pandas_cfg, s)) for s in pandas_cfg.sites)
-    sql, pandas = refresh(sql_cfg, now), refresh(pandas_cfg, now)
-    assert sql.status == pandas.status == "ok"
-    a, b = _facts(sql.warehouse), _facts(pandas.warehouse)
-    assert a == b
+def test_lab_files_run_in_duckdb_whatever_their_size(consortium: Path):
+    """No size threshold: the plain lab tables take the in-DuckDB validation path at 12 rows
+    per patient as at 100 (the equivalence with frame validation: tests/unit/test_duckpath.py)."""
+    raw = yaml.safe_load(consortium.read_text(encoding="utf-8"))
+    raw["output_dir"] = "out_sql"
+    cfg = consortium.parent / "out_sql.yml"
+    cfg.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    sql = refresh(load_config(cfg), datetime(2026, 1, 1, tzinfo=UTC))
+    assert sql.status == "ok"
+    assert all(isinstance(s.tables["lab"], Path) for s in sql.sites)
+    a = _facts(sql.warehouse)
     assert a["labs"] == PATIENTS * LABS - sum(1 for q in a["quarantine"] if q[1] == "labs.csv")
 
 

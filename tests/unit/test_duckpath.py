@@ -124,14 +124,19 @@ def test_blank_lines_fall_back_to_the_pandas_path(tmp_path):
 
 
 def test_field_rules_come_from_the_catalog():
-    """Every rule the SQL path can emit is a catalog rule, with the catalog's severity and message."""
+    """Every field rule the DuckDB path can emit comes from the pandera model, named by catalog rule ids."""
     from schemas.model import common_schema
+    from schemas.pandera_models import table_model
 
-    checks = sqlcompile.field_checks(common_schema()["lab"], {"analyte": "cl_analyte"})
-    # DATE_BEFORE_MIN on sample_date and the LAB_LIMIT_* physiological limits (issue 15) join the field rules
-    assert {c.rule_id for c in checks} == {"REQUIRED_MISSING", "UNKNOWN_CODE", "NEGATIVE_LAB", "DATE_BEFORE_MIN",
-                                           "LAB_LIMIT_IL6", "LAB_LIMIT_FERRITIN", "LAB_LIMIT_CAR_COPIES"}
-    assert all(c.rule_id in catalog() for c in checks)
+    model = table_model("lab")
+    rules = {c.name for col in model.columns.values() for c in col.checks}
+    rules |= {"REQUIRED_MISSING" for c in common_schema()["lab"].columns if c.required}
+    assert rules == {"REQUIRED_MISSING", "UNKNOWN_CODE", "NEGATIVE_LAB"}
+    assert all(r in catalog() for r in rules)
+    limits = {c.rule_id for c in sqlcompile.limit_checks(common_schema()["lab"])}
+    # DATE_BEFORE_MIN on sample_date and the LAB_LIMIT_* physiological limits (issue 15), from schemas.limits
+    assert limits == {"DATE_BEFORE_MIN", "LAB_LIMIT_IL6", "LAB_LIMIT_FERRITIN", "LAB_LIMIT_CAR_COPIES"}
+    assert all(r in catalog() for r in limits)
     assert "negative" in sqlcompile.message("NEGATIVE_LAB")
 
 

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from etl.compile.mapper import _typed
+from etl.compile.compiler import typed as _typed
 from schemas.model import common_schema
 from schemas.pandera_models import validate_table
 

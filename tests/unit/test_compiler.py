@@ -1,11 +1,11 @@
-"""Each mapping feature end-to-end through the Mapper, on small exports built in tmp_path."""
+"""Each mapping feature end-to-end through the SQL compiler, on small exports built in tmp_path."""
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from etl.compile.mapper import Mapper
+from etl.compile.compiler import Compiler
 from etl.compile.mapping import load_mapping
 from etl.read.readers import read_source
 
@@ -21,7 +21,7 @@ def run(tmp_path: Path, mapping: str, files: dict[str, str | bytes], codes: dict
     (tmp_path / "mapping.yml").write_text(mapping, encoding="utf-8")
     m = load_mapping(tmp_path / "mapping.yml")
     raw = {n: read_source(n, s, tmp_path) for n, s in m.sources.items()}
-    mapper = Mapper(m, raw)
+    mapper = Compiler(m, raw)
     tables = {n: mt.frame for n, mt in mapper.map_all().items()}
     return tables, mapper.findings, raw
 
@@ -430,3 +430,41 @@ def test_missing_code_list_is_config_error(tmp_path):
         run(tmp_path, mapping("  patient:\n    source: p\n"
                               "    columns: {local_id: id, sex: {from: s, codes: nope.csv}}\n"),
             {"p.csv": "id,s\nP1,F\n"})
+
+
+def test_melt_group_with_values_but_blank_when_is_flagged_not_dropped(tmp_path):
+    """#15: a melt group whose `when:` column is blank but whose own columns hold values was
+    dropped silently; now it yields its row, flagged MELT_WHEN_BLANK (so it is quarantined)."""
+    tables, findings, _ = run(tmp_path, mapping("""\
+  toxicity:
+    source: p
+    columns:
+      local_id: id
+      source_scale: {value: ASTCT2019}
+    melt:
+      - when: crs
+        columns:
+          tox_type: {value: CRS}
+          source_grade: crs
+          onset_date: crs_onset
+"""), {"p.csv": "id,crs,crs_onset\nP1,2,2020-01-05\nP2,,2020-02-01\nP3,,\nP4,0,\n"})
+    tox = tables["toxicity"]
+    assert list(tox["local_id"]) == ["P1", "P2", "P4"]
+    assert [(f.rule_id, f.column, f.local_id) for f in findings] == [("MELT_WHEN_BLANK", "crs", "P2")]
+    assert "crs_onset" in findings[0].message
+
+
+def test_ambiguous_thousands_point_in_decimal_comma_file(tmp_path):
+    """#15: `6.543` in a decimal-comma file was read as 6.543; it may be 6543."""
+    tables, findings, _ = run(tmp_path, mapping("""\
+  patient:
+    source: p
+    columns:
+      local_id: id
+      bm_blasts_pct: blasts
+""", sources='  p: {path: p.csv, format: csv, delimiter: ";", decimal: ","}'),
+        {"p.csv": "id;blasts\nP1;6.543\nP2;6,543\nP3;1.234,5\nP4;12.5\n"})
+    pat = tables["patient"]
+    assert pd.isna(pat["bm_blasts_pct"][0])
+    assert list(pat["bm_blasts_pct"][1:]) == [6.543, 1234.5, 12.5]
+    assert rules(findings) == [("AMBIGUOUS_DECIMAL", "bm_blasts_pct", "6.543")]
