@@ -40,6 +40,9 @@ STORAGE_VERSION = "v1.4.0"  # the oldest DuckDB that must open the file: the 1.4
 META_TABLES: dict[str, list[tuple[str, str, str]]] = {
     "quarantine": [
         ("run_id", "VARCHAR", "Run that found the problem."), ("site_id", "VARCHAR", "Center."),
+        ("study_id", "VARCHAR", "Pseudonymous study id of the patient the row belongs to (the same keyed hash "
+         "as in the clinical tables, also for a patient who is not loaded); NULL where the row names no "
+         "patient (an unmapped row, a missing patient id)."),
         ("source_file", "VARCHAR", "Export file (and sheet) the row came from."),
         ("source_row", "INTEGER", "Row as a person sees it: CSV line (header = 1), sheet row, SPSS case."),
         ("target_table", "VARCHAR", "Common-schema table the row was mapped to."),

@@ -65,10 +65,18 @@ class IdentifierMatcher:
 def mask_quarantine(q: pd.DataFrame, identifiers: Iterable[str],
                     hash_id: Callable[[str], str] | None = None) -> pd.DataFrame:
     """Quarantine records with identifiers masked in `value` and `message`; with `hash_id`,
-    a value that is the patient id (`column_name = local_id`) becomes its keyed hash."""
+    a value that is the patient id (`column_name = local_id`) becomes its keyed hash, and the
+    records' `local_id` column becomes `study_id`, the patient's pseudonym (NULL where the
+    record names no patient)."""
+    q = q.copy()
+    if hash_id is not None and ID_COLUMN in q.columns:
+        hashed: dict[str, str] = {}
+        lids = q.pop(ID_COLUMN)
+        q.insert(min(1, len(q.columns)), "study_id", pd.Series(
+            [hashed.setdefault(v, hash_id(v)) if isinstance(v, str) and v else None for v in lids],
+            index=q.index, dtype=object))
     if q.empty:
         return q
-    q = q.copy()
     matcher = IdentifierMatcher(identifiers)
     values = q["value"].fillna("").astype(str)
     messages = q["message"].fillna("").astype(str)

@@ -45,6 +45,30 @@ def test_every_planted_defect_is_quarantined_under_its_rule(db):
     assert len({d.site_id for d in PLANTED}) == 4
 
 
+def test_quarantine_names_the_patient_by_study_id(db, demo):
+    """Issue 14: each planted defect's quarantine rows carry the patient's study id (the
+    same keyed hash as the clinical tables), never the center's own id; a loaded patient's
+    warnings join to its patient row (a quarantined patient's warnings, to its error rows)."""
+    from etl.config import pseudonym_key
+    from etl.validate.pseudonymize import study_id
+
+    cfg, _ = demo
+    key, _ = pseudonym_key(cfg)
+    q = db.execute("SELECT site_id, study_id, rule_id, severity FROM quarantine").fetchdf()
+    for d in PLANTED:
+        mine = q[(q.site_id == d.site_id) & (q.rule_id == d.rule_id)]
+        assert study_id(key, d.site_id, d.local_id) in set(mine.study_id), (d.site_id, d.local_id, d.rule_id)
+    assert not set(q.study_id.dropna()) & {d.local_id for d in PLANTED}
+    unjoined = db.execute("""SELECT count(*) FROM quarantine q WHERE severity = 'warning' AND study_id IS NOT NULL
+                             AND rule_id <> 'ORPHAN_ROW'
+                             AND study_id NOT IN (SELECT study_id FROM patient)
+                             AND study_id NOT IN (SELECT study_id FROM quarantine WHERE severity = 'error'
+                                                  AND study_id IS NOT NULL)""").fetchone()[0]
+    assert unjoined == 0
+    assert db.execute("SELECT count(*) FROM quarantine WHERE rule_id = 'UNMAPPED_ROW' AND study_id IS NOT NULL"
+                      ).fetchone()[0] == 0
+
+
 def test_no_valid_record_trips_an_error_rule(db):
     """Quarantined patients per site are exactly the planted patient-level defects."""
     import json

@@ -56,3 +56,16 @@ def test_a_local_id_becomes_its_keyed_study_id():
     out = mask_quarantine(raw, set(), lambda v: study_id(key, "x", v))
     assert out.iloc[0]["value"] == study_id(key, "x", "A0099")
     assert "A0099" not in out.to_csv()
+
+
+def test_the_records_local_id_column_becomes_the_study_id():
+    """Issue 14: quarantine rows name the patient by study id (linkable to the clinical
+    tables), never by the center's own id; a record naming no patient gets NULL."""
+    key = b"k" * 32
+    raw = q(("OUT_OF_RANGE", "age_years", "120", "age_years = 120 outside 0..100"),
+            ("UNMAPPED_ROW", "", "", "no table mapping uses it"))
+    raw.insert(1, "local_id", ["A0007", None])
+    out = mask_quarantine(raw, set(), lambda v: study_id(key, "x", v))
+    assert list(out.columns[:2]) == ["site_id", "study_id"] and "local_id" not in out.columns
+    assert out["study_id"].tolist() == [study_id(key, "x", "A0007"), None]
+    assert "A0007" not in out.to_csv()
