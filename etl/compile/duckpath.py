@@ -333,7 +333,8 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
     con.register("sev", sev)
     msg = "CASE f.rule_id " + " ".join(f"WHEN {sc.lit(r)} THEN {sc.message(r)}" for r in catalog()) + " END"
     quarantine = con.execute(f"""
-        SELECT {sc.lit(site)} AS site_id, f.local_id, {sc.lit(label)} AS source_file, CAST(f._row AS BIGINT) AS source_row,
+        SELECT {sc.lit(site)} AS site_id, f.local_id, {sc.lit(label)} AS source_file,
+               CAST(f._row AS BIGINT) AS source_row,
                {sc.lit(tname)} AS target_table, f.rule_id, sev.severity, f.column_name,
                coalesce(f.value, '') AS value, {msg} AS message
         FROM f JOIN sev USING (rule_id)""").fetchdf()
