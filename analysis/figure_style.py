@@ -69,7 +69,7 @@ def titles(fig, title: str, subtitle: str = "") -> None:
     """The figure's title wrapped to its width, with a smaller line under it (e.g. the test)."""
     width = fig.get_figwidth() - 0.2
     text = wrap(title, width, 10) + (f"\n{wrap(subtitle, width, 8)}" if subtitle else "")
-    fig.suptitle(text, x=0.01, ha="left", fontsize=10 if not subtitle else 9.5)
+    fig.suptitle(text, x=0.01, ha="left", fontsize=10 if not subtitle else 9.5, gid="figure-title")
 
 
 def legend_above(ax, handles=None, title: str = "") -> None:

@@ -38,6 +38,7 @@ from analysis.figure_style import (  # noqa: F401  (Figure, RC, render: also the
     wrap,
 )
 from analysis.formatting import format_p  # noqa: F401  (also the figures API)
+from analysis.labels import BOOLEAN_LEVELS
 from analysis.runner import variable_frame
 from analysis.survival import level_name
 
@@ -53,7 +54,7 @@ TEST_NAMES = {"fisher": "Fisher's exact test", "chi2": "Pearson χ² test",
               "meta_fixed": "fixed-effect pooling", "meta_dl": "DerSimonian–Laird pooling",
               "meta_reml": "REML pooling", "aalen_johansen": "Aalen–Johansen estimate",
               "fine_gray": "Fine–Gray model, Wald test"}
-SHORT_LEVELS = {"yes": "Yes", "no": "No"}
+SHORT_LEVELS = BOOLEAN_LEVELS  # Yes / No: one source, analysis.labels
 
 
 def p_text(p: float | None, test: str) -> str:
