@@ -16,7 +16,10 @@ things with them:
   when a rule shows it cannot hold given the others, allowing for the printed rounding.
 
 Statuses: match, within tolerance, differs, not recomputed (published vs recomputed);
-consistent, within tolerance, contradiction in the paper (internal).
+consistent, within tolerance, contradiction in the paper (internal). The headline
+`status` of a number (`row_status`, counted by `AuditResult.summary`) is the internal
+contradiction when there is one and the recomputation does not reproduce the number
+exactly, else the published-vs-recomputed status.
 """
 
 from __future__ import annotations
@@ -278,10 +281,23 @@ def _attach_findings(table: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFram
     table = table.copy()
     table["consistency"] = consistency
     table["finding"] = [" | ".join(dict.fromkeys(n)) for n in notes]
-    table["status"] = [
-        CONTRADICTION if c == CONTRADICTION else r
-        for c, r in zip(table["consistency"], table["recomputed_status"], strict=True)]
+    table["status"] = [row_status(c, r) for c, r in
+                       zip(table["consistency"], table["recomputed_status"], strict=True)]
     return table
+
+
+def row_status(consistency: str, recomputed_status: str) -> str:
+    """A published number's headline status.
+
+    It is a *contradiction in the paper* when a rule puts it in a contradiction and our
+    recomputation does not reproduce it exactly. A number the data reproduce ("match") is
+    not the wrong one of its contradiction, so it stays a match: otherwise every count of
+    a cross-tab whose printed p is wrong would be counted as a contradiction too. Its
+    "Within the paper" column (`consistency`) still names the contradiction it is part of.
+    """
+    if consistency == CONTRADICTION and recomputed_status != "match":
+        return CONTRADICTION
+    return recomputed_status
 
 
 def render_audit(result: AuditResult, meta: dict | None = None) -> str:

@@ -1,38 +1,47 @@
 """The study's figures, drawn with matplotlib (Agg) and returned as bytes, never written.
 
 * `km_figure`: Kaplan–Meier curves (Figs. 2–3) with censoring marks, the number at risk
-  under the plot and the log-rank p (with the test's name) on it.
+  in a table aligned under the time axis (`curves_and_table`, shared with the CIF plots)
+  and the log-rank p (with the test's name) under the title.
 * `response_figure`: Fig. 1-style bars, CR and MRD-negative CR rate per group, with p.
 * `kinetics_figure`: Fig. 4-style peak CAR copies per group (log scale), points and the
   median, with p.
 * `build_figures(results, df)`: every figure of a `PlanResults`, in report order, ending
   with the proportional-hazards diagnostics of each Cox model (`analysis.figures_zph`).
 
-Output is reproducible byte for byte: fixed SVG hash salt, text as paths, no dates or
-software versions in the PNG/SVG metadata, no global rcParams changed.
+Colours, resolution (300 dpi PNG plus SVG), titles and layout come from
+`analysis.figure_style`, the one place every figure takes them from. Output is
+reproducible byte for byte: fixed SVG hash salt, text as paths, no dates or software
+versions in the PNG/SVG metadata, no global rcParams changed.
 """
 
 from __future__ import annotations
 
-import io
-import textwrap
-from dataclasses import dataclass
-
 import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
+from analysis.figure_style import (  # noqa: F401  (Figure, RC, render: also the figures API)
+    DPI,
+    NEUTRAL,
+    PALETTE,
+    RASTER_ABOVE,
+    RC,
+    Figure,
+    color,
+    legend_above,
+    new_figure,
+    render,
+    risk_table,
+    time_ticks,
+    titles,
+    wrap,
+)
 from analysis.formatting import format_p  # noqa: F401  (also the figures API)
+from analysis.labels import BOOLEAN_LEVELS
 from analysis.runner import variable_frame
 from analysis.survival import level_name
 
-RC = {"svg.hashsalt": "carpool", "svg.fonttype": "path", "font.size": 9,
-      "axes.spines.top": False, "axes.spines.right": False}
-COLORS = ["#1f5fa8", "#c8402a", "#3c9a4a", "#8c5fb0", "#d08c1e"]
-RASTER_ABOVE = 2000  # draw denser point layers as an embedded bitmap, in PNG and SVG alike
 TEST_NAMES = {"fisher": "Fisher's exact test", "chi2": "Pearson χ² test",
               "logrank": "log-rank test", "mann_whitney": "Mann–Whitney U test",
               "kruskal_wallis": "Kruskal–Wallis test", "cox_wald": "Wald test",
@@ -45,7 +54,7 @@ TEST_NAMES = {"fisher": "Fisher's exact test", "chi2": "Pearson χ² test",
               "meta_fixed": "fixed-effect pooling", "meta_dl": "DerSimonian–Laird pooling",
               "meta_reml": "REML pooling", "aalen_johansen": "Aalen–Johansen estimate",
               "fine_gray": "Fine–Gray model, Wald test"}
-SHORT_LEVELS = {"yes": "Yes", "no": "No"}
+SHORT_LEVELS = BOOLEAN_LEVELS  # Yes / No: one source, analysis.labels
 
 
 def p_text(p: float | None, test: str) -> str:
@@ -64,29 +73,14 @@ def group_label(comparison_label: str, level: str, labels: dict[str, str] | None
     return str(level)
 
 
+def short_group_label(level: str, labels: dict[str, str] | None = None) -> str:
+    """A group's name in a risk table row: the plan's label, else Yes/No, else the level."""
+    return (labels or {}).get(level) or SHORT_LEVELS.get(level, str(level))
+
+
 def level_labels(plan, comparison: str) -> dict[str, str] | None:
     var = plan.variables.get(comparison) if plan is not None else None
     return var.level_labels if var is not None else None
-
-
-@dataclass(frozen=True, eq=False)
-class Figure:
-    """One figure: `name` is the file stem (e.g. `km_os_crs`)."""
-
-    name: str
-    title: str
-    png: bytes
-    svg: bytes
-
-
-def render(fig, name: str, title: str) -> Figure:
-    """PNG + SVG bytes of a matplotlib figure (closed afterwards)."""
-    with matplotlib.rc_context(RC):
-        png, svg = io.BytesIO(), io.BytesIO()
-        fig.savefig(png, format="png", dpi=110, metadata={"Software": None})
-        fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
-    plt.close(fig)
-    return Figure(name=name, title=title, png=png.getvalue(), svg=svg.getvalue())
 
 
 def order_levels(levels, preferred=None) -> list[str]:
@@ -95,53 +89,46 @@ def order_levels(levels, preferred=None) -> list[str]:
     return sorted(levels, key=lambda v: (rank.get(v, len(rank)), str(v)))
 
 
+def curves_and_table(n_rows: int, width: float = 6.4, plot_height: float = 3.3):
+    """A figure with the curves' axes above a number-at-risk axes sharing its x axis."""
+    table_height = 0.35 + 0.24 * n_rows
+    fig = new_figure(width, plot_height + table_height + 0.9)
+    gs = fig.add_gridspec(2, 1, height_ratios=[plot_height, table_height])
+    ax = fig.add_subplot(gs[0])
+    tab = fig.add_subplot(gs[1], sharex=ax)
+    return fig, ax, tab
+
+
 def km_figure(km, p_value: float | None, test: str, *, name: str, title: str,
               comparison_label: str = "", times=None, xlabel: str = "Months",
               group_labels: dict[str, str] | None = None) -> Figure:
-    """Kaplan–Meier curves of a `KMResult` with a number-at-risk table below."""
+    """Kaplan–Meier curves of a `KMResult` with a number-at-risk table aligned under the
+    time axis (same ticks), censoring marks, the legend above the plot and the test's p
+    under the title."""
     with matplotlib.rc_context(RC):
-        fig = plt.figure(figsize=(6.2, 4.6))
-        ax = fig.add_axes([0.22, 0.36, 0.74, 0.56])   # room on the left for at-risk labels
-        tab = fig.add_axes([0.22, 0.04, 0.74, 0.2])
         groups = order_levels(km.curves, group_labels)
+        fig, ax, tab = curves_and_table(len(groups))
         t_max = max((float(c.timeline.max()) for c in km.curves.values() if len(c.timeline)),
                     default=1.0)
-        if times is None:
-            step = 12 if t_max > 24 else 6
-            times = np.arange(0, t_max + 1e-9, step)
+        times = time_ticks(t_max) if times is None else np.asarray(times, dtype=float)
         for k, g in enumerate(groups):
             c = km.curves[g]
-            color = COLORS[k % len(COLORS)]
             label = f"{group_label(comparison_label, g, group_labels)} (n={c.n}, events={c.n_events})"
-            ax.step(c.timeline, c.survival, where="post", color=color, lw=1.6, label=label)
+            ax.step(c.timeline, c.survival, where="post", color=color(k), lw=1.6, label=label)
             cens = c.censored > 0
             if cens.any():
-                ax.plot(c.timeline[cens], c.survival[cens], "|", color=color, ms=7, mew=1.2,
+                ax.plot(c.timeline[cens], c.survival[cens], "|", color=color(k), ms=7, mew=1.2,
                         rasterized=int(cens.sum()) > RASTER_ABOVE)
         ax.set_ylim(-0.02, 1.03)
         ax.set_xlim(0, max(times[-1], t_max) * 1.02)
         ax.set_xticks(times)
-        ax.set_ylabel("Probability")
+        ax.set_ylabel("Survival probability")
         ax.set_xlabel(xlabel)
-        ax.set_title(title, fontsize=10, loc="left")
-        ax.legend(loc="lower left", frameon=False, fontsize=8)
-        ax.text(0.98, 0.96, p_text(p_value, test), transform=ax.transAxes, ha="right",
-                va="top", fontsize=9)
+        titles(fig, title)
+        legend_above(ax, title=p_text(p_value, test))
         at_risk = km.at_risk_table(times)
-        tab.set_xlim(ax.get_xlim())
-        tab.set_ylim(-0.5, len(groups) - 0.5)
-        tab.axis("off")
-        tab.text(0, len(groups) - 0.3, "Number at risk", fontsize=8, ha="left", va="bottom",
-                 transform=tab.transData, fontweight="bold")
-        for k, g in enumerate(groups):
-            y = len(groups) - 1 - k
-            tab.text(-0.03, y - 0.4, textwrap.fill((group_labels or {}).get(g) or SHORT_LEVELS.get(g, g), 16),
-                     ha="right", va="center", linespacing=0.9,
-                     fontsize=8, color=COLORS[k % len(COLORS)],
-                     transform=tab.get_yaxis_transform())
-            for t, n in zip(times, at_risk.loc[g], strict=True):
-                tab.text(t, y - 0.4, str(int(n)), ha="center", va="center", fontsize=8,
-                         color=COLORS[k % len(COLORS)])
+        risk_table(tab, times, [(short_group_label(g, group_labels), color(k),
+                                 list(at_risk.loc[g])) for k, g in enumerate(groups)])
     return render(fig, name, title)
 
 
@@ -158,7 +145,8 @@ def response_figure(summaries: dict[str, pd.DataFrame], tests: dict[str, tuple[f
     endpoints = list(summaries)
     groups = order_levels(dict.fromkeys(g for s in summaries.values() for g in s["group"]), group_labels)
     with matplotlib.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(6.2, 3.8))
+        fig = new_figure(6.4, 4.2)
+        ax = fig.add_subplot()
         width = 0.8 / max(len(groups), 1)
         for k, g in enumerate(groups):
             xs, hs, notes = [], [], []
@@ -171,19 +159,18 @@ def response_figure(summaries: dict[str, pd.DataFrame], tests: dict[str, tuple[f
                 xs.append(j + (k - (len(groups) - 1) / 2) * width)
                 hs.append(100.0 * count / n if n else 0.0)
                 notes.append(f"{count}/{n}")
-            bars = ax.bar(xs, hs, width * 0.92, color=COLORS[k % len(COLORS)],
+            bars = ax.bar(xs, hs, width * 0.92, color=color(k),
                           label=group_label(comparison_label, g, group_labels))
             for bar, note in zip(bars, notes, strict=True):
                 ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 1.5, note,
                         ha="center", va="bottom", fontsize=7)
         ax.set_xticks(range(len(endpoints)))
-        ax.set_xticklabels([f"{labels.get(ep, ep)}\n{p_text(*tests[ep])}" for ep in endpoints],
-                           fontsize=8)
-        ax.set_ylim(0, 118)
+        ax.set_xticklabels([f"{labels.get(ep, ep)}\n{wrap(p_text(*tests[ep]), 6.0 / max(len(endpoints), 1), 8)}"
+                            for ep in endpoints], fontsize=8)
+        ax.set_ylim(0, 110)
         ax.set_ylabel("Patients (%)")
-        ax.set_title(title, fontsize=10, loc="left")
-        ax.legend(loc="upper right", frameon=False, fontsize=8, ncol=len(groups))
-        fig.tight_layout()
+        titles(fig, title)
+        legend_above(ax)
     return render(fig, name, title)
 
 
@@ -197,25 +184,23 @@ def kinetics_figure(values: pd.DataFrame, p_value: float | None, test: str, *, n
     groups = order_levels(data["group"].unique(), group_labels)
     rng = np.random.default_rng(0)  # fixed jitter: the figure is reproducible
     with matplotlib.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(4.8, 3.8))
+        fig = new_figure(5.2, 4.2)
+        ax = fig.add_subplot()
         for k, g in enumerate(groups):
             v = data.loc[data["group"] == g, "value"].to_numpy(dtype=float)
             x = k + rng.uniform(-0.12, 0.12, len(v))
-            ax.scatter(x, v, s=18, color=COLORS[k % len(COLORS)], alpha=0.8, zorder=2,
+            ax.scatter(x, v, s=18, color=color(k), alpha=0.8, zorder=2,
                        rasterized=len(v) > RASTER_ABOVE)  # a 100k-point SVG is megabytes of markers
             if len(v):
-                ax.hlines(np.median(v), k - 0.25, k + 0.25, color="black", lw=1.6, zorder=3)
+                ax.hlines(np.median(v), k - 0.25, k + 0.25, color=NEUTRAL, lw=1.6, zorder=3)
         ax.set_yscale("log")
         ax.set_xticks(range(len(groups)))
         counts = data["group"].value_counts()
-        ax.set_xticklabels([f"{group_label(comparison_label, g, group_labels)}\n(n={int(counts[g])})"
-                            for g in groups], fontsize=8)
+        ax.set_xticklabels([f"{wrap(group_label(comparison_label, g, group_labels), 4.4 / max(len(groups), 1), 8)}"
+                            f"\n(n={int(counts[g])})" for g in groups], fontsize=8)
         ax.set_xlim(-0.6, len(groups) - 0.4)
         ax.set_ylabel(ylabel)
-        ax.set_title(title, fontsize=10, loc="left")
-        ax.text(0.98, 0.98, p_text(p_value, test) + "\n— median", transform=ax.transAxes,
-                ha="right", va="top", fontsize=8)
-        fig.tight_layout()
+        titles(fig, title, p_text(p_value, test) + "; bar: median")
     return render(fig, name, title)
 
 

@@ -6,8 +6,11 @@ Kaplan–Meier curves with numbers at risk and log-rank p (Figs. 2–3), the med
 follow-up, the CAR-T kinetics (Fig. 4), Table 2 (multivariable Cox), the plan's
 "beyond the paper" analyses (center heterogeneity with forest plots; cumulative incidence
 of relapse vs non-relapse mortality, Gray's test, Fine–Gray: `analysis.report_beyond`)
-and a methods paragraph generated from the plan. Figures are embedded as base64 PNG data URIs;
-`Report.figures` carries the PNG and SVG bytes for the orchestrator to write alongside.
+and a methods paragraph generated from the plan. Figures are embedded as base64 SVG data
+URIs (the page works offline, one file); `Report.figures` carries the 300 dpi PNG and the
+SVG bytes for the orchestrator to write alongside (`figures/<name>.png|svg`, linked under
+each figure). Table 1 marks each p with a superscript letter whose footnote names the
+test once, and shows coded levels by their names (`analysis.labels`).
 
 `meta` gives what the analysis must not invent: `run_id`, `cutoff_date` (the data
 cut-off) and optionally `snapshot`, `study` or `title`, `plan` (its path), `generated_at`.
@@ -37,6 +40,7 @@ from analysis.figures import (
 from analysis.figures import _label as _label
 from analysis.figures_beyond import build_beyond_figures
 from analysis.formatting import format_number  # noqa: F401  (also the report API)
+from analysis.labels import code_labels, level_text
 
 SECTIONS = ["Methods", "Table 1. Patient characteristics", "Response (Fig. 1)",
             "Survival (Figs. 2–3)", "Follow-up", "CAR-T kinetics (Fig. 4)",
@@ -78,8 +82,16 @@ def _group_levels(table: pd.DataFrame, analysis: str, comp: str, plan=None) -> l
                         level_labels(plan, comp))
 
 
-def table1(results) -> dict:
-    """Header and rows of Table 1, formatted (median (range) / n (%), p and test)."""
+def test_markers(tests: list[str]) -> dict[str, str]:
+    """A superscript letter per test, in order of first use: {test name: "a", ...}."""
+    names = list(dict.fromkeys(t for t in tests if t))
+    return {t: "abcdefghijklmnopqrstuvwxyz"[i] for i, t in enumerate(names)}
+
+
+def table1(results, codes: dict[str, dict[str, str]] | None = None) -> dict:
+    """Header, rows and footnotes of Table 1, formatted: median (range) / n (%) cells,
+    each p with a superscript marker whose footnote names the test once; levels by their
+    readable names (`analysis.labels.level_text`: plan labels, then the code lists)."""
     plan, t = results.plan, results.table
     if not plan.table1:
         return {}
@@ -87,8 +99,9 @@ def table1(results) -> dict:
     levels = {c: _group_levels(t, "table1", c, plan) for c in comps}
     first = plan.table1.variables[0]
     header = [{"label": _label(plan, c), "groups": [
-        {"level": g, "n": _value(t, analysis="table1", comparison=c, endpoint=first,
-                                 term=f"level:{g}", statistic="n")} for g in levels[c]]}
+        {"level": g, "label": level_text(plan, c, g, codes),
+         "n": _value(t, analysis="table1", comparison=c, endpoint=first, term=f"level:{g}",
+                     statistic="n")} for g in levels[c]]}
         for c in comps]
     rows = []
     for ep in plan.table1.variables:
@@ -101,13 +114,14 @@ def table1(results) -> dict:
                               "test": TEST_NAMES.get(p["test"].iloc[0], "") if len(p) else ""})
         if var.kind == "continuous":
             for c in comps:
+                head["cells"].append([])
                 for g in levels[c]:
                     s = {st: _value(t, analysis="table1", comparison=c, endpoint=ep,
                                     term=f"level:{g}", statistic=st)
                          for st in ("median", "lower", "upper")}
-                    head["cells"].append(f"{format_number(s['median'])} "
-                                         f"({format_number(s['lower'])}–"
-                                         f"{format_number(s['upper'])})")
+                    head["cells"][-1].append(f"{format_number(s['median'])} "
+                                             f"({format_number(s['lower'])}–"
+                                             f"{format_number(s['upper'])})")
             rows.append(head)
             continue
         rows.append(head)
@@ -117,16 +131,22 @@ def table1(results) -> dict:
         for v in values:
             cells = []
             for c in comps:
+                cells.append([])
                 for g in levels[c]:
                     term = f"level:{g}|value:{v}"
                     n = _value(t, analysis="table1", comparison=c, endpoint=ep, term=term,
                                statistic="count")
                     pct = _value(t, analysis="table1", comparison=c, endpoint=ep, term=term,
                                  statistic="percent")
-                    cells.append(f"{0 if np.isnan(n) else int(n)} "
-                                 f"({0.0 if np.isnan(pct) else pct:.1f}%)")
-            rows.append({"label": str(v).replace("_", " "), "kind": "level", "cells": cells})
-    return {"header": header, "rows": rows}
+                    cells[-1].append(f"{0 if np.isnan(n) else int(n)} "
+                                     f"({0.0 if np.isnan(pct) else pct:.1f}%)")
+            rows.append({"label": level_text(plan, ep, v, codes), "kind": "level", "cells": cells})
+    markers = test_markers([p["test"] for r in rows for p in r.get("p", [])])
+    for r in rows:
+        for p in r.get("p", []):
+            p["marker"] = markers.get(p["test"], "")
+    return {"header": header, "rows": rows,
+            "footnotes": [{"marker": m, "test": name} for name, m in markers.items()]}
 
 
 def _term_label(plan, term: str) -> str:
@@ -346,15 +366,20 @@ def methods(plan) -> list[str]:
 
 
 def _data_uri(fig: Figure) -> str:
-    return "data:image/png;base64," + base64.b64encode(fig.png).decode("ascii")
+    """The figure's SVG as a data URI: vector, so sharp at any zoom, and the page stays one
+    self-contained file (the 300 dpi PNG is written beside it, `figures/<name>.png`)."""
+    return "data:image/svg+xml;base64," + base64.b64encode(fig.svg).decode("ascii")
 
 
 def render_report(results, analysis_patient_df: pd.DataFrame, meta: dict | None = None,
-                  audit=None) -> Report:
-    """The report page and its figures. `audit` (an AuditResult) adds a short summary."""
+                  audit=None, codes: dict[str, dict[str, str]] | None = None) -> Report:
+    """The report page and its figures. `audit` (an AuditResult) adds a short summary.
+    `codes` ({variable: {code: label}}) names the levels of coded variables; by default
+    the code lists the data dictionary names (`analysis.labels.code_labels`)."""
     meta = dict(meta or {})
     from analysis import report_beyond
 
+    codes = code_labels(results.plan) if codes is None else codes
     figures = build_figures(results, analysis_patient_df) + build_beyond_figures(results)
     by_name = {f.name: {"name": f.name, "title": f.title, "src": _data_uri(f)}
                for f in figures}
@@ -369,7 +394,7 @@ def render_report(results, analysis_patient_df: pd.DataFrame, meta: dict | None 
         heterogeneity=report_beyond.heterogeneity_blocks(results, by_name),
         competing=report_beyond.competing_blocks(results, by_name),
         fine_gray=report_beyond.fine_gray_blocks(results),
-        table1=table1(results), response=[v for k, v in by_name.items()
+        table1=table1(results, codes), response=[v for k, v in by_name.items()
                                           if k.startswith("response_")],
         survival=[dict(s, figure=by_name.get(s["name"])) for s in survival_tables(results)],
         followup=fu, kinetics=[v for k, v in by_name.items() if k.startswith("kinetics_")],

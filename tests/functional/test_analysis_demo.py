@@ -138,9 +138,10 @@ def test_carpool_analyze_writes_a_complete_report(demo):
     parser.feed(index.read_text(encoding="utf-8"))
     assert len(parser.srcs) >= 20
     for src in parser.srcs:
-        assert src.startswith("data:image/png;base64,")
-        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+        assert src.startswith("data:image/svg+xml;base64,")
+        assert b"<svg" in base64.b64decode(src.split(",", 1)[1])[:2000]
     pngs = sorted((out / "figures").glob("*.png"))
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert len(pngs) == len(parser.srcs) and len(list((out / "figures").glob("*.svg"))) == len(pngs)
     html = index.read_text(encoding="utf-8")
     assert "2023-03-01" in html

@@ -250,3 +250,27 @@ def test_render_audit(paper):
     assert any(h.startswith("Contradictions in the paper") for h in p.h2)
     assert "&lt;run&gt;" in html and "<run>" not in html
     assert "17.2%" in html
+
+
+def test_headline_count_leaves_exact_matches_out_of_the_contradictions():
+    """Issue 11: the audit's headline counted every number of a contradiction, including the
+    ones our recomputation reproduces exactly (e.g. the counts of a cross-tab whose printed
+    p is the wrong number); only the unreproduced ones are contradictions."""
+    table = pd.DataFrame({"recomputed_status": ["match", "differs", "not recomputed", "match"]})
+    findings = pd.DataFrame([
+        {"rule": "p_vs_crosstab", "status": A.CONTRADICTION, "rows": [0, 1, 2],
+         "message": "printed p cannot come from the printed counts"},
+        {"rule": "percent_vs_count", "status": "consistent", "rows": [3], "message": "ok"}])
+    out = A._attach_findings(table, findings)
+    assert out["consistency"].tolist() == [A.CONTRADICTION] * 3 + ["consistent"]
+    assert out["status"].tolist() == ["match", A.CONTRADICTION, A.CONTRADICTION, "match"]
+    summary = dict(A.AuditResult(table=out, findings=findings).summary.values.tolist())
+    assert summary == {"match": 2, A.CONTRADICTION: 2}
+
+
+def test_paper_headline_contradictions_are_never_exact_matches(synthetic_results):
+    res = A.audit(A.load_published(), synthetic_results.table)
+    t = res.table
+    assert not ((t["status"] == A.CONTRADICTION) & (t["recomputed_status"] == "match")).any()
+    n = dict(res.summary.values.tolist()).get(A.CONTRADICTION, 0)
+    assert n == ((t["consistency"] == A.CONTRADICTION) & (t["recomputed_status"] != "match")).sum() > 0

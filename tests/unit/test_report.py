@@ -1,7 +1,8 @@
 """The HTML report and its figures, rendered on a seeded synthetic cohort.
 
-The page is parsed with html.parser: every section heading is there, every image is a
-PNG data URI, p-values are printed as the paper prints them, and `meta` is escaped.
+The page is parsed with html.parser: every section heading is there, every image is an
+SVG data URI (the 300 dpi PNG is a file beside it), p-values are printed as the paper
+prints them, Table 1 names each test once in a footnote, and `meta` is escaped.
 """
 
 from __future__ import annotations
@@ -86,12 +87,16 @@ def test_every_section_heading_is_present(page):
         assert section in h2
 
 
-def test_every_image_is_an_embedded_png(page, report):
+def test_every_image_is_an_embedded_svg_with_its_files_linked(page, report):
     assert len(page.images) == len(report.figures) > 0
     for src in page.images:
-        assert src.startswith("data:image/png;base64,")
-        assert base64.b64decode(src.split(",", 1)[1]).startswith(PNG_MAGIC)
+        assert src.startswith("data:image/svg+xml;base64,")
+        assert b"<svg" in base64.b64decode(src.split(",", 1)[1])[:2000]
+    for fig in report.figures:
+        assert f'href="figures/{fig.name}.png"' in report.html
+        assert f'href="figures/{fig.name}.svg"' in report.html
     assert "http://" not in report.html.replace("http://www.w3.org", "")  # self-contained
+    assert "https://" not in report.html and "<script" not in report.html  # no CDN, works offline
 
 
 def test_figures_carry_png_and_svg(report):
@@ -99,7 +104,18 @@ def test_figures_carry_png_and_svg(report):
     assert {"km_os_crs", "km_lfs_tox_group", "response_crs", "kinetics_car_peak_crs"} <= names
     for f in report.figures:
         assert f.png.startswith(PNG_MAGIC)
+        assert png_dpi(f.png) == (300, 300), f.name
         assert b"<svg" in f.svg[:2000]
+
+
+def png_dpi(png: bytes) -> tuple[int, int]:
+    """The PNG's resolution from its pHYs chunk (pixels per metre, unit 1), in dpi."""
+    import struct
+
+    at = png.index(b"pHYs")
+    x, y, unit = struct.unpack(">IIB", png[at + 4:at + 13])
+    assert unit == 1
+    return round(x * 0.0254), round(y * 0.0254)
 
 
 def test_one_km_figure_per_survival_comparison(results, report):
@@ -118,7 +134,7 @@ def test_p_values_in_the_page_are_formatted_as_the_paper(results, report, page):
     p = t[(t["analysis"] == "survival") & (t["comparison"] == "crs") & (t["endpoint"] == "os")
           & (t["statistic"] == "p_value")]["value"].iloc[0]
     assert f"log-rank test: p = {format_p(p)}" in report.html or "p <0.001" in report.html
-    assert any(c.strip() == "<0.001 Pearson χ² test" for c in page.cells)  # steroids by CRS
+    assert any(c.strip() == "<0.001b" for c in page.cells)  # steroids by CRS, marker b: Pearson
 
 
 @pytest.mark.parametrize(("p", "shown"), [
@@ -188,3 +204,56 @@ def test_response_and_kinetics_p_values_are_in_the_page(results, page):
     assert f"{format_p(r.p_value)} Fisher's exact test" in cells
     k = results.kinetics[("tox_group", "car_peak")]
     assert f"{format_p(k.p_value)} Kruskal–Wallis test" in cells
+
+
+def _table1_html(html: str) -> str:
+    return html[html.index('id="table1"'):html.index('id="response"')]
+
+
+def test_table1_names_each_test_once_in_a_footnote(report):
+    """Issue 11: the test's name was printed in every p cell; now a superscript marker
+    per p and one footnote per test."""
+    t1 = _table1_html(report.html)
+    table, notes = t1.split("</table>", 1)
+    assert "Mann–Whitney U test" not in table and "Pearson χ² test" not in table
+    assert '<sup class="marker">a</sup>' in table and '<sup class="marker">b</sup>' in table
+    footnote = notes[:notes.index("</p>")]
+    assert footnote.count("Mann–Whitney U test") == 1 and footnote.count("Pearson χ² test") == 1
+    assert footnote.index('marker">a') < footnote.index("Mann–Whitney") < footnote.index('marker">b')
+
+
+def test_table1_shows_readable_labels_from_the_code_lists(report):
+    """Sex and disease status come from schemas/codelists via the view header's {codelist}."""
+    from schemas.model import codelist
+
+    t1 = _table1_html(report.html)
+    for name in ("sex", "disease_status"):
+        for row in codelist(name):
+            assert f"<td>{row['description']}, n (%)</td>" in t1
+    assert "<td>M, n (%)</td>" not in t1 and "primary_refractory" not in t1
+    assert "<td>yes, n (%)</td>" not in t1 and "<td>Yes, n (%)</td>" in t1
+
+
+def test_table1_p_markers_follow_the_tests_actually_run(results):
+    from analysis.report import table1
+
+    t = table1(results, codes={})
+    markers = {f["test"]: f["marker"] for f in t["footnotes"]}
+    for row in t["rows"]:
+        for p in row.get("p", []):
+            assert p["marker"] == markers[p["test"]]
+    assert list(markers.values()) == list("abcdefghij"[:len(markers)])
+
+
+def test_every_figure_draws_with_the_one_palette(report):
+    """Groups take Okabe–Ito colours (analysis.figure_style.PALETTE), whatever the figure;
+    besides them only black, white and the neutral grey of reference lines."""
+    import re
+
+    from analysis.figure_style import NEUTRAL, PALETTE
+
+    allowed = {c.upper() for c in PALETTE} | {"#000000", "#FFFFFF", NEUTRAL.upper()}
+    for f in report.figures:
+        used = {c.decode().upper() for c in re.findall(rb"(?:stroke|fill):\s*(#[0-9a-fA-F]{6})", f.svg)}
+        assert used <= allowed, (f.name, used - allowed)
+        assert used & {c.upper() for c in PALETTE}, f.name
