@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from schemas.expectations import build_suites, load_common_schema
-from schemas.gx_docs import validate_site
+from etl.validate.gx_docs import validate_site
 from schemas.model import codes
 
 SCHEMA = load_common_schema()
