@@ -21,8 +21,8 @@ from etl.onboarding.todos import refuse_todos
 from etl.outdir import remove
 from etl.read.paths import confine
 from etl.read.readers import RawTable, read_source
-from etl.validate.cell_findings import cell_findings
 from etl.validate import prequarantine
+from etl.validate.cell_findings import cell_findings
 from etl.validate.phi import mask_quarantine
 from etl.validate.pseudonymize import pseudonymize, study_id
 from etl.validate.quarantine import QUARANTINE_COLUMNS, Split, cascade_detail, patient_causes, resolve
@@ -92,7 +92,8 @@ def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = 
     sql = sql_tables(cfg, site, mapping) if sql is None else {t for t in sql if t in mapping.tables}
     mapping, raw = read_site(cfg, site, skip=sql)
     tables, findings, ident_values = map_site(mapping, raw, skip=sql, cutoff=cfg.cutoff_date)
-    pre = before_quarantine(tables, findings, prequarantine.Masker(ident_values, lambda lid: study_id(key, site.id, lid)))
+    masker = prequarantine.Masker(ident_values, lambda lid: study_id(key, site.id, lid))
+    pre = before_quarantine(tables, findings, masker)
     done: dict[str, duckpath.SqlTable] = {}
     if sql:
         work = work_dir or cfg.out / "work" / site.id

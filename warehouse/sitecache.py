@@ -222,7 +222,7 @@ def _write_sample(frame: pd.DataFrame, dest: Path) -> None:
         frame.to_parquet(dest, index=False)
     except (pa.ArrowException, TypeError, ValueError):
         frame = frame.copy()
-        for col in frame.columns[frame.dtypes == object]:
+        for col in frame.select_dtypes(include="object").columns:
             frame[col] = frame[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
         frame.to_parquet(dest, index=False)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from schemas.expectations import build_suites, load_common_schema
 from etl.validate.gx_docs import validate_site
+from schemas.expectations import build_suites, load_common_schema
 from schemas.model import codes
 
 SCHEMA = load_common_schema()
