@@ -81,12 +81,20 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log, allow_shri
 
 
 DOCS_STAMP = ".input_hash"
+CHECKS_STAMP = ".quality_digest"   # the site's quality_check rows the docs show (pooled rates change them)
+
+
+def _read_stamp(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
 
 
 def validation_docs(cfg, sites, warn) -> None:
     """Great Expectations Data Docs for every site whose docs are missing or older than its
-    cached output or its dataset checks (the stamp: the site's input hash and a digest of its
-    `quality_check` rows, which change with the pooled rates): fresh sites, and sites whose
+    cached output (the stamp: the site's input hash) or than its dataset checks (a digest of
+    its `quality_check` rows, which change with the pooled rates): fresh sites, and sites whose
     docs a killed or failed run did not finish. Each site's docs are built aside and renamed in."""
     from warehouse import sitecache
 
@@ -94,14 +102,11 @@ def validation_docs(cfg, sites, warn) -> None:
     for s in sites:
         docs = cfg.out / "validation" / s.site_id / "gx"
         quality = checks[checks["site_id"] == s.site_id] if checks is not None else None
-        stamp = f"{s.input_hash} {_digest(quality)}"
-        try:
-            old = (docs / DOCS_STAMP).read_text().split()
-        except OSError:
-            old = []
-        if old == stamp.split():
+        digest = _digest(quality)
+        built, checked = (_read_stamp(docs / name) for name in (DOCS_STAMP, CHECKS_STAMP))
+        if built == s.input_hash and checked == digest:
             continue
-        if s.reused and old[:1] != [s.input_hash]:   # not just new pooled rates
+        if s.reused and built != s.input_hash:   # not just new pooled rates
             warn(f"{s.site_id}: validation docs missing or out of date (an earlier run stopped before "
                  "writing them); rebuilding them")
         if s.reused and not s.pre_quarantine:
@@ -110,7 +115,8 @@ def validation_docs(cfg, sites, warn) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         _gx(cfg, s, tmp, quality)
         fault_point(f"docs: {s.site_id}")
-        (tmp / DOCS_STAMP).write_text(stamp + "\n")
+        (tmp / CHECKS_STAMP).write_text(digest + "\n")
+        (tmp / DOCS_STAMP).write_text(s.input_hash + "\n")
         old = docs.with_name(f".gx.old{os.getpid()}")
         if docs.exists():
             os.replace(docs, old)
@@ -199,7 +205,11 @@ def do_validate(config: Path, site_id: str, log) -> int:
     result = run_site(cfg, site, key)
     out_dir = cfg.out / "validation" / site_id
     report = write_validation_report(out_dir, result, config)
-    _gx(cfg, result)
+    from dataclasses import replace
+
+    from warehouse.sitecache import previous_table_rows
+
+    _gx(cfg, replace(result, previous_rows=previous_table_rows(cfg.out, site_id)))  # rows vs. the last refresh
     discard_work(cfg, site_id)  # the DuckDB path's Parquet: a dry run keeps nothing
     log("validate", f"{site_id}: {result.patients_read} patients read, "
                     f"{result.patients_read - result.patients_quarantined} would load, "
