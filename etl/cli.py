@@ -153,6 +153,31 @@ def runs(config: Path = CONFIG, limit: int = typer.Option(10, "--limit", "-n", h
 
 
 @app.command()
+def quality(config: Path = CONFIG,
+            failed: int = typer.Option(20, "--failed", "-n", help="How many failed results to list.")) -> None:
+    """Dataset-level quality checks of the last refresh (OHDSI DQD style): per check, how many
+    results, passed, failed, and the threshold (schemas/checks.csv); then the failed results.
+    Reads the warehouse table `quality_check`; a failed check is a warning (exit 0).
+
+    Example: `carpool quality --config carpool.yml`
+    """
+    from etl.commands import do_quality
+
+    summary, bad, run_id = run(lambda: do_quality(config))
+    table = Table("check", "type", "checks", "passed", "failed", "threshold", title=f"quality checks, run {run_id}")
+    for r in summary.itertuples():
+        table.add_row(plain(r.check_id), plain(r.check_type), str(r.checks), str(r.passed),
+                      Text(str(r.failed), style="red" if r.failed else ""), plain(r.threshold))
+    stdout.print(table)
+    for r in bad.head(failed).itertuples():
+        stdout.print(Text(f"FAILED {r.check_id} {r.site_id} {r.table_name}"
+                          f"{'.' + r.column_name if r.column_name else ''}: {r.message}", style="red"))
+    if len(bad) > failed:
+        stdout.print(f"... {len(bad) - failed} more failed results: "
+                     "carpool sql \"SELECT * FROM quality_check WHERE NOT passed\"")
+
+
+@app.command()
 def analyze(config: Path = CONFIG,
             plan: Path = typer.Option(None, "--plan", help="Analysis plan YAML (default: the study plan)."),
             snapshot: str = typer.Option(None, "--snapshot", help="Analyze a frozen snapshot instead.")) -> None:

@@ -81,30 +81,41 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log, allow_shri
 
 
 DOCS_STAMP = ".input_hash"
+CHECKS_STAMP = ".quality_digest"   # the site's quality_check rows the docs show (pooled rates change them)
+
+
+def _read_stamp(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
 
 
 def validation_docs(cfg, sites, warn) -> None:
     """Great Expectations Data Docs for every site whose docs are missing or older than its
-    cached output (the stamp is the site's input hash): fresh sites, and sites whose docs a
-    killed or failed run did not finish. Each site's docs are built aside and renamed in."""
+    cached output (the stamp: the site's input hash) or than its dataset checks (a digest of
+    its `quality_check` rows, which change with the pooled rates): fresh sites, and sites whose
+    docs a killed or failed run did not finish. Each site's docs are built aside and renamed in."""
     from warehouse import sitecache
 
+    checks = _published_quality(cfg)
     for s in sites:
         docs = cfg.out / "validation" / s.site_id / "gx"
-        try:
-            done = (docs / DOCS_STAMP).read_text().strip() == s.input_hash
-        except OSError:
-            done = False
-        if done:
+        quality = checks[checks["site_id"] == s.site_id] if checks is not None else None
+        digest = _digest(quality)
+        built, checked = (_read_stamp(docs / name) for name in (DOCS_STAMP, CHECKS_STAMP))
+        if built == s.input_hash and checked == digest:
             continue
-        if s.reused:
+        if s.reused and built != s.input_hash:   # not just new pooled rates
             warn(f"{s.site_id}: validation docs missing or out of date (an earlier run stopped before "
                  "writing them); rebuilding them")
+        if s.reused and not s.pre_quarantine:
             s = sitecache.load(cfg.out, s.site_id)
         tmp = docs.with_name(f".gx.tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        _gx(cfg, s, tmp)
+        _gx(cfg, s, tmp, quality)
         fault_point(f"docs: {s.site_id}")
+        (tmp / CHECKS_STAMP).write_text(digest + "\n")
         (tmp / DOCS_STAMP).write_text(s.input_hash + "\n")
         old = docs.with_name(f".gx.old{os.getpid()}")
         if docs.exists():
@@ -115,55 +126,71 @@ def validation_docs(cfg, sites, warn) -> None:
             shutil.rmtree(left, ignore_errors=True)
 
 
-def _gx(cfg, site_output, docs: Path | None = None) -> None:
-    """Dataset expectations (Great Expectations, on pandas batches) + Data Docs of one site, in
-    out/validation/<site>/gx/ (or `docs`). A saved table larger than GX_SAMPLE_ROWS shows as a
-    repeatable random sample (said in SAMPLED.txt): it was validated in full when mapped."""
-    from schemas.gx_docs import validate_site
+def _published_quality(cfg) -> pd.DataFrame | None:
+    """The published warehouse's `quality_check` rows (None when there is none to read)."""
+    from warehouse.quality import TABLE
 
-    docs = docs or cfg.out / "validation" / site_output.site_id / "gx"
-    shutil.rmtree(docs, ignore_errors=True)
-    tables, notes = _gx_tables(site_output)
-    validate_site(site_output.site_id, tables, docs)
-    _sampled_note(docs, notes)
-
-
-def _gx_tables(site_output) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    tables, notes = {}, []
-    for n, f in site_output.tables.items():
-        if isinstance(f, Path):  # a saved site table, validated in full by pandera / SQL already
-            f, total = _sample(f)
-            if len(f) < total:
-                notes.append(f"{n}: the full table ({total} rows) was validated in full when the site was "
-                             f"mapped (pandera models, SQL compiled from schemas/checks.csv); these Data Docs "
-                             f"show a random sample of {len(f)} rows.")
-            f["site_id"] = site_output.site_id   # the layout keeps it in the partition name
-        tables[n] = f.rename(columns={"study_id": "local_id"})
-    return tables, notes
-
-
-def _sampled_note(docs: Path, notes: list[str]) -> None:
-    if notes:
-        (docs / "SAMPLED.txt").write_text("\n".join(notes) + "\n", encoding="utf-8")
-
-
-GX_SAMPLE_ROWS = 10_000
-
-
-def _sample(path: Path, limit: int = GX_SAMPLE_ROWS) -> tuple[pd.DataFrame, int]:
-    """The whole table when small, else a repeatable random sample of `limit` rows."""
-    con = duckdb.connect()
+    path = cfg.out / "warehouse.duckdb"
+    if not path.exists():
+        return None
+    con = duckdb.connect(str(path.resolve()), read_only=True)
     try:
-        rel = f"read_parquet('{str(path).replace(chr(39), chr(39) * 2)}')"
-        total = con.execute(f"SELECT count(*) FROM {rel}").fetchone()[0]
-        sample = f"USING SAMPLE reservoir({int(limit)} ROWS) REPEATABLE (7)" if total > limit else ""
-        frame = con.execute(f"SELECT * FROM {rel} {sample}").fetchdf()
+        return con.execute(f"SELECT * FROM {TABLE}").fetchdf()
+    except duckdb.Error:
+        return None
     finally:
         con.close()
-    for col in frame.columns:
-        if col.endswith("_date") or col == "date_of_birth":
-            frame[col] = pd.to_datetime(frame[col])
-    return frame, total
+
+
+def _digest(quality: pd.DataFrame | None) -> str:
+    import hashlib
+
+    if quality is None:
+        return "-"
+    text = quality.sort_values(list(quality.columns)).to_csv(index=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _gx(cfg, site_output, docs: Path | None = None, quality: pd.DataFrame | None = None) -> None:
+    """Great Expectations over the site's mapped rows before quarantine, and its Data Docs, in
+    out/validation/<site>/gx/ (or `docs`). A table sampled for GX (every row with a finding
+    kept, the others sampled: etl.validate.prequarantine) is said on the index and in SAMPLED.txt.
+    `quality`: the site's dataset checks (default: those computable without the pooled
+    warehouse: row counts against the site cache, completeness)."""
+    import time
+
+    from etl.validate.gx_docs import validate_site
+    from warehouse import quality as dq
+
+    started = time.perf_counter()
+    docs = docs or cfg.out / "validation" / site_output.site_id / "gx"
+    shutil.rmtree(docs, ignore_errors=True)
+    tables, counts, notes = gx_tables(site_output)
+    if quality is None:
+        quality = dq.frame(dq.site_checks(site_output.site_id, site_output.pre_quarantine,
+                                          site_output.previous_rows))
+    validate_site(site_output.site_id, tables, docs, counts=counts, notes=notes, quality=quality)
+    if notes:
+        (docs / "SAMPLED.txt").write_text("\n".join(notes) + "\n", encoding="utf-8")
+    (docs / "TIMING.txt").write_text(f"GX validation and Data Docs: {time.perf_counter() - started:.1f} s\n",
+                                     encoding="utf-8")
+
+
+def gx_tables(site_output) -> tuple[dict[str, pd.DataFrame], dict[str, dict], list[str]]:
+    """The frames GX validates (the masked pre-quarantine samples), their counts, and a note
+    for every table where they are a sample."""
+    tables, counts, notes = {}, {}, []
+    for n, p in sorted(site_output.pre_quarantine.items()):
+        frame = p.frame()
+        tables[n] = frame
+        counts[n] = {"rows": p.rows, "failing_rows": p.failing_rows, "sample_rows": len(frame)}
+        if len(frame) < p.rows:
+            kept = min(p.failing_rows, len(frame))
+            notes.append(f"{n}: {p.rows:,} mapped rows before quarantine, {p.failing_rows:,} with a finding; GX "
+                         f"validated {len(frame):,} of them: {'every' if kept == p.failing_rows else 'the first'} "
+                         f"{kept:,} with a finding and a random sample of the others. Counts of unexpected values "
+                         f"are exact for the rows with a finding; percentages are of the rows validated.")
+    return tables, counts, notes
 
 
 def do_validate(config: Path, site_id: str, log) -> int:
@@ -178,7 +205,11 @@ def do_validate(config: Path, site_id: str, log) -> int:
     result = run_site(cfg, site, key)
     out_dir = cfg.out / "validation" / site_id
     report = write_validation_report(out_dir, result, config)
-    _gx(cfg, result)
+    from dataclasses import replace
+
+    from warehouse.sitecache import previous_table_rows
+
+    _gx(cfg, replace(result, previous_rows=previous_table_rows(cfg.out, site_id)))  # rows vs. the last refresh
     discard_work(cfg, site_id)  # the DuckDB path's Parquet: a dry run keeps nothing
     log("validate", f"{site_id}: {result.patients_read} patients read, "
                     f"{result.patients_read - result.patients_quarantined} would load, "
@@ -252,6 +283,26 @@ def do_export_omop(config: Path, out: Path, vocabulary: Path | None):
         raise UsageError(str(exc)) from None
     finally:
         con.close()
+
+
+def do_quality(config: Path) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The last published refresh's dataset checks (warehouse table quality_check): the
+    DQD-style summary per check, the failed results, and the run id."""
+    from warehouse.quality import TABLE, summary
+
+    cfg = load_config(config)
+    con = duckdb.connect(str(warehouse_path(cfg)), read_only=True)
+    try:
+        try:
+            results = con.execute(f"SELECT * FROM {TABLE}").fetchdf()
+        except duckdb.CatalogException:
+            raise UsageError(f"the warehouse at {cfg.out / 'warehouse.duckdb'} has no {TABLE} table (built by an "
+                             f"older carpool): run `carpool refresh --full --config {cfg.path}`") from None
+        row = con.execute("SELECT value FROM study_config WHERE key = 'run_id'").fetchone()
+    finally:
+        con.close()
+    failed = results[~results["passed"]].sort_values(["check_id", "site_id", "table_name", "column_name"])
+    return summary(results), failed, row[0] if row else ""
 
 
 def do_runs(config: Path, limit: int, log=None) -> list[dict]:

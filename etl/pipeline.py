@@ -26,7 +26,7 @@ from etl.outdir import check_output_dir, claim
 from etl.site import export_dir, run_site, site_mapping
 from etl.validate.validation_report import write_validation_report
 from etl.version import code_version
-from warehouse import publish, sitecache
+from warehouse import publish, quality, sitecache
 from warehouse.build import WarehouseInput, build
 from warehouse.lock import refresh_lock
 from warehouse.runlog import read_runs, refresh_runs, try_append_run
@@ -174,7 +174,9 @@ def _refresh(cfg: Config, now: datetime, outcome: RefreshOutcome, holder, key: b
     data = WarehouseInput(outcome.run_id, [s.site_id for s in outcome.sites], tables,
                           _concat([s.quarantine for s in outcome.sites]), _files(outcome.sites), _runs_frame(runs),
                           {"cutoff_date": cfg.cutoff_date.isoformat(), "study": cfg.study, "run_id": outcome.run_id,
-                           "key_source": outcome.key_source})
+                           "key_source": outcome.key_source},
+                          quality.frame([r for s in outcome.sites
+                                         for r in quality.site_checks(s.site_id, s.pre_quarantine, s.previous_rows)]))
     holder.phase("building the warehouse")
     build(run_dir, data)
     (run_dir / "build.json").write_text(json.dumps({"signature": signature, "run_id": outcome.run_id}))

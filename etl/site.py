@@ -21,6 +21,7 @@ from etl.onboarding.todos import refuse_todos
 from etl.outdir import remove
 from etl.read.paths import confine
 from etl.read.readers import RawTable, read_source
+from etl.validate import prequarantine
 from etl.validate.cell_findings import cell_findings
 from etl.validate.phi import mask_quarantine
 from etl.validate.pseudonymize import pseudonymize, study_id
@@ -91,6 +92,8 @@ def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = 
     sql = sql_tables(cfg, site, mapping) if sql is None else {t for t in sql if t in mapping.tables}
     mapping, raw = read_site(cfg, site, skip=sql)
     tables, findings, ident_values = map_site(mapping, raw, skip=sql, cutoff=cfg.cutoff_date)
+    masker = prequarantine.Masker(ident_values, lambda lid: study_id(key, site.id, lid))
+    pre = before_quarantine(tables, findings, masker)
     done: dict[str, duckpath.SqlTable] = {}
     if sql:
         work = work_dir or cfg.out / "work" / site.id
@@ -124,13 +127,27 @@ def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = 
             files = pd.concat([files, pd.DataFrame([{"source": src, "path": d.label, **d.file_counts,
                                                      "sha256": sha256_file(path)}])], ignore_index=True)
         quarantine = pd.concat([quarantine, d.quarantine], ignore_index=True)
+        pre[name] = d.pre_quarantine
     if done:
         quarantine = quarantine[QUARANTINE_COLUMNS].sort_values(
             ["source_file", "source_row", "rule_id"], kind="stable").reset_index(drop=True)
     quarantine = mask_quarantine(quarantine, ident_values, lambda lid: study_id(key, site.id, lid))
     warnings = int((quarantine["severity"] == "warning").sum())
     return SiteOutput(site.id, "", out, quarantine, files, split.patients_read,
-                      split.patients_quarantined, warnings)
+                      split.patients_quarantined, warnings, pre_quarantine=pre)
+
+
+def before_quarantine(tables: dict[str, pd.DataFrame], findings: list[Finding],
+                      masker: prequarantine.Masker) -> dict[str, prequarantine.TableProfile]:
+    """HOOK for the GX Data Docs and dataset checks: each mapped table just before the
+    load/quarantine split (row and non-null counts, a masked sample keeping the failing rows).
+    Whatever path maps a table must hand it here (the DuckDB path: `SqlTable.pre_quarantine`)."""
+    failing: dict[str, set[int]] = {}
+    for f in findings:
+        if f.row_id is not None:
+            failing.setdefault(f.table, set()).add(int(f.row_id))
+    return {name: prequarantine.from_frame(name, frame, failing.get(name, set()), masker)
+            for name, frame in tables.items()}
 
 
 def discard_work(cfg: Config, site_id: str) -> None:

@@ -5,7 +5,7 @@ table. There is one generator per expectation *type* (column exists, not null,
 in code list, between, row count, compound key unique); each reads the
 column keys of common.yml and never knows about a particular table.
 
-Running the suites and writing Data Docs is in ``schemas/gx_docs.py``.
+Running the suites and writing Data Docs is in ``etl/validate/gx_docs.py``.
 """
 
 from __future__ import annotations

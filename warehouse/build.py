@@ -24,7 +24,7 @@ import duckdb
 import pandas as pd
 
 from schemas.model import common_schema
-from warehouse import layout, results
+from warehouse import layout, quality, results
 from warehouse.dictionary import (
     CODELIST_PREFIX,
     ColumnDoc,
@@ -67,6 +67,7 @@ META_TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("key_source", "VARCHAR", "Where the pseudonymization key came from: env, file or demo (never the key)."),
     ],
     "study_config": [("key", "VARCHAR", "Setting."), ("value", "VARCHAR", "Value (e.g. cutoff_date).")],
+    quality.TABLE: quality.COLUMNS,   # dataset-level checks (warehouse.quality)
 }
 LINEAGE_DOCS = {"study_id": ColumnDoc("Pseudonymous patient id: keyed HMAC of site and local id."),
                 "source_file": ColumnDoc("Export file (and sheet) of the row."),
@@ -82,6 +83,7 @@ class WarehouseInput:
     files: pd.DataFrame
     runs: pd.DataFrame
     settings: dict[str, str]
+    quality: pd.DataFrame | None = None      # site-level quality_check rows; the rates are added here
 
 
 def clinical_ddl(name: str) -> str:
@@ -114,7 +116,8 @@ def build(dest: Path, data: WarehouseInput) -> Path:
     _clinical_parquet(root, data)
     meta = {"quarantine": data.quarantine.assign(run_id=data.run_id),
             "etl_file": data.files.assign(run_id=data.run_id), "etl_run": data.runs,
-            "study_config": pd.DataFrame(sorted(data.settings.items()), columns=["key", "value"])}
+            "study_config": pd.DataFrame(sorted(data.settings.items()), columns=["key", "value"]),
+            quality.TABLE: quality.frame([]) if data.quality is None else data.quality}
     for name, frame in meta.items():
         _meta_parquet(root, name, frame, data.site_ids)
     _codelist_parquet(root)
@@ -136,6 +139,9 @@ def build(dest: Path, data: WarehouseInput) -> Path:
                  "has run): one row per statistic, from the result set the run's `results` link points at, "
                  "published atomically beside the warehouse.", [(c, d) for c, _, d in results.COLUMNS])
         create_views(con)
+        # the per-site rates need the pooled views: quality_check is written again, complete
+        checks = quality.frame(meta[quality.TABLE].to_dict("records") + quality.rate_checks(con))
+        _meta_parquet(root, quality.TABLE, checks, data.site_ids)
         write_dictionary(con, documented(_table_docs(), VIEWS_DIR), set(stored), root)
         _comment(con, "data_dictionary", "Every warehouse table and view column: type, unit, code list, "
                  "description.", [])

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -31,6 +31,7 @@ from warehouse.durable import sha256_file, sql_path
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
 USED = "__used__"
+PRE_DIR = "pre_quarantine"   # masked pre-quarantine samples (etl.validate.prequarantine), one file per table
 MANIFEST_KEYS = {"site_id": str, "input_hash": str, "tables": list, "patients_read": int,
                  "patients_quarantined": int, "warnings": int}
 CORRUPT = (OSError, ValueError, KeyError, TypeError, pa.ArrowException)   # what a damaged cache raises
@@ -47,6 +48,13 @@ class SiteOutput:
     patients_quarantined: int
     warnings: int
     reused: bool = False
+    # table -> etl.validate.prequarantine.TableProfile: the mapped rows before quarantine (counts, masked sample)
+    pre_quarantine: dict = field(default_factory=dict)
+    previous_rows: dict = field(default_factory=dict)   # table -> mapped rows of the output this one replaced
+
+    def table_rows(self) -> dict[str, int]:
+        """Mapped rows per table, before quarantine (the export's size, table by table)."""
+        return {t: p.rows for t, p in sorted(self.pre_quarantine.items())}
 
     @property
     def patients_loaded(self) -> int:
@@ -143,9 +151,11 @@ def check(out: Path, site_id: str) -> tuple[dict | None, str | None]:
 
 def summary(out: Path, site_id: str) -> SiteOutput:
     """A reused site's counts from its manifest, without reading its tables (`load` does)."""
-    m = json.loads((out / "sites" / site_id / "manifest.json").read_text())
+    d = out / "sites" / site_id
+    m = json.loads((d / "manifest.json").read_text())
     return SiteOutput(site_id, m["input_hash"], {}, pd.DataFrame(), pd.DataFrame(), m["patients_read"],
-                      m["patients_quarantined"], m["warnings"], reused=True)
+                      m["patients_quarantined"], m["warnings"], reused=True, pre_quarantine=_pre(d, m),
+                      previous_rows=m.get("previous_rows", {}))
 
 
 def load(out: Path, site_id: str) -> SiteOutput:
@@ -155,7 +165,25 @@ def load(out: Path, site_id: str) -> SiteOutput:
     tables = {name: d / f"{name}.parquet" for name in m["tables"]}
     return SiteOutput(site_id, m["input_hash"], tables, pd.read_parquet(d / "quarantine.parquet"),
                       pd.read_parquet(d / "files.parquet"), m["patients_read"], m["patients_quarantined"],
-                      m["warnings"], reused=True)
+                      m["warnings"], reused=True, pre_quarantine=_pre(d, m), previous_rows=m.get("previous_rows", {}))
+
+
+def _pre(d: Path, manifest: dict) -> dict:
+    """The pre-quarantine profiles kept in the cache (none in a cache written before they were)."""
+    from etl.validate.prequarantine import TableProfile
+
+    out = {}
+    for table, c in (manifest.get("pre_quarantine") or {}).items():
+        path = d / PRE_DIR / f"{table}.parquet"
+        if path.is_file():
+            out[table] = TableProfile(table, int(c["rows"]), dict(c["non_null"]), int(c["failing_rows"]), path)
+    return out
+
+
+def previous_table_rows(out: Path, site_id: str) -> dict[str, int]:
+    """Mapped rows per table of the site's cached output (what the next output is compared with)."""
+    m = cached(out, site_id)
+    return {t: int(c["rows"]) for t, c in ((m or {}).get("pre_quarantine") or {}).items()}
 
 
 def save(out: Path, result: SiteOutput) -> SiteOutput:
@@ -169,16 +197,34 @@ def save(out: Path, result: SiteOutput) -> SiteOutput:
         _write_table(name, frame, tmp / f"{name}.parquet")
     result.quarantine.to_parquet(tmp / "quarantine.parquet", index=False)
     result.files.to_parquet(tmp / "files.parquet", index=False)
+    (tmp / PRE_DIR).mkdir()
+    for name, profile in result.pre_quarantine.items():
+        _write_sample(profile.frame(), tmp / PRE_DIR / f"{name}.parquet")
+    previous = result.previous_rows if result.reused else previous_table_rows(out, result.site_id)
     manifest = {"site_id": result.site_id, "input_hash": result.input_hash, "tables": sorted(result.tables),
                 "patients_read": result.patients_read, "patients_quarantined": result.patients_quarantined,
-                "warnings": result.warnings}
+                "warnings": result.warnings,
+                "pre_quarantine": {n: p.counts() for n, p in sorted(result.pre_quarantine.items())},
+                "previous_rows": previous}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     old = out / "sites" / f".{result.site_id}.old{os.getpid()}"
     if final.exists():
         os.replace(final, old)
     os.replace(tmp, final)
     remove(out, old)  # only inside carpool's own output folder (etl.outdir)
-    return replace(result, tables={n: final / f"{n}.parquet" for n in result.tables})
+    return replace(result, tables={n: final / f"{n}.parquet" for n in result.tables},
+                   pre_quarantine=_pre(final, manifest), previous_rows=previous)
+
+
+def _write_sample(frame: pd.DataFrame, dest: Path) -> None:
+    """A masked pre-quarantine sample; a column of mixed Python types is kept as text."""
+    try:
+        frame.to_parquet(dest, index=False)
+    except (pa.ArrowException, TypeError, ValueError):
+        frame = frame.copy()
+        for col in frame.select_dtypes(include="object").columns:
+            frame[col] = frame[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+        frame.to_parquet(dest, index=False)
 
 
 def _write_table(name: str, table: pd.DataFrame | Path, dest: Path) -> None:

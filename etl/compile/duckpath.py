@@ -40,6 +40,7 @@ from etl.compile.compiler import load_codes
 from etl.compile.mapping import SiteMapping
 from etl.errors import ConfigError, InputError
 from etl.read.readers import check_header
+from etl.validate import prequarantine
 from etl.validate.pseudonymize import study_id
 from etl.validate.quarantine import NO_CASCADE, QUARANTINE_COLUMNS, mask_identifiers, unmapped_records
 from schemas import rules
@@ -93,6 +94,7 @@ class SqlTable:
     bad: set[int] = field(default_factory=set)          # source rows with an error (shared files only)
     file_counts: dict | None = None     # rows_read/loaded/quarantined when the file is the table's alone
     rows_loaded: int = 0
+    pre_quarantine: prequarantine.TableProfile | None = None   # the mapped rows before quarantine
 
 
 def run_table(mapping: SiteMapping, tname: str, export_dir: Path, work_dir: Path, *, key: bytes,
@@ -322,6 +324,9 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
                                                     "local_id"], dtype=object).astype({"_row": "int64"}))
     parts.append("SELECT * FROM rf")
     con.execute("CREATE TEMP TABLE f AS " + " UNION ALL ".join(parts))
+    # HOOK (GX Data Docs, dataset checks): the mapped rows before quarantine, masked and sampled in SQL
+    pre = prequarantine.from_duckdb(con, "t2", "SELECT _row FROM f", tname,
+                                    prequarantine.Masker(identifiers, lambda lid: study_id(key, site, lid)))
     # the patient cascade (etl.validate.quarantine.resolve): exact copies of a quarantined patient go with it
     con.register("causes", pd.DataFrame(list(causes.items()), columns=["local_id", "detail"], dtype=object))
     con.execute(f"DELETE FROM f WHERE {sc.one_of('rule_id', sorted(NO_CASCADE))} "
@@ -358,7 +363,8 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
                     FROM t2 ANTI JOIN bad USING (_row) JOIN sid USING (local_id)
                     ORDER BY source_row) TO {sc.lit(str(parquet))} (FORMAT PARQUET)""")
     loaded = con.execute(f"SELECT count(*) FROM read_parquet({sc.lit(str(parquet))})").fetchone()[0]
-    res = SqlTable(tname, label, parquet, quarantine[QUARANTINE_COLUMNS], rows_read, rows_loaded=int(loaded))
+    res = SqlTable(tname, label, parquet, quarantine[QUARANTINE_COLUMNS], rows_read, rows_loaded=int(loaded),
+                   pre_quarantine=pre)
     if shared:
         res.used = set(con.execute("SELECT _row FROM t2").fetchdf()["_row"].astype(int))
         res.bad = set(con.execute(bad_rows).fetchdf()["_row"].astype(int))

@@ -19,6 +19,7 @@ from etl.errors import InputError
 from etl.read.encoding import detect_encoding, wide
 from etl.read.excel_cells import bad_cells
 from etl.read.workbook_limits import check_workbook
+from schemas.catalog import catalog
 
 ROW = "_source_row"
 MAX_FIELD_CHARS = 10 * 1024 * 1024  # one CSV field; cells over CELL_TOO_LONG's limit become findings
@@ -178,7 +179,18 @@ def _read_sav(path: Path, source: Source) -> tuple[pd.DataFrame, dict]:
     return frame, labels
 
 
+HEADER_SHOWN = 40  # characters of an oversized header cell shown in the error
+
+
 def check_header(path: Path, header: list[str]) -> None:
+    """A header a person can act on: no repeated names, and no cell longer than the catalog's
+    cell limit (CELL_TOO_LONG), which is a pasted document, not a column name; the error shows
+    only its start, never the whole cell."""
+    limit = int(catalog()["CELL_TOO_LONG"].limit)
+    for i, h in enumerate(header, start=1):
+        if len(h) > limit:
+            raise InputError(f"{path}: header column {i} is {len(h):,} characters long (more than {limit:,}; "
+                             f"starts {h[:HEADER_SHOWN]!r}…): not a header row (check header_row and the file)")
     seen = set()
     for h in header:
         if h in seen:

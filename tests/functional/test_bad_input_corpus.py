@@ -29,6 +29,7 @@ CORPUS = ROOT / "tests" / "corpus" / "bad_inputs"
 KEY = "corpus-test-key-0123456789abcdef"
 with (CORPUS / "cases.csv").open(encoding="utf-8", newline="") as _fh:
     CASES = {r["case"]: r for r in csv.DictReader(_fh)}
+ECHO_MAX = 5_000   # no message repeats a megabyte cell or header (csv_header_1mb, csv_cell_1mb)
 TEMPLATES = {"a": ("center_a", "patients", "export/cart_patients.csv"),
              "e": ("center_e", "redcap", "export/cart_redcap_raw.csv")}
 
@@ -125,6 +126,8 @@ def _run(args: list[str]):
     crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
     assert not crashed and "Traceback" not in result.output, (
         f"traceback in `carpool {args[0]}`: {type(result.exception).__name__}: {result.exception}")
+    longest = max(map(len, result.output.splitlines()), default=0)
+    assert longest <= ECHO_MAX, f"`carpool {args[0]}` printed a {longest:,}-character line (an input echoed whole?)"
     return result
 
 

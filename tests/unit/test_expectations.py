@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from etl.validate.gx_docs import validate_site
 from schemas.expectations import build_suites, load_common_schema
-from schemas.gx_docs import validate_site
 from schemas.model import codes
 
 SCHEMA = load_common_schema()
@@ -127,3 +127,42 @@ def test_docs_dir_may_be_relative(tmp_path, monkeypatch):
     report = validate_site("C", {"sex_only": pd.DataFrame()} | valid_tables(1), Path("docs"))
     assert report.docs_index == tmp_path / "docs" / "index.html"
     assert sorted(os.listdir(tmp_path)) == ["docs"]
+
+
+def test_data_docs_open_offline_and_the_index_lists_every_suite(bad_report):
+    """Issue 13: GX's templates load their styles from CDNs; offline the pages were unstyled
+    and the index (drawn by a JavaScript table) was empty."""
+    import re
+
+    from etl.validate.docs_offline import remote_references
+
+    docs = bad_report.docs_index.parent
+    assert remote_references(docs) == []
+    for page in docs.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert not re.search(r"<(link|script)\b[^>]*(href|src)\s*=\s*[\"']?(https?:)?//", text, re.I), page
+        assert 'id="carpool-offline"' in text, page
+    index = bad_report.docs_index.read_text(encoding="utf-8")
+    for table in set(SCHEMA["tables"]) - {"response"}:
+        link = re.search(rf'<a href="(validations/{table}/[^"]+\.html)">{table}</a>', index)
+        assert link and (docs / link.group(1)).is_file(), table
+        assert f'href="expectations/{table}.html"' in index
+    assert index.count('class="fail">Failed') == len({o.table for o in bad_report.failures()})
+
+
+def test_masked_examples_keep_names_and_local_ids_out_of_the_docs(tmp_path):
+    """GX shows unexpected values as examples: the pre-quarantine sample is masked first."""
+    from etl.validate.prequarantine import Masker
+
+    tables = valid_tables(3)
+    tables["patient"]["local_id"] = ["MRN7700123", "MRN7700124", "MRN7700125"]
+    tables["patient"].loc[1, "sex"] = "Chen Xiaoming"               # a name in a coded column
+    tables["patient"].loc[2, "disease_status"] = "call 138-0000-1111"  # a phone number
+    masker = Masker({"Chen Xiaoming", "13800001111"}, lambda lid: f"sid{len(lid)}x{lid[-1]}")
+    masked = {t: masker.mask(f) for t, f in tables.items()}
+    report = validate_site("M", masked, tmp_path / "gx")
+    assert not report.outcome("patient", IN_SET, "sex").success   # the failure is still counted
+    text = "\n".join(p.read_text(encoding="utf-8") for p in (tmp_path / "gx").rglob("*.html"))
+    for secret in ("Chen", "Xiaoming", "138-0000-1111", "MRN77001"):
+        assert secret not in text
+    assert "***" in text

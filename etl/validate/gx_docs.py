@@ -1,5 +1,10 @@
 """Validate one site's tables with Great Expectations and write Data Docs.
 
+The tables are the site's mapped rows *before* quarantine (etl.validate.prequarantine:
+failing rows plus a sample of the others, identifiers masked), so the docs show the
+failures the quarantine then acts on. The suites come from the check catalog and
+common.yml (schemas.expectations). The docs open offline (etl.validate.docs_offline).
+
 GX runs on pandas batches, not on the DuckDB warehouse: GX 1.x fails on
 DuckDB through SQLAlchemy (IndexError in resolve_metric_bundle, GX issues
 10738 and 11579).
@@ -29,6 +34,7 @@ from great_expectations.data_context.types.base import (
     ProgressBarsConfig,
 )
 
+from etl.validate.docs_offline import make_offline, write_index
 from schemas.expectations import build_suites, load_common_schema
 
 DOCS_SITE = "carpool"
@@ -121,12 +127,18 @@ def validate_site(
     docs_dir: Path,
     common_schema: dict | None = None,
     run_time: datetime | None = None,
+    counts: dict[str, dict] | None = None,
+    notes: list[str] | tuple[str, ...] = (),
+    quality: pd.DataFrame | None = None,
 ) -> GXReport:
     """Run each table's suite on its DataFrame; write Data Docs under ``docs_dir``.
 
     Tables of the schema missing from ``tables`` are listed in
     ``skipped_tables`` (not a failure); extra tables are ignored. ``run_time``
-    stamps the docs (GX uses the current time when it is None).
+    stamps the docs (GX uses the current time when it is None). ``counts``: per table,
+    ``rows`` (mapped), ``failing_rows`` and ``sample_rows`` for the index (default: the
+    frame's length); ``notes`` (how tables were sampled) and ``quality`` (the site's
+    dataset checks, warehouse.quality) go on the index page too.
     """
     docs_dir = Path(docs_dir).resolve()
     schema = common_schema if common_schema is not None else load_common_schema()
@@ -136,6 +148,7 @@ def validate_site(
     source = context.data_sources.add_pandas(name=site_id)
     outcomes: list[ExpectationOutcome] = []
     success = True
+    listed: list[dict] = []
     for table, suite in suites.items():
         if table not in tables:
             continue
@@ -151,8 +164,15 @@ def validate_site(
             run_id=run_id,
         )
         success = success and bool(result.success)
-        outcomes.extend(_outcomes(table, result))
+        found = _outcomes(table, result)
+        outcomes.extend(found)
+        n = len(tables[table])
+        listed.append({"table": table, "success": bool(result.success), "evaluated": len(found),
+                       "failed": sum(not o.success for o in found),
+                       **{"rows": n, "failing_rows": 0, "sample_rows": n, **(counts or {}).get(table, {})}})
     context.build_data_docs(site_names=[DOCS_SITE])
+    make_offline(docs_dir)
+    write_index(docs_dir, site_id, listed, list(notes), quality)
     return GXReport(
         site_id=site_id,
         success=success,
