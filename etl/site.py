@@ -25,6 +25,7 @@ from etl.validate.cell_findings import cell_findings
 from etl.validate.phi import mask_quarantine
 from etl.validate.pseudonymize import pseudonymize, study_id
 from etl.validate.quarantine import QUARANTINE_COLUMNS, Split, cascade_detail, patient_causes, resolve
+from etl.validate.where import annotate
 from schemas.catalog import Finding
 from schemas.cell_limits import oversize_findings
 from schemas.pandera_models import validate_table
@@ -74,11 +75,12 @@ def map_site(mapping: SiteMapping, raw: dict[str, RawTable], skip: set[str] = fr
         frame["site_id"] = mapping.site_id
     names, births, ident_values = _identifiers(mapping, raw)
     findings = list(mapper.findings) + cell_findings(mapping, raw, tables)
-    findings += harmonize_site(tables, births)
+    findings += harmonize_site(tables, births, {n: mt.reported for n, mt in mapped.items()})
     for name, mt in mapped.items():
         findings += validate_table(name, tables[name], mt.reported)
         findings += oversize_findings(name, tables[name])
-    findings += cross_table_findings(tables, names, cutoff)
+    findings += cross_table_findings(tables, names, cutoff, site_rules=mapping.rules)
+    findings = annotate(findings, mapping, {n: mt.groups for n, mt in mapped.items()})
     return tables, findings, ident_values
 
 

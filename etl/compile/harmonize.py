@@ -17,13 +17,18 @@ from schemas.catalog import Finding, catalog, finding
 from schemas.model import code_attr
 
 
-def harmonize_site(tables: dict[str, pd.DataFrame], birth_dates: pd.Series | None) -> list[Finding]:
-    """Fill harmonized columns in place; return findings (grade problems and disagreements)."""
+def harmonize_site(tables: dict[str, pd.DataFrame], birth_dates: pd.Series | None,
+                   reported: dict[str, set[tuple[int, str]]] | None = None) -> list[Finding]:
+    """Fill harmonized columns in place; return findings (grade problems and disagreements).
+    `reported`: table -> (row id, column) cells already explained by a finding; the grade
+    columns a bad source grade leaves empty are added, so the field rules do not report
+    the same bad cell again (one finding for one bad cell)."""
     out: list[Finding] = []
     if "patient" in tables and "infusion" in tables and birth_dates is not None:
         _age(tables["patient"], tables["infusion"], birth_dates)
     if "toxicity" in tables and len(tables["toxicity"]):
-        out += _grades(tables["toxicity"], tables.get("patient"))
+        explained = reported.setdefault("toxicity", set()) if reported is not None else set()
+        out += _grades(tables["toxicity"], tables.get("patient"), explained)
     if "toxicity_treatment" in tables:
         _dex_equivalent(tables["toxicity_treatment"])
     if "response" in tables:
@@ -33,15 +38,25 @@ def harmonize_site(tables: dict[str, pd.DataFrame], birth_dates: pd.Series | Non
     return out
 
 
-def _grades(tox: pd.DataFrame, patient: pd.DataFrame | None) -> list[Finding]:
+def _grades(tox: pd.DataFrame, patient: pd.DataFrame | None, explained: set[tuple[int, str]]) -> list[Finding]:
+    """ASTCT grades filled in place. A grade that cannot be graded is one GRADE_OUT_OF_SCALE
+    finding on source_grade; the grade columns it leaves empty are `explained`, not
+    REQUIRED_MISSING too. With no grade or no known scale there is nothing to grade: that
+    cell's own finding (REQUIRED_MISSING, UNKNOWN_CODE, TYPE_MISMATCH...) says why."""
     graded = harmonize_frame(tox, patient)
     missing_grade = tox["grade_astct"].isna()
     tox.loc[missing_grade, "grade_astct"] = graded.loc[missing_grade, "grade_astct"]
     missing_method = tox["grade_method"].isna()
     tox.loc[missing_method, "grade_method"] = graded.loc[missing_method, "grade_method"]
+    scales = set(code_attr("grading_scale", "max_grade"))
     out = []
     for i, rule in graded["rule_id"].dropna().items():
         row = tox.loc[i]
+        if rule == "GRADE_OUT_OF_SCALE":
+            rid = int(row["_row_id"])
+            explained.update({(rid, "grade_astct"), (rid, "grade_method"), (rid, "source_grade")})
+            if pd.isna(row["source_grade"]) or row["source_scale"] not in scales:
+                continue
         value = row["source_grade"] if rule == "GRADE_OUT_OF_SCALE" else row["grade_astct"]
         out.append(finding(rule, "toxicity", int(row["_row_id"]),
                            "source_grade" if rule == "GRADE_OUT_OF_SCALE" else "grade_astct", value,
