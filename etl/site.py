@@ -25,6 +25,7 @@ from etl.validate.cell_findings import cell_findings
 from etl.validate.phi import mask_quarantine
 from etl.validate.pseudonymize import pseudonymize, study_id
 from etl.validate.quarantine import QUARANTINE_COLUMNS, Split, cascade_detail, patient_causes, resolve
+from etl.validate.unmapped import unmapped_columns
 from etl.validate.where import annotate
 from schemas.catalog import Finding
 from schemas.cell_limits import oversize_findings
@@ -41,6 +42,14 @@ def site_mapping(cfg: Config, site: SiteConfig) -> SiteMapping:
     refuse_todos(mapping)  # a scaffold draft's open questions: never load a guess
     confine(mapping, export_dir(cfg, site, mapping))
     return mapping
+
+
+def quarantine_threshold(cfg: Config, mapping: SiteMapping) -> tuple[float, str]:
+    """The site's quarantine threshold (percent of patients) and where it is set: the
+    mapping's `quality.max_quarantined_pct`, else carpool.yml's `quality.max_quarantined_pct`."""
+    if mapping.quality is not None:
+        return mapping.quality.max_quarantined_pct, f"{mapping.path} quality.max_quarantined_pct"
+    return cfg.quality.max_quarantined_pct, "quality.max_quarantined_pct"
 
 
 def export_dir(cfg: Config, site: SiteConfig, mapping: SiteMapping) -> Path:
@@ -132,7 +141,8 @@ def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = 
     quarantine = mask_quarantine(quarantine, ident_values, lambda lid: study_id(key, site.id, lid))
     warnings = int((quarantine["severity"] == "warning").sum())
     return SiteOutput(site.id, "", out, quarantine, files, split.patients_read,
-                      split.patients_quarantined, warnings)
+                      split.patients_quarantined, warnings,
+                      unmapped=unmapped_columns(mapping, raw, export_dir(cfg, site, mapping)))
 
 
 def discard_work(cfg: Config, site_id: str) -> None:

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -47,6 +47,7 @@ class SiteOutput:
     patients_quarantined: int
     warnings: int
     reused: bool = False
+    unmapped: dict[str, list[str]] = field(default_factory=dict)   # source file -> columns no mapping reads
 
     @property
     def patients_loaded(self) -> int:
@@ -145,7 +146,7 @@ def summary(out: Path, site_id: str) -> SiteOutput:
     """A reused site's counts from its manifest, without reading its tables (`load` does)."""
     m = json.loads((out / "sites" / site_id / "manifest.json").read_text())
     return SiteOutput(site_id, m["input_hash"], {}, pd.DataFrame(), pd.DataFrame(), m["patients_read"],
-                      m["patients_quarantined"], m["warnings"], reused=True)
+                      m["patients_quarantined"], m["warnings"], reused=True, unmapped=m.get("unmapped") or {})
 
 
 def load(out: Path, site_id: str) -> SiteOutput:
@@ -155,7 +156,7 @@ def load(out: Path, site_id: str) -> SiteOutput:
     tables = {name: d / f"{name}.parquet" for name in m["tables"]}
     return SiteOutput(site_id, m["input_hash"], tables, pd.read_parquet(d / "quarantine.parquet"),
                       pd.read_parquet(d / "files.parquet"), m["patients_read"], m["patients_quarantined"],
-                      m["warnings"], reused=True)
+                      m["warnings"], reused=True, unmapped=m.get("unmapped") or {})
 
 
 def save(out: Path, result: SiteOutput) -> SiteOutput:
@@ -171,7 +172,7 @@ def save(out: Path, result: SiteOutput) -> SiteOutput:
     result.files.to_parquet(tmp / "files.parquet", index=False)
     manifest = {"site_id": result.site_id, "input_hash": result.input_hash, "tables": sorted(result.tables),
                 "patients_read": result.patients_read, "patients_quarantined": result.patients_quarantined,
-                "warnings": result.warnings}
+                "warnings": result.warnings, "unmapped": result.unmapped}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     old = out / "sites" / f".{result.site_id}.old{os.getpid()}"
     if final.exists():

@@ -25,7 +25,8 @@ def harmonize_site(tables: dict[str, pd.DataFrame], birth_dates: pd.Series | Non
     the same bad cell again (one finding for one bad cell)."""
     out: list[Finding] = []
     if "patient" in tables and "infusion" in tables and birth_dates is not None:
-        _age(tables["patient"], tables["infusion"], birth_dates)
+        explained = reported.setdefault("patient", set()) if reported is not None else set()
+        _age(tables["patient"], tables["infusion"], birth_dates, explained)
     if "toxicity" in tables and len(tables["toxicity"]):
         explained = reported.setdefault("toxicity", set()) if reported is not None else set()
         out += _grades(tables["toxicity"], tables.get("patient"), explained)
@@ -72,11 +73,20 @@ def _dex_equivalent(tt: pd.DataFrame) -> None:
                                     * tt.loc[need, "agent"].map(factors)).round(4)
 
 
-def _age(patient: pd.DataFrame, infusion: pd.DataFrame, birth_dates: pd.Series) -> None:
+def _age(patient: pd.DataFrame, infusion: pd.DataFrame, birth_dates: pd.Series,
+         explained: set[tuple[int, str]]) -> None:
+    """Age at the first infusion from the birth date. With a birth date but no infusion date
+    the age is `explained` by the infusion's own finding (REQUIRED_MISSING, DATE_UNPARSEABLE
+    or MISSING_INFUSION): one missing date is one finding. With no birth date the age's
+    REQUIRED_MISSING is the finding."""
     first = infusion.groupby("local_id")["infusion_date"].min()
     need = patient["age_years"].isna()
     for i in patient.index[need]:
         lid = patient.at[i, "local_id"]
         born, at = birth_dates.get(lid), first.get(lid)
-        if born is not None and at is not None and not pd.isna(at) and not pd.isna(born):
+        if born is None or pd.isna(born):
+            continue
+        if at is None or pd.isna(at):
+            explained.add((int(patient.at[i, "_row_id"]), "age_years"))
+        else:
             patient.at[i, "age_years"] = convert.age_at(pd.Timestamp(born).date(), pd.Timestamp(at).date())
