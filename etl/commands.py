@@ -189,11 +189,13 @@ def do_validate(config: Path, site_id: str, log) -> int:
     log("validate", f"{site_id}: {result.patients_read} patients read, "
                     f"{result.patients_read - result.patients_quarantined} would load, "
                     f"{result.patients_quarantined} would be quarantined, {result.warnings} warnings")
-    errors = result.quarantine[result.quarantine["severity"] == "error"]
-    counts = errors["rule_id"].value_counts()  # causes first; their cascades last
-    for (rule, n) in sorted(counts.items(), key=lambda rn: (rn[0] == "CASCADE_PATIENT", -rn[1]))[:8]:
-        example = errors[errors["rule_id"] == rule].iloc[0]
-        log("problem", f"  {rule} x{n}: {location(example.to_dict())}: {example['message']}")
+    q = result.quarantine
+    counts = q.groupby(["severity", "rule_id"]).size()   # errors, causes first, cascades last; then warnings
+    order = sorted(counts.items(), key=lambda rn: (rn[0][0] != "error", rn[0][1] == "CASCADE_PATIENT", -rn[1]))
+    for (severity, rule), n in order[:10]:
+        example = q[(q["rule_id"] == rule) & (q["severity"] == severity)].iloc[0]
+        log("problem", f"  {rule}{' (warning)' if severity == 'warning' else ''} x{n}: "
+                       f"{location(example.to_dict())}: {example['message']}")
     if unmapped_text(site_id, result.unmapped):
         log("unmapped", unmapped_text(site_id, result.unmapped), style="yellow")
     log("validate", f"report: {report}\nrerun: carpool validate --site {site_id} --config {config}")
