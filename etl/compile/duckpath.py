@@ -336,8 +336,10 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
     con.register("sev", sev)
     msg = "CASE f.rule_id " + " ".join(f"WHEN {sc.lit(r)} THEN {sc.message(r)}" for r in catalog()) + " END"
     srcs = source_columns(mapping, tname)
-    src = ("CASE f.column_name " + " ".join(f"WHEN {sc.lit(c)} THEN {sc.lit(s)}" for c, s in srcs.items())
-           + " ELSE '' END") if srcs else "''"
+    each = ("CASE c " + " ".join(f"WHEN {sc.lit(c)} THEN {sc.lit(s)}" for c, s in srcs.items())
+            + " ELSE '' END") if srcs else "''"   # a duplicate names several columns: a,b -> their sources
+    src = (f"coalesce(array_to_string(list_filter(list_transform(string_split(f.column_name, ','), lambda c: {each}), "
+           "lambda x: x <> ''), ', '), '')")
     quarantine = con.execute(f"""
         SELECT {sc.lit(site)} AS site_id, {sc.lit(label)} AS source_file, CAST(f._row AS BIGINT) AS source_row,
                {sc.lit(tname)} AS target_table, f.rule_id, sev.severity, f.column_name, {src} AS source_column,
