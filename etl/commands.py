@@ -19,8 +19,8 @@ from etl.errors import CarpoolError, UsageError, storage_error, storage_fault
 from etl.outdir import claim
 from etl.pipeline import RefreshOutcome, new_run_id, refresh
 from etl.validate.unmapped import unmapped_text
-from etl.validate.where import location
 from etl.validate.validation_report import write_validation_report
+from etl.validate.where import location
 from warehouse.durable import fault_point
 from warehouse.runlog import read_runs, try_append_run
 
