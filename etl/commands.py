@@ -18,7 +18,9 @@ from etl.config import DEMO_BANNER, load_config, pseudonym_key
 from etl.errors import CarpoolError, UsageError, storage_error, storage_fault
 from etl.outdir import claim
 from etl.pipeline import RefreshOutcome, new_run_id, refresh
+from etl.validate.unmapped import unmapped_text
 from etl.validate.validation_report import write_validation_report
+from etl.validate.where import location
 from warehouse.durable import fault_point
 from warehouse.runlog import read_runs, try_append_run
 
@@ -68,6 +70,9 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log, allow_shri
     for s in outcome.sites:
         log("site", f"{s.site_id}: {s.patients_loaded} patients loaded, {s.patients_quarantined} quarantined, "
                     f"{s.warnings} warnings{' (reused)' if s.reused else ''}", site=s.site_id, **s.counts())
+        if unmapped_text(s.site_id, s.unmapped):
+            log("unmapped", unmapped_text(s.site_id, s.unmapped), style="yellow", site=s.site_id,
+                unmapped=s.unmapped)
     for site, msg in outcome.failures.items():
         log("error", f"{site}: {msg}", style="red", site=site)
     style = {"ok": "green", "no_changes": "green", "data_errors": "yellow", "failed": "red"}[outcome.status]
@@ -194,10 +199,11 @@ def gx_tables(site_output) -> tuple[dict[str, pd.DataFrame], dict[str, dict], li
 
 
 def do_validate(config: Path, site_id: str, log) -> int:
-    from etl.site import discard_work, run_site
+    from etl.site import discard_work, quarantine_threshold, run_site, site_mapping
 
     cfg = load_config(config)
     site = cfg.site(site_id)
+    threshold, _ = quarantine_threshold(cfg, site_mapping(cfg, site))
     key, key_source = pseudonym_key(cfg)
     if key_source == "demo":
         log("banner", DEMO_BANNER, style="bold yellow", key_source="demo")
@@ -214,14 +220,17 @@ def do_validate(config: Path, site_id: str, log) -> int:
     log("validate", f"{site_id}: {result.patients_read} patients read, "
                     f"{result.patients_read - result.patients_quarantined} would load, "
                     f"{result.patients_quarantined} would be quarantined, {result.warnings} warnings")
-    errors = result.quarantine[result.quarantine["severity"] == "error"]
-    counts = errors["rule_id"].value_counts()  # causes first; their cascades last
-    for (rule, n) in sorted(counts.items(), key=lambda rn: (rn[0] == "CASCADE_PATIENT", -rn[1]))[:8]:
-        example = errors[errors["rule_id"] == rule].iloc[0]
-        log("problem", f"  {rule} x{n}: {example['source_file']} row {example['source_row']}"
-                       f"{' column ' + example['column_name'] if example['column_name'] else ''}: {example['message']}")
+    q = result.quarantine
+    counts = q.groupby(["severity", "rule_id"]).size()   # errors, causes first, cascades last; then warnings
+    order = sorted(counts.items(), key=lambda rn: (rn[0][0] != "error", rn[0][1] == "CASCADE_PATIENT", -rn[1]))
+    for (severity, rule), n in order[:10]:
+        example = q[(q["rule_id"] == rule) & (q["severity"] == severity)].iloc[0]
+        log("problem", f"  {rule}{' (warning)' if severity == 'warning' else ''} x{n}: "
+                       f"{location(example.to_dict())}: {example['message']}")
+    if unmapped_text(site_id, result.unmapped):
+        log("unmapped", unmapped_text(site_id, result.unmapped), style="yellow")
     log("validate", f"report: {report}\nrerun: carpool validate --site {site_id} --config {config}")
-    return 1 if result.quarantined_pct > cfg.quality.max_quarantined_pct else 0
+    return 1 if result.quarantined_pct > threshold else 0
 
 
 def warehouse_path(cfg) -> Path:

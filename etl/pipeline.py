@@ -23,7 +23,7 @@ import pandas as pd
 from etl.config import DEMO_BANNER, Config, pseudonym_key
 from etl.errors import InputError, StorageError, storage_error, storage_fault
 from etl.outdir import check_output_dir, claim
-from etl.site import export_dir, run_site, site_mapping
+from etl.site import export_dir, quarantine_threshold, run_site, site_mapping
 from etl.validate.validation_report import write_validation_report
 from etl.version import code_version
 from warehouse import publish, quality, sitecache
@@ -119,10 +119,12 @@ def _refresh(cfg: Config, now: datetime, outcome: RefreshOutcome, holder, key: b
     holder.phase("hashing site inputs")
     digests = sitecache.load_digests(out)
     todo: list[tuple] = []
+    thresholds: dict[str, tuple[float, str]] = {}
     for site in [s for s in cfg.sites if s.enabled]:
         if site_hook:
             site_hook(site.id)
         mapping = site_mapping(cfg, site)
+        thresholds[site.id] = quarantine_threshold(cfg, mapping)
         folder = export_dir(cfg, site, mapping)
         files = [folder / s.path for s in mapping.sources.values() if (folder / s.path).is_file()]
         h = sitecache.input_hash(files, mapping.site_dir, salt, digests)
@@ -159,11 +161,12 @@ def _refresh(cfg: Config, now: datetime, outcome: RefreshOutcome, holder, key: b
         outcome.status = "failed"
         outcome.message = "; ".join(f"{k}: {v}" for k, v in outcome.failures.items())
         return
-    over = [s for s in outcome.sites if s.quarantined_pct > cfg.quality.max_quarantined_pct]
+    over = [s for s in outcome.sites if s.quarantined_pct > thresholds[s.site_id][0]]
     if over:
         outcome.status = "data_errors"
         outcome.message = "; ".join(f"{s.site_id}: {s.quarantined_pct:.0f}% of patients quarantined "
-                                    f"(threshold {cfg.quality.max_quarantined_pct:g}%)" for s in over)
+                                    f"(threshold {thresholds[s.site_id][0]:g}%, {thresholds[s.site_id][1]})"
+                                    for s in over)
     run_dir = publish.staging_dir(out, outcome.run_id)
     record = _run_record(cfg, outcome, now, now)
     runs = pd.DataFrame(refresh_runs(read_runs(out, warn)) + [record])
@@ -311,4 +314,5 @@ def _run_record(cfg: Config, outcome: RefreshOutcome, started: datetime, finishe
             "finished_at": datetime.now(UTC).isoformat() if finished is started else finished.isoformat(),
             "status": outcome.status, "code_version": code_version(), "config_hash": cfg.config_hash(),
             "sites": {s.site_id: s.counts() for s in outcome.sites}, "message": outcome.message,
+            "unmapped_columns": {s.site_id: s.unmapped for s in outcome.sites if s.unmapped},
             "key_source": outcome.key_source, **({"banner": DEMO_BANNER} if outcome.key_source == "demo" else {})}

@@ -26,6 +26,8 @@ from etl.validate.cell_findings import cell_findings
 from etl.validate.phi import mask_quarantine
 from etl.validate.pseudonymize import pseudonymize, study_id
 from etl.validate.quarantine import QUARANTINE_COLUMNS, Split, cascade_detail, patient_causes, resolve
+from etl.validate.unmapped import unmapped_columns
+from etl.validate.where import annotate
 from schemas.catalog import Finding
 from schemas.cell_limits import oversize_findings
 from schemas.pandera_models import validate_table
@@ -41,6 +43,14 @@ def site_mapping(cfg: Config, site: SiteConfig) -> SiteMapping:
     refuse_todos(mapping)  # a scaffold draft's open questions: never load a guess
     confine(mapping, export_dir(cfg, site, mapping))
     return mapping
+
+
+def quarantine_threshold(cfg: Config, mapping: SiteMapping) -> tuple[float, str]:
+    """The site's quarantine threshold (percent of patients) and where it is set: the
+    mapping's `quality.max_quarantined_pct`, else carpool.yml's `quality.max_quarantined_pct`."""
+    if mapping.quality is not None:
+        return mapping.quality.max_quarantined_pct, f"{mapping.path} quality.max_quarantined_pct"
+    return cfg.quality.max_quarantined_pct, "quality.max_quarantined_pct"
 
 
 def export_dir(cfg: Config, site: SiteConfig, mapping: SiteMapping) -> Path:
@@ -75,11 +85,12 @@ def map_site(mapping: SiteMapping, raw: dict[str, RawTable], skip: set[str] = fr
         frame["site_id"] = mapping.site_id
     names, births, ident_values = _identifiers(mapping, raw)
     findings = list(mapper.findings) + cell_findings(mapping, raw, tables)
-    findings += harmonize_site(tables, births)
+    findings += harmonize_site(tables, births, {n: mt.reported for n, mt in mapped.items()})
     for name, mt in mapped.items():
         findings += validate_table(name, tables[name], mt.reported)
         findings += oversize_findings(name, tables[name])
-    findings += cross_table_findings(tables, names, cutoff)
+    findings += cross_table_findings(tables, names, cutoff, site_rules=mapping.rules)
+    findings = annotate(findings, mapping, {n: mt.groups for n, mt in mapped.items()})
     return tables, findings, ident_values
 
 
@@ -134,7 +145,8 @@ def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = 
     quarantine = mask_quarantine(quarantine, ident_values, lambda lid: study_id(key, site.id, lid))
     warnings = int((quarantine["severity"] == "warning").sum())
     return SiteOutput(site.id, "", out, quarantine, files, split.patients_read,
-                      split.patients_quarantined, warnings, pre_quarantine=pre)
+                      split.patients_quarantined, warnings, pre_quarantine=pre,
+                      unmapped=unmapped_columns(mapping, raw, export_dir(cfg, site, mapping)))
 
 
 def before_quarantine(tables: dict[str, pd.DataFrame], findings: list[Finding],

@@ -1,8 +1,9 @@
 """The check catalog (`schemas/checks.csv`) and the one shape every finding takes.
 
 A check is data: rule id, check type (the template that implements it), table, columns,
-Kahn category, severity and a message template. Every validation layer (pandera row
-rules, cross-table rules, the DuckDB path) reports `Finding`s against these rule ids.
+Kahn category, severity, a message template and a "how to fix" line for the data manager.
+Every validation layer (pandera row rules, cross-table rules, the DuckDB path) reports
+`Finding`s against these rule ids.
 """
 from __future__ import annotations
 
@@ -29,14 +30,15 @@ class Check:
     limit: float | None
     message: str
     scope: tuple[str, str] | None = None   # (column, value): the check applies to those rows only
-
+    how_to_fix: str = ""                   # what a data manager does about a finding (reports show it)
 
     def format(self, **kw) -> str:
         kw.setdefault("column", "")
         kw.setdefault("value", "")
         kw.setdefault("expected", "")
         kw.setdefault("detail", "")
-        return self.message.format(limit=self.limit, **kw)
+        kw.setdefault("limit", self.limit)   # a site rule's own limit (mapping.yml `rules:`) overrides it
+        return self.message.format(**kw)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Finding:
     value: str
     message: str
     local_id: str | None = None
+    source_column: str = ""      # the export's own column the value came from (etl.validate.where)
 
 
 @cache
@@ -65,7 +68,7 @@ def catalog() -> dict[str, Check]:
         out[r["rule_id"]] = Check(
             r["rule_id"], r["check_type"], r["table"], cols, r["kahn_category"],
             r["severity"], float(r["threshold_pct"] or 0), float(r["limit"]) if r["limit"] else None,
-            r["message"], _scope(r.get("scope") or ""),
+            r["message"], _scope(r.get("scope") or ""), (r.get("how_to_fix") or "").strip(),
         )
     return out
 

@@ -30,6 +30,8 @@ class Column:
     min: float | None = None
     max: float | None = None
     key: bool = False
+    unknown_ok: bool = False          # a site may declare this required date unknown (a warning)
+    local_column: str | None = None   # keeps a site's own value where it maps to a class code
 
     @property
     def range_text(self) -> str:
@@ -100,6 +102,11 @@ def codelist(name: str) -> tuple[dict[str, str], ...]:
 
 def codes(name: str) -> list[str]:
     return [row["code"] for row in codelist(name)]
+
+
+def class_codes(name: str) -> list[str]:
+    """The codes of a code list a site may map its local values to (column `is_class`)."""
+    return [row["code"] for row in codelist(name) if (row.get("is_class") or "").lower() == "true"]
 
 
 def code_attr(name: str, attr: str) -> dict[str, str]:

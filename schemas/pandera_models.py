@@ -150,7 +150,8 @@ def failing_counts(t, model) -> dict[tuple[str | None, str], int]:
 def validate_table(name: str, frame: pd.DataFrame, reported: set[tuple[int, str]],
                    con: duckdb.DuckDBPyConnection | None = None) -> list[Finding]:
     """The model run over a mapped frame registered in DuckDB; findings except those
-    already reported by the mapper for the same row and column."""
+    already reported for the same row and column (by the mapper, or by harmonization: a
+    grade out of its scale is one GRADE_OUT_OF_SCALE, not also OUT_OF_RANGE)."""
     con = con or duckdb.connect()
     con.register("_pandera_frame", frame)
     try:
@@ -161,7 +162,7 @@ def validate_table(name: str, frame: pd.DataFrame, reported: set[tuple[int, str]
         con.unregister("_pandera_frame")
         con.execute("DROP TABLE IF EXISTS _pandera_table")
     return [finding(f.rule_id, name, f.key, f.column, f.value, local_id=f.local_id, expected=f.expected)
-            for f in found if f.rule_id == GRADE_RULE or (f.key, f.column) not in reported]
+            for f in found if (f.key, f.column) not in reported]
 
 
 def _py(v: object) -> object:

@@ -67,12 +67,16 @@ def register(tables: dict[str, pd.DataFrame], con: duckdb.DuckDBPyConnection | N
 
 
 def cross_table_findings(tables: dict[str, pd.DataFrame], names: pd.Series | None = None,
-                         cutoff: date | None = None, con: duckdb.DuckDBPyConnection | None = None
-                         ) -> list[Finding]:
+                         cutoff: date | None = None, con: duckdb.DuckDBPyConnection | None = None,
+                         site_rules=()) -> list[Finding]:
     """All cross-field/cross-table findings for one site. `names`: local_id -> person name;
-    `cutoff`: the study cut-off (rule DATE_AFTER_CUTOFF)."""
+    `cutoff`: the study cut-off (rule DATE_AFTER_CUTOFF); `site_rules`: the site's own
+    plausibility rules (mapping.yml `rules:`, `schemas.site_rules`)."""
+    from schemas.site_rules import site_rule_findings
+
+    site = register(tables, con)
     return (id_text_findings(tables) + limit_findings(tables, cutoff)
-            + site_findings(register(tables, con), names))
+            + site_findings(site, names) + site_rule_findings(site, site_rules))
 
 
 def site_findings(s: Site, names: pd.Series | None = None) -> list[Finding]:
@@ -109,24 +113,42 @@ def duplicates(s: Site, name: str, where: str = "TRUE") -> list[tuple]:
     on = " AND ".join(f"d.{c} = g.{c}" for c in keys)
     differ = " || ".join(f"CASE WHEN count(DISTINCT coalesce(CAST({q(v)} AS VARCHAR), chr(0))) > 1 "
                          f"THEN ',{v}' ELSE '' END" for v in values) or "''"
+    shown = conflicting_values(table, values, k, row)
     sql = f"""
         WITH dups AS (SELECT * FROM {rel} t SEMI JOIN (
                 SELECT {', '.join(keys)} FROM {rel} WHERE {where} AND {' AND '.join(f'{c} IS NOT NULL' for c in keys)}
                 GROUP BY ALL HAVING count(*) > 1) d USING ({', '.join(keys)}) WHERE {where}),
              g AS (SELECT {', '.join(keys)}, ltrim({differ}, ',') AS differ, min({k}) AS first_key,
                           arg_min({row}, {k}) AS first_row,
-                          string_agg(CAST({row} AS VARCHAR), ', ' ORDER BY {k}) AS rows
+                          string_agg(CAST({row} AS VARCHAR), ', ' ORDER BY {k}) AS rows, {shown} AS shown
                    FROM dups GROUP BY {', '.join(keys)})
         SELECT d.{k}, CASE WHEN g.differ <> '' THEN 'DUPLICATE_CONFLICT' ELSE 'DUPLICATE_EXACT' END,
                g.differ,
                CASE WHEN g.differ <> '' THEN 'same patient/key on source rows ' || g.rows || ' with different '
-                    || replace(g.differ, ',', ', ')
+                    || g.shown
                     ELSE 'exact copy of source row ' || g.first_row || ', which is loaded' END,
                d.local_id
         FROM dups d JOIN g ON {on}
         WHERE g.differ <> '' OR d.{k} <> g.first_key
         ORDER BY g.first_key, d.{k}"""
     return s.rows(sql)
+
+
+def conflicting_values(table, values: list[str], key: str, row: str) -> str:
+    """An aggregate (over one group of duplicates) naming each column whose values differ,
+    with the values side by side and the source row of each:
+    `sex 'F' (row 3) vs 'M' (row 9); age_years 34 (row 3) vs 35 (row 9)`."""
+    parts = []
+    for v in values:
+        cell = q(v)
+        text = (f"strftime(CAST({cell} AS DATE), '%Y-%m-%d')" if table.column(v).type == "date"
+                else f"CAST({cell} AS VARCHAR)")
+        if table.column(v).type == "string":
+            text = "chr(39) || " + text + " || chr(39)"
+        each = f"coalesce({text}, '(blank)') || ' (row ' || CAST({row} AS VARCHAR) || ')'"
+        parts.append(f"CASE WHEN count(DISTINCT coalesce(CAST({cell} AS VARCHAR), chr(0))) > 1 THEN '; {v} ' || "
+                     f"string_agg({each}, ' vs ' ORDER BY {key}) ELSE '' END")
+    return f"ltrim({' || '.join(parts) or chr(39) * 2}, '; ')"
 
 
 def orphans(s: Site) -> list[Finding]:

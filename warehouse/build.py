@@ -49,6 +49,8 @@ META_TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("rule_id", "VARCHAR", "Check catalog rule (schemas/checks.csv)."),
         ("severity", "VARCHAR", "error (row quarantined) or warning (row loaded, flagged)."),
         ("column_name", "VARCHAR", "Column the rule looked at."),
+        ("source_column", "VARCHAR", "The export's own column that value came from (empty: a constant, "
+                                     "derived or row-level finding)."),
         ("value", "VARCHAR", "Offending value (direct identifiers masked as ***)."),
         ("message", "VARCHAR", "What is wrong and what was expected."),
     ],

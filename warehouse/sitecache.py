@@ -55,6 +55,7 @@ class SiteOutput:
     def table_rows(self) -> dict[str, int]:
         """Mapped rows per table, before quarantine (the export's size, table by table)."""
         return {t: p.rows for t, p in sorted(self.pre_quarantine.items())}
+    unmapped: dict[str, list[str]] = field(default_factory=dict)   # source file -> columns no mapping reads
 
     @property
     def patients_loaded(self) -> int:
@@ -155,7 +156,8 @@ def summary(out: Path, site_id: str) -> SiteOutput:
     m = json.loads((d / "manifest.json").read_text())
     return SiteOutput(site_id, m["input_hash"], {}, pd.DataFrame(), pd.DataFrame(), m["patients_read"],
                       m["patients_quarantined"], m["warnings"], reused=True, pre_quarantine=_pre(d, m),
-                      previous_rows=m.get("previous_rows", {}))
+                      previous_rows=m.get("previous_rows", {}),
+                      unmapped=m.get("unmapped") or {})
 
 
 def load(out: Path, site_id: str) -> SiteOutput:
@@ -165,7 +167,8 @@ def load(out: Path, site_id: str) -> SiteOutput:
     tables = {name: d / f"{name}.parquet" for name in m["tables"]}
     return SiteOutput(site_id, m["input_hash"], tables, pd.read_parquet(d / "quarantine.parquet"),
                       pd.read_parquet(d / "files.parquet"), m["patients_read"], m["patients_quarantined"],
-                      m["warnings"], reused=True, pre_quarantine=_pre(d, m), previous_rows=m.get("previous_rows", {}))
+                      m["warnings"], reused=True, pre_quarantine=_pre(d, m), previous_rows=m.get("previous_rows", {}),
+                      unmapped=m.get("unmapped") or {})
 
 
 def _pre(d: Path, manifest: dict) -> dict:
@@ -205,7 +208,7 @@ def save(out: Path, result: SiteOutput) -> SiteOutput:
                 "patients_read": result.patients_read, "patients_quarantined": result.patients_quarantined,
                 "warnings": result.warnings,
                 "pre_quarantine": {n: p.counts() for n, p in sorted(result.pre_quarantine.items())},
-                "previous_rows": previous}
+                "previous_rows": previous, "unmapped": result.unmapped}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     old = out / "sites" / f".{result.site_id}.old{os.getpid()}"
     if final.exists():

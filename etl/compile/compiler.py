@@ -31,10 +31,12 @@ from etl.errors import ConfigError
 from etl.read.readers import ROW, RawTable
 from etl.read.relations import DATE_TWIN, register
 from schemas.catalog import Finding, finding
-from schemas.model import Column, Table, code_attr, common_schema
+from schemas.model import Column, Table, class_codes, code_attr, common_schema
+from schemas.rules import conflicting_values
 
 LINEAGE = ["_row_id", "_source_file", "_source_row", "_source_rows"]
 DERIVATIONS = ("per_kg", "age_at_infusion")
+UNKNOWN_RULE = "DATE_UNKNOWN_DECLARED"
 
 
 @dataclass
@@ -42,6 +44,7 @@ class MappedTable:
     name: str
     frame: pd.DataFrame
     reported: set[tuple[int, str]] = field(default_factory=set)  # (row_id, column) already flagged
+    groups: dict[int, int] = field(default_factory=dict)   # row_id -> melt group, where not group 0
 
 
 @cache
@@ -55,6 +58,15 @@ def load_codes(path: Path) -> dict[str, str]:
     if rows and not {"source_value", "target_value"} <= set(rows[0]):
         raise ConfigError(f"{path}: code list needs columns source_value,target_value")
     return {convert.norm_text(r["source_value"]): r["target_value"] for r in rows}
+
+
+@cache
+def load_local_names(path: Path) -> dict[str, str]:
+    """A code list's optional `local_name` column: the name kept (in the table's local column,
+    e.g. agent_local) where a source value maps to a class code; default the source value."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        return {convert.norm_text(r["source_value"]): r["local_name"].strip() for r in csv.DictReader(fh)
+                if (r.get("local_name") or "").strip()}
 
 
 def lookup(table: dict, key: str) -> tuple[str, str]:
@@ -145,9 +157,14 @@ class Compiler:
         inner = [lineage, (f"{sc.norm(first.text(lid.from_))} AS _lid" if lid and lid.from_ else "NULL AS _lid")]
         mid, outer = ["*"], ["_pos", "_g", "_source_row", "_source_rows", "_lid", "_blank_when", "_when"]
         decimal = self.m.sources[first.source].decimal
+        kept: dict[str, str] = {}   # local column -> the coded column's local value (class codes)
         for i, c in enumerate(table.columns):
             spec = specs.get(c.name)
             rec = recs.get(c.name)
+            if spec is None and c.name in kept:
+                outer += [f"{kept[c.name]} AS {sc.ident(c.name)}", f"NULL AS {sc.ident(c.name + '__rule')}",
+                          f"NULL AS {sc.ident(c.name + '__shown')}", f"NULL AS {sc.ident(c.name + '__exp')}"]
+                continue
             if spec is None and table.name == "lab" and c.name in ("source_value", "source_unit") \
                     and "value" in specs:  # the lab value's raw text and unit, unless mapped
                 outer += [f"{'_sv' if c.name == 'source_value' else '_su'} AS {sc.ident(c.name)}",
@@ -159,6 +176,8 @@ class Compiler:
                           f"NULL AS {sc.ident(c.name + '__shown')}", f"NULL AS {sc.ident(c.name + '__exp')}"]
                 continue
             cell = self._cell(c, spec, rec, decimal, i)
+            if c.local_column and spec.codes and c.codelist and class_codes(c.codelist):
+                kept[c.local_column] = f"loc{i}"
             inner += cell.inner
             mid.append(f"{cell.compiled.parsed} AS p{i}")
             cp = cell.compiled
@@ -192,6 +211,11 @@ class Compiler:
             codes = load_codes(self.m.site_dir / spec.codes)
             known, value = lookup(codes, sc.norm(base))
             inner += [f"({base} IS NOT NULL AND NOT {known}) AS u{i}", f"{sc.norm(base)} AS r{i}"]
+            classes = class_codes(c.codelist) if c.codelist and c.local_column else []
+            if classes:  # a local value mapped to a class code keeps its own name (e.g. agent_local)
+                names = load_local_names(self.m.site_dir / spec.codes)
+                own = f"coalesce({lookup(names, sc.norm(base))[1]}, {sc.norm(base)})" if names else sc.norm(base)
+                inner.append(f"CASE WHEN {known} AND {sc.one_of(value, classes)} THEN {own} END AS loc{i}")
             base = f"CASE WHEN {known} THEN {sc.missing_to_null(value)} END"
             native = None
         inner.append(f"{base} AS {b}")
@@ -208,6 +232,19 @@ class Compiler:
             comp = sc.Compiled(comp.parsed, comp.value, f"CASE WHEN u{i} THEN 'UNKNOWN_CODE' ELSE {comp.rule} END",
                                f"CASE WHEN u{i} THEN r{i} ELSE {comp.shown} END",
                                f"CASE WHEN u{i} THEN {sc.lit(spec.codes)} ELSE {comp.expected} END")
+        if spec.unknown is not None:  # declared unknown: null, a warning, never REQUIRED_MISSING
+            said = sc.missing_to_null(raw)
+            if spec.unknown.values:
+                said = f"lower(trim({raw}))"
+                inner.append(f"coalesce({sc.one_of(said, sorted({v.strip().lower() for v in spec.unknown.values}))}"
+                             f", FALSE) AS k{i}")
+            else:
+                inner.append(f"({said} IS NULL) AS k{i}")
+            inner.append(f"coalesce(trim({raw}), '') AS kv{i}")
+            comp = sc.Compiled(comp.parsed, f"CASE WHEN k{i} THEN NULL ELSE {comp.value} END",
+                               f"CASE WHEN k{i} THEN {sc.lit(UNKNOWN_RULE)} ELSE {comp.rule} END",
+                               f"CASE WHEN k{i} THEN kv{i} ELSE {comp.shown} END",
+                               f"CASE WHEN k{i} THEN {sc.lit(spec.unknown.reason)} ELSE {comp.expected} END")
         return _Cell(inner, comp)
 
     def _relative(self, spec, rec: Record, b: str, p: str, decimal: str, i: int, inner: list[str]) -> sc.Compiled:
@@ -279,15 +316,16 @@ class Compiler:
         values = table.column_names
         differ = " || ".join(f"CASE WHEN count(DISTINCT coalesce(CAST({sc.ident(v)} AS VARCHAR), chr(0))) > 1 "
                              f"THEN ',{v}' ELSE '' END" for v in values)
+        shown = conflicting_values(table, [v for v in values if v not in ("site_id", "local_id")], "_row_id",
+                                   "_source_row")
         self.con.execute(f"""CREATE OR REPLACE TEMP TABLE d AS SELECT local_id, min(_row_id) AS first_id,
-                count(*) AS n, ltrim({differ}, ',') AS differ,
+                count(*) AS n, ltrim({differ}, ',') AS differ, {shown} AS shown,
                 flatten(list(_source_rows ORDER BY _row_id)) AS all_rows
             FROM m GROUP BY local_id""")
-        for rid, lid, n, differ in self.con.execute(
-                "SELECT first_id, local_id, n, differ FROM d WHERE differ <> '' ORDER BY first_id").fetchall():
-            cols = differ.split(",")
+        for rid, lid, n, differ, shown in self.con.execute(
+                "SELECT first_id, local_id, n, differ, shown FROM d WHERE differ <> '' ORDER BY first_id").fetchall():
             self.findings.append(finding("DUPLICATE_CONFLICT", tname, int(rid), differ, "", local_id=lid,
-                                         detail=f"{n} rows for one patient disagree on {', '.join(cols)}"))
+                                         detail=f"{n} rows for one patient disagree: {shown}"))
         self.con.execute("""CREATE OR REPLACE TEMP TABLE m AS SELECT m.* REPLACE (d.all_rows AS _source_rows)
             FROM m JOIN d ON m._row_id = d.first_id ORDER BY m._row_id""")
 
@@ -320,9 +358,14 @@ class Compiler:
                 self.findings.append(finding(rule, tname, int(rid), col, "", local_id=lid,
                                              detail=f"filled: {expected}"))
                 continue
+            if rule == UNKNOWN_RULE:   # the site's reason is the detail
+                self.findings.append(finding(rule, tname, int(rid), col, shown, local_id=lid, detail=expected))
+                out.reported.add((int(rid), col))
+                continue
             self.findings.append(finding(rule, tname, int(rid), col, shown, expected=expected, local_id=lid))
             out.reported.add((int(rid), "value" if col == "source_unit" else col))
         cols = ", ".join(sc.ident(c) for c in table.column_names)
+        out.groups = dict(self.con.execute("SELECT _row_id, _g FROM m WHERE _g <> 0").fetchall())
         frame = self.con.execute(f"SELECT _row_id, _source_row, _source_rows, {cols} FROM m ORDER BY _row_id").df()
         label = raw.label
         frame.insert(1, "_source_file", label)

@@ -43,6 +43,7 @@ from etl.read.readers import check_header
 from etl.validate import prequarantine
 from etl.validate.pseudonymize import study_id
 from etl.validate.quarantine import NO_CASCADE, QUARANTINE_COLUMNS, mask_identifiers, unmapped_records
+from etl.validate.where import source_columns
 from schemas import rules
 from schemas.catalog import catalog
 from schemas.model import code_attr, common_schema
@@ -65,6 +66,8 @@ def eligible(mapping: SiteMapping, tname: str) -> str | None:
         return f"{tname} takes part in cross-table rules beyond duplicates/orphans"
     if tmap.melt or tmap.pivot or tmap.distinct:
         return "melt/pivot/distinct shapes"
+    if any(r.table == tname for r in mapping.rules):
+        return "site rules (mapping.yml rules:) on this table"
     if any(s.derive or s.relative_to for s in tmap.columns.values()):
         return "derived or relative columns"
     src = mapping.sources[tmap.source]
@@ -337,10 +340,15 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
     sev = pd.DataFrame([(r, c.severity) for r, c in catalog().items()], columns=["rule_id", "severity"])
     con.register("sev", sev)
     msg = "CASE f.rule_id " + " ".join(f"WHEN {sc.lit(r)} THEN {sc.message(r)}" for r in catalog()) + " END"
+    srcs = source_columns(mapping, tname)
+    each = ("CASE c " + " ".join(f"WHEN {sc.lit(c)} THEN {sc.lit(s)}" for c, s in srcs.items())
+            + " ELSE '' END") if srcs else "''"   # a duplicate names several columns: a,b -> their sources
+    src = (f"coalesce(array_to_string(list_filter(list_transform(string_split(f.column_name, ','), lambda c: {each}), "
+           "lambda x: x <> ''), ', '), '')")
     quarantine = con.execute(f"""
         SELECT {sc.lit(site)} AS site_id, f.local_id, {sc.lit(label)} AS source_file,
                CAST(f._row AS BIGINT) AS source_row,
-               {sc.lit(tname)} AS target_table, f.rule_id, sev.severity, f.column_name,
+               {sc.lit(tname)} AS target_table, f.rule_id, sev.severity, f.column_name, {src} AS source_column,
                coalesce(f.value, '') AS value, {msg} AS message
         FROM f JOIN sev USING (rule_id)""").fetchdf()
     con.execute("CREATE TEMP TABLE bad AS SELECT DISTINCT f._row FROM f JOIN sev USING (rule_id) "

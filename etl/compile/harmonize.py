@@ -17,13 +17,19 @@ from schemas.catalog import Finding, catalog, finding
 from schemas.model import code_attr
 
 
-def harmonize_site(tables: dict[str, pd.DataFrame], birth_dates: pd.Series | None) -> list[Finding]:
-    """Fill harmonized columns in place; return findings (grade problems and disagreements)."""
+def harmonize_site(tables: dict[str, pd.DataFrame], birth_dates: pd.Series | None,
+                   reported: dict[str, set[tuple[int, str]]] | None = None) -> list[Finding]:
+    """Fill harmonized columns in place; return findings (grade problems and disagreements).
+    `reported`: table -> (row id, column) cells already explained by a finding; the grade
+    columns a bad source grade leaves empty are added, so the field rules do not report
+    the same bad cell again (one finding for one bad cell)."""
     out: list[Finding] = []
     if "patient" in tables and "infusion" in tables and birth_dates is not None:
-        _age(tables["patient"], tables["infusion"], birth_dates)
+        explained = reported.setdefault("patient", set()) if reported is not None else set()
+        _age(tables["patient"], tables["infusion"], birth_dates, explained)
     if "toxicity" in tables and len(tables["toxicity"]):
-        out += _grades(tables["toxicity"], tables.get("patient"))
+        explained = reported.setdefault("toxicity", set()) if reported is not None else set()
+        out += _grades(tables["toxicity"], tables.get("patient"), explained)
     if "toxicity_treatment" in tables:
         _dex_equivalent(tables["toxicity_treatment"])
     if "response" in tables:
@@ -33,15 +39,25 @@ def harmonize_site(tables: dict[str, pd.DataFrame], birth_dates: pd.Series | Non
     return out
 
 
-def _grades(tox: pd.DataFrame, patient: pd.DataFrame | None) -> list[Finding]:
+def _grades(tox: pd.DataFrame, patient: pd.DataFrame | None, explained: set[tuple[int, str]]) -> list[Finding]:
+    """ASTCT grades filled in place. A grade that cannot be graded is one GRADE_OUT_OF_SCALE
+    finding on source_grade; the grade columns it leaves empty are `explained`, not
+    REQUIRED_MISSING too. With no grade or no known scale there is nothing to grade: that
+    cell's own finding (REQUIRED_MISSING, UNKNOWN_CODE, TYPE_MISMATCH...) says why."""
     graded = harmonize_frame(tox, patient)
     missing_grade = tox["grade_astct"].isna()
     tox.loc[missing_grade, "grade_astct"] = graded.loc[missing_grade, "grade_astct"]
     missing_method = tox["grade_method"].isna()
     tox.loc[missing_method, "grade_method"] = graded.loc[missing_method, "grade_method"]
+    scales = set(code_attr("grading_scale", "max_grade"))
     out = []
     for i, rule in graded["rule_id"].dropna().items():
         row = tox.loc[i]
+        if rule == "GRADE_OUT_OF_SCALE":
+            rid = int(row["_row_id"])
+            explained.update({(rid, "grade_astct"), (rid, "grade_method"), (rid, "source_grade")})
+            if pd.isna(row["source_grade"]) or row["source_scale"] not in scales:
+                continue
         value = row["source_grade"] if rule == "GRADE_OUT_OF_SCALE" else row["grade_astct"]
         out.append(finding(rule, "toxicity", int(row["_row_id"]),
                            "source_grade" if rule == "GRADE_OUT_OF_SCALE" else "grade_astct", value,
@@ -57,11 +73,20 @@ def _dex_equivalent(tt: pd.DataFrame) -> None:
                                     * tt.loc[need, "agent"].map(factors)).round(4)
 
 
-def _age(patient: pd.DataFrame, infusion: pd.DataFrame, birth_dates: pd.Series) -> None:
+def _age(patient: pd.DataFrame, infusion: pd.DataFrame, birth_dates: pd.Series,
+         explained: set[tuple[int, str]]) -> None:
+    """Age at the first infusion from the birth date. With a birth date but no infusion date
+    the age is `explained` by the infusion's own finding (REQUIRED_MISSING, DATE_UNPARSEABLE
+    or MISSING_INFUSION): one missing date is one finding. With no birth date the age's
+    REQUIRED_MISSING is the finding."""
     first = infusion.groupby("local_id")["infusion_date"].min()
     need = patient["age_years"].isna()
     for i in patient.index[need]:
         lid = patient.at[i, "local_id"]
         born, at = birth_dates.get(lid), first.get(lid)
-        if born is not None and at is not None and not pd.isna(at) and not pd.isna(born):
+        if born is None or pd.isna(born):
+            continue
+        if at is None or pd.isna(at):
+            explained.add((int(patient.at[i, "_row_id"]), "age_years"))
+        else:
             patient.at[i, "age_years"] = convert.age_at(pd.Timestamp(born).date(), pd.Timestamp(at).date())

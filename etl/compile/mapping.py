@@ -52,6 +52,26 @@ class Source(_Strict):
     header_row: int = Field(1, ge=1, description="Row number (as a person sees it) of the header.")
     value_labels: bool = Field(False, description="SPSS: replace codes by their value labels.")
     dictionary: str | None = Field(None, description="REDCap: the data dictionary CSV.")
+    ignore: dict[str, str] = Field(
+        default_factory=dict, description="Source columns deliberately not mapped: column -> reason. A refresh "
+                                          "lists every other unmapped column.")
+
+    @field_validator("ignore")
+    @classmethod
+    def _reasons(cls, v: dict[str, str]) -> dict[str, str]:
+        blank = [c for c, why in v.items() if not str(why or "").strip()]
+        if blank:
+            raise ValueError(f"give a reason for each ignored column: {blank}")
+        return v
+
+
+class Unknown(_Strict):
+    """A required date the site declares unknown: loaded as null with a warning, not quarantined."""
+
+    reason: str = Field(min_length=3, description="Why the date is unknown (shown in every finding).")
+    values: list[str] = Field(
+        default_factory=list, description="Source values that mean 'unknown' (e.g. REDCap's missing-data code "
+                                          "UNK); empty: a blank cell.")
 
 
 class ColumnSpec(_Strict):
@@ -70,6 +90,8 @@ class ColumnSpec(_Strict):
     derive: str | None = Field(None, description="A registered derivation, e.g. per_kg, age_at.")
     args: dict[str, str] = Field(default_factory=dict, description="Derivation arguments (source columns).")
     when: str | None = Field(None, description="pivot only: the event value this column is taken from.")
+    unknown: Unknown | None = Field(None, description="A required date the site declares unknown (common.yml "
+                                                      "`unknown_ok`): rule DATE_UNKNOWN_DECLARED, a warning.")
 
     _known_dates = field_validator("date")(_date_formats)
 
@@ -132,6 +154,37 @@ class TableMap(_WithColumns):
         return self
 
 
+class SiteRule(_Strict):
+    """A plausibility rule of the check catalog instantiated with the site's own limit.
+    The rule's type, severity, message and how-to-fix stay in schemas/checks.csv."""
+
+    rule: str = Field(description="Catalog rule id whose type a site may use (schemas.site_rules.TUNABLE).")
+    limit: float | None = Field(None, description="onset_window: days after infusion (only tighter than the "
+                                                  "catalog's).")
+    table: str | None = Field(None, description="site_limit: the common-schema table.")
+    column: str | None = Field(None, description="site_limit: a numeric column of that table.")
+    min: float | None = None
+    max: float | None = None
+    where: dict[str, list[Scalar]] | None = Field(None, description="Only rows whose column is one of these.")
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _known(self) -> SiteRule:
+        from schemas.site_rules import rule_problem
+
+        problem = rule_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class SiteQuality(_Strict):
+    """The site's own quarantine threshold (overrides carpool.yml quality.max_quarantined_pct)."""
+
+    max_quarantined_pct: float = Field(ge=0, le=100)
+    reason: str = Field(min_length=3, description="Why this site's threshold differs from the study's.")
+
+
 class Identifiers(_Strict):
     """Direct identifiers: read for pseudonymization and checks, never loaded."""
 
@@ -150,6 +203,9 @@ class SiteMapping(_Strict):
     identifiers: Identifiers
     tables: dict[str, TableMap]
     adapter: str | None = Field(None, description="Optional sites/<center>/adapter.py hook (exceptions only).")
+    rules: list[SiteRule] = Field(default_factory=list, description="Site plausibility rules (catalog types, "
+                                                                    "the site's limits).")
+    quality: SiteQuality | None = None
     path: Path | None = Field(None, exclude=True)
 
     _known_dates = field_validator("date_formats")(_date_formats)
@@ -178,6 +234,13 @@ class SiteMapping(_Strict):
             if unknown:
                 raise ValueError(f"tables.{tname}: unknown target columns {unknown}; "
                                  f"the {tname} table has {sorted(allowed)}")
+            specs = list(tmap.columns.items()) + [x for g in (tmap.melt or []) for x in g.columns.items()]
+            for cname, spec in specs:
+                col = schema[tname].column(cname)
+                if spec.unknown is not None and not (col.type == "date" and col.required and col.unknown_ok):
+                    ok = [f"{t}.{c.name}" for t in schema.values() for c in t.columns if c.unknown_ok]
+                    raise ValueError(f"tables.{tname}.{cname}: `unknown:` is only for the required dates no "
+                                     f"analysis needs ({', '.join(ok)})")
         if self.identifiers.source not in self.sources:
             raise ValueError(f"identifiers.source: {self.identifiers.source!r} is not in sources")
         return self

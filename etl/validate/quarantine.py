@@ -23,8 +23,9 @@ from schemas.model import common_schema
 
 NO_CASCADE = {"DUPLICATE_EXACT"}
 QUARANTINE_COLUMNS = ["site_id", "local_id", "source_file", "source_row", "target_table", "rule_id", "severity",
-                      "column_name", "value", "message"]   # local_id: the site's own; etl.validate.phi swaps it
-# for the patient's study id (mask_quarantine) before anything leaves the site run
+                      "column_name", "source_column", "value", "message"]
+# local_id: the site's own; etl.validate.phi swaps it for the patient's study id (mask_quarantine)
+# before anything leaves the site run
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ def unmapped_records(site_id: str, label: str, rows: list[int]) -> list[dict]:
     """UNMAPPED_ROW records for source rows that no table mapping used."""
     f = finding("UNMAPPED_ROW", "", None, detail="no table mapping uses it")
     return [{"site_id": site_id, "local_id": None, "source_file": label, "source_row": int(n), "target_table": "",
-             "rule_id": f.rule_id, "severity": f.severity, "column_name": "", "value": "", "message": f.message}
+             "rule_id": f.rule_id, "severity": f.severity, "column_name": "", "source_column": "", "value": "",
+             "message": f.message}
             for n in rows]
 
 
@@ -146,6 +148,6 @@ def _records(site_id: str, f: Finding, tables: dict[str, pd.DataFrame]) -> list[
             rows = row.iloc[0]["_source_rows"] or ((row.iloc[0]["_source_file"], row.iloc[0]["_source_row"]),)
             sources = sorted({(str(file), int(n)) for file, n in rows})
     return [{"site_id": site_id, "local_id": f.local_id or None, "source_file": file, "source_row": n,
-             "target_table": f.table,
-             "rule_id": f.rule_id, "severity": f.severity, "column_name": f.column, "value": f.value,
+             "target_table": f.table, "rule_id": f.rule_id, "severity": f.severity, "column_name": f.column,
+             "source_column": f.source_column, "value": f.value,
              "message": f.message} for file, n in sources]

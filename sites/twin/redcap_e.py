@@ -106,12 +106,13 @@ def _d(x: date | None) -> str:
     return x.isoformat() if x else ""
 
 
-def records(seed: int = SEED) -> list[dict]:
-    """All export rows (base rows and repeat instances), as REDCap writes them."""
+def records(seed: int = SEED, id_prefix: str = "E", plant: bool = True) -> list[dict]:
+    """All export rows (base rows and repeat instances), as REDCap writes them. `id_prefix`
+    and `plant` (the planted defects) let center_f (`sites.twin.redcap_f`) reuse the draw."""
     rng = random.Random(seed)
     rows = []
     for i in range(1, N_RECORDS + 1):
-        rid = f"E-{i:03d}"
+        rid = f"{id_prefix}-{i:03d}"
         inf = date(2020, 3, 2) + timedelta(days=rng.randrange(0, 700))
         born = inf - timedelta(days=rng.randrange(18 * 365, 70 * 365))
         crs = rng.choice([0, 1, 1, 2, 2, 3])
@@ -167,7 +168,8 @@ def records(seed: int = SEED) -> list[dict]:
                              "lab_date": _d(inf + timedelta(days=day)),
                              "lab_value": f"{rng.uniform(0.1, 1.0) * scale:.1f}", "lab_unit": unit,
                              "lab_result_complete": "2"})
-    _plant_defects(rows)
+    if plant:
+        _plant_defects(rows)
     return rows
 
 

@@ -314,11 +314,12 @@ def redcap_cases(c: Corpus) -> None:
     c.add("redcap_good_control", raw, **kw)
     over = {"validate": "1", "refresh": "1"}  # center_e's 2 planted defects + 1 = 30% > the 25% threshold
     c.add("redcap_inf_blasts", edit_first("bm_blasts", "inf"), **kw, **over,
-          message="row 2 column bm_blasts_pct: bm_blasts_pct = 'inf'")
-    c.add("redcap_nan_dose", edit_first("cart_dose", "nan"), **kw, **over, message="row 2 column dose_1e6_per_kg")
+          message="column bm_blasts (bm_blasts_pct), file redcap_inf_blasts.csv, row 2: bm_blasts_pct = 'inf'")
+    c.add("redcap_nan_dose", edit_first("cart_dose", "nan"), **kw, **over,
+          message="column cart_dose (dose_1e6_per_kg), file redcap_nan_dose.csv, row 2")
     c.add("redcap_checkbox_2", edit_first("tx_given___1", "2"), **kw)
     c.add("redcap_undeclared_sex", edit_first("sex", "9"), **kw, **over,
-          message="UNKNOWN_CODE x1: redcap_undeclared_sex.csv row 2 column sex")
+          message="UNKNOWN_CODE x1: column sex, file redcap_undeclared_sex.csv, row 2")
     c.add("redcap_markup_phone", edit_first("phone", "[/]"), **kw)
     c.add("redcap_formula_name", edit_first("pt_name", "=cmd|' /C calc'!A0"), **kw)
     c.add("redcap_unknown_instrument", raw.replace("toxicity_episode,1,", "tox_typo,1,", 1), **kw)

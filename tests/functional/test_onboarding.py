@@ -48,7 +48,7 @@ def walkthrough(tmp_path_factory):
     """Run every doc command in a scratch root holding sites/ (demo centers linked, read-only)."""
     root = tmp_path_factory.mktemp("repo")
     (root / "sites").mkdir()
-    for center in ("center_a", "center_b", "center_c", "center_d", "center_e"):
+    for center in ("center_a", "center_b", "center_c", "center_d", "center_e", "center_f"):
         (root / "sites" / center).symlink_to(ROOT / "sites" / center, target_is_directory=True)
     env = {**os.environ, "PATH": f"{CARPOOL.parent}{os.pathsep}{os.environ['PATH']}", "COLUMNS": "200"}
     env.pop("CARPOOL_PSEUDONYM_KEY", None)
@@ -102,7 +102,7 @@ def test_the_draft_parses_with_todos_and_fails_validation(walkthrough):
 
 def test_validate_reports_the_planted_defects(walkthrough):
     root, runs = walkthrough
-    validate = [p for c, p in runs if c.startswith("carpool validate") and "# exits 2" not in c][0]
+    validate = [p for c, p in runs if c.startswith("carpool validate --site center_e") and "# exits 2" not in c][0]
     text = " ".join(validate.stderr.split())
     assert "10 patients read, 8 would load, 2 would be quarantined" in text
     assert "rerun: carpool validate --site center_e --config out/onboarding/carpool.yml" in text
@@ -125,7 +125,35 @@ def test_center_e_reaches_the_pooled_warehouse(walkthrough):
                           "AND rule_id <> 'CASCADE_PATIENT' ORDER BY source_row").fetchall()
     finally:
         con.close()
-    assert counts == {"center_a": 34, "center_b": 26, "center_c": 19, "center_d": 14, "center_e": 8}
+    assert counts == {"center_a": 34, "center_b": 26, "center_c": 19, "center_d": 14, "center_e": 8,
+                      "center_f": 10}
     assert (53, "REQUIRED_MISSING", "infusion_date") in bad and (61, "DATE_UNPARSEABLE", "onset_date") in bad
     sql = _run(runs, r"^carpool sql .*analysis_patient")[0].stdout
     assert "center_e" in sql and "8" in sql
+
+
+def test_center_f_site_extensions_in_yaml_alone(walkthrough):
+    """Section 7: a per-row scale, a local agent, an unknown date and site rules, no schemas/ edit."""
+    root, runs = walkthrough
+    text = " ".join(_run(runs, r"^carpool validate --site center_f")[0].stderr.split())
+    assert "10 patients read, 10 would load, 0 would be quarantined" in text
+    assert ("ONSET_WINDOW (warning) x1: column tox_onset (onset_date), file cart_redcap_raw.csv, row 10: "
+            "onset_date = 2021-06-28 is 45 days after infusion 2021-05-14: beyond the 30-day onset window") in text
+    assert "DATE_UNKNOWN_DECLARED (warning) x1: column tox_onset (onset_date)" in text
+    assert "REQUIRED_MISSING" not in text and "unmapped" not in text
+    summary = json.loads((root / "out/onboarding/warehouse/validation/center_f/summary.json").read_text("utf-8"))
+    assert {r["rule_id"] for r in summary["rules"]} == {"ONSET_WINDOW", "DATE_UNKNOWN_DECLARED", "SITE_LIMIT"}
+    assert all(r["how_to_fix"] for r in summary["rules"])
+    con = duckdb.connect(str(root / "out/onboarding/warehouse/warehouse.duckdb"), read_only=True)
+    try:
+        agents = con.execute("SELECT agent, agent_local, count(*) FROM toxicity_treatment WHERE site_id = 'center_f' "
+                             "AND agent_local IS NOT NULL GROUP BY ALL").fetchall()
+        scales = {r[0] for r in con.execute("SELECT DISTINCT source_scale FROM toxicity WHERE site_id = 'center_f'"
+                                            ).fetchall()}
+        unknown = con.execute("SELECT count(*) FROM toxicity WHERE site_id = 'center_f' AND onset_date IS NULL"
+                              ).fetchone()[0]
+    finally:
+        con.close()
+    assert agents == [("other_anticytokine", "anakinra", 2)]
+    assert scales == {"ASTCT2019", "LEE2014", "PENN", "CTCAE_V4"} and unknown == 1
+    assert "anakinra" in _run(runs, r"^carpool sql .*agent_local")[0].stdout

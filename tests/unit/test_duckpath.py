@@ -19,8 +19,8 @@ from etl.site import run_site
 from schemas.catalog import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
-QCOLS = ["site_id", "source_file", "source_row", "target_table", "rule_id", "severity", "column_name", "value",
-         "message"]
+QCOLS = ["site_id", "source_file", "source_row", "target_table", "rule_id", "severity", "column_name",
+         "source_column", "value", "message"]
 
 
 def _config(tmp: Path, sites: dict[str, Path]) -> Path:

@@ -134,7 +134,7 @@ def test_identifier_values_are_masked_in_value_and_message(split):
 def test_quarantine_shape(split):
     q = split.quarantine
     assert list(q.columns) == ["site_id", "local_id", "source_file", "source_row", "target_table", "rule_id",
-                               "severity", "column_name", "value", "message"]
+                               "severity", "column_name", "source_column", "value", "message"]
     assert (q["site_id"] == "center_x").all()
     assert list(q["source_row"]) == sorted(q["source_row"])
 

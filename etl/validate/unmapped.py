@@ -1,0 +1,56 @@
+"""Source columns no mapping reads: listed on every refresh, so no column is dropped unseen.
+
+A column is *mapped* when the mapping names it anywhere (a column spec, a `when:`, a
+`where:`, an identifier, a derivation argument), and *ignored* when its source lists it
+under `ignore:` with a reason. Every other column of every source is unmapped: the
+refresh prints it, the run log and the per-site validation report list it. The header of
+a source the DuckDB path reads is taken from the file's header line, not from a full read.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from etl.compile.mapping import SiteMapping
+from etl.read.readers import ROW, RawTable
+from etl.read.relations import DATE_TWIN
+from etl.validate.cell_findings import mentioned_columns
+
+
+def unmapped_columns(mapping: SiteMapping, raw: dict[str, RawTable], folder: Path) -> dict[str, list[str]]:
+    """Source file (its label) -> its unmapped columns, in file order; only files that have some."""
+    used = mentioned_columns(mapping)
+    out: dict[str, list[str]] = {}
+    for name, source in mapping.sources.items():
+        if name in raw:
+            label, header = raw[name].label, [str(c) for c in raw[name].frame.columns]
+        else:
+            label, header = Path(source.path).name, _csv_header(folder / source.path, source)
+        ignored = set(source.ignore)
+        cols = [c for c in header if c != ROW and not c.endswith(DATE_TWIN) and c not in used and c not in ignored]
+        if cols:
+            out[label] = cols
+    return out
+
+
+def _csv_header(path: Path, source) -> list[str]:
+    """The header line of a CSV source (as the reader finds it); [] when it cannot be read
+    (the read itself reports that, with the file and line)."""
+    try:
+        with path.open(encoding=source.encoding, newline="", errors="replace") as fh:
+            for n, record in enumerate(csv.reader(fh, delimiter=source.delimiter), start=1):
+                if n >= source.header_row and any(h.strip() for h in record):
+                    return [h.strip().removeprefix("\ufeff").strip() for h in record]
+    except (OSError, LookupError, csv.Error):
+        return []
+    return []
+
+
+def unmapped_text(site_id: str, unmapped: dict[str, list[str]]) -> str | None:
+    """One line for the refresh output, or None when every column is mapped or ignored."""
+    if not unmapped:
+        return None
+    n = sum(len(v) for v in unmapped.values())
+    files = "; ".join(f"{f}: {', '.join(cols)}" for f, cols in unmapped.items())
+    return (f"{site_id}: {n} unmapped source column{'s' if n != 1 else ''} ({files}); map them, or list them "
+            "under the source's `ignore:` with a reason")
