@@ -58,10 +58,13 @@ def _dex_equivalent(tt: pd.DataFrame) -> None:
 
 
 def _age(patient: pd.DataFrame, infusion: pd.DataFrame, birth_dates: pd.Series) -> None:
-    first = infusion.groupby("local_id")["infusion_date"].min()
+    first = infusion.groupby("local_id")["infusion_date"].min().to_dict()
+    births = birth_dates.to_dict()
     need = patient["age_years"].isna()
-    for i in patient.index[need]:
-        lid = patient.at[i, "local_id"]
-        born, at = birth_dates.get(lid), first.get(lid)
+    ages = {}
+    for i, lid in zip(patient.index[need], patient.loc[need, "local_id"], strict=True):
+        born, at = births.get(lid), first.get(lid)
         if born is not None and at is not None and not pd.isna(at) and not pd.isna(born):
-            patient.at[i, "age_years"] = convert.age_at(pd.Timestamp(born).date(), pd.Timestamp(at).date())
+            ages[i] = convert.age_at(pd.Timestamp(born).date(), pd.Timestamp(at).date())
+    for i, age in ages.items():   # plain dicts above: Series.get per patient cost ~0.2 ms each
+        patient.at[i, "age_years"] = age
