@@ -157,7 +157,8 @@ def test_oversized_cells_and_confusable_ids_on_the_duckdb_path(tmp_path):
     """Issue 15's leftover: CELL_TOO_LONG and ID_CONFUSABLE ran only over pandas frames, so a
     lab file (DuckDB path) loaded a 40,000-character cell and a Cyrillic-lookalike patient id."""
     long = "A" * 40_000
-    text = LABS + f"{long};IL-6;1;pg/mL;09/02/2017\nА0001;IL-6;1;pg/mL;10/02/2017\nA0001\u202e;IL-6;1;pg/mL;10/02/2017\n"
+    text = (LABS + f"{long};IL-6;1;pg/mL;09/02/2017\n"
+            "А0001;IL-6;1;pg/mL;10/02/2017\nA0001\u202e;IL-6;1;pg/mL;10/02/2017\n")   # Cyrillic А; U+202E
     a, b = _both(_lab_site(tmp_path, text), "center_a", tmp_path)
     _assert_same(a, b)
     q = b.quarantine[b.quarantine["target_table"] == "lab"]
