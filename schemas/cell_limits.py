@@ -15,6 +15,11 @@ RULE = "CELL_TOO_LONG"
 SHOWN = 40
 
 
+def shown(text: str) -> str:
+    """What a finding shows of an oversized cell: its start only."""
+    return text[:SHOWN] + "…"
+
+
 def oversize_findings(table: str, frame: pd.DataFrame) -> list[Finding]:
     """One finding per text cell longer than the limit, in the mapped table `table`."""
     limit = int(catalog()[RULE].limit)
@@ -28,6 +33,6 @@ def oversize_findings(table: str, frame: pd.DataFrame) -> list[Finding]:
             text = frame.at[i, col]
             row_id = int(frame.at[i, "_row_id"]) if "_row_id" in frame else None
             lid = local.at[i] if local is not None and col != "local_id" else None
-            out.append(finding(RULE, table, row_id, col, text[:SHOWN] + "…", local_id=lid,
+            out.append(finding(RULE, table, row_id, col, shown(text), local_id=lid,
                                detail=f"{len(text):,}"))
     return out

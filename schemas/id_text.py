@@ -32,6 +32,8 @@ def _script(ch: str) -> str | None:
 
 def problem(text: str) -> str | None:
     """Why `text` is not a safe id (naming the character), or None."""
+    if text.isascii() and text.isprintable():
+        return None     # printable ASCII: no invisible character, Latin letters only
     for ch in text:
         cat = unicodedata.category(ch)
         if cat in ("Cf", "Cc", "Zl", "Zp") or (cat == "Zs" and ch != " "):

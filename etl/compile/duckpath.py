@@ -44,10 +44,11 @@ from etl.validate import prequarantine
 from etl.validate.pseudonymize import study_id
 from etl.validate.quarantine import NO_CASCADE, QUARANTINE_COLUMNS, mask_identifiers, unmapped_records
 from etl.validate.where import source_columns
-from schemas import rules
+from schemas import cell_limits, id_text, rules
 from schemas.catalog import catalog
 from schemas.model import code_attr, common_schema
 from schemas.pandera_models import failures
+from warehouse import layout
 
 ROW_RULES = {"duplicate", "duplicate_exact", "orphan", "cascade", "unmapped", "read"}
 FIELD_RULES = {"field_type", "field_date", "field_required", "field_codelist", "field_range", "value_limit",
@@ -124,7 +125,6 @@ def run_table(mapping: SiteMapping, tname: str, export_dir: Path, work_dir: Path
         if csv_path != path:
             csv_path.unlink(missing_ok=True)
         shutil.rmtree(work_dir / "spill", ignore_errors=True)
-        (work_dir / f"{tname}.mapped.parquet").unlink(missing_ok=True)
 
 
 def _utf8(path: Path, source, work_dir: Path) -> tuple[Path, list[str], int]:
@@ -231,22 +231,22 @@ def _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key
         if "source_unit" not in specs:
             inner.append(f"{src_cols[vspec.unit_from] if vspec.unit_from else sc.lit(vspec.unit)} AS _su")
             outer.append("_su AS source_unit")
-    mapped_path = work_dir / f"{tname}.mapped.parquet"
+    # one scan of the file, materialized once (DuckDB spills it to work_dir beyond its memory_limit):
+    # every check below and the loaded rows' COPY read this table, never the CSV again
     con.execute(f"""
-        COPY (
+        CREATE TEMP TABLE m AS (
           WITH src AS (
             SELECT CAST(ordinality AS BIGINT) + {header_line} AS _row, ({blank}) AS _blank, {raw}
             FROM {scan} WITH ORDINALITY),
           kept AS (SELECT _row, coalesce({where}, FALSE) AS _used, * EXCLUDE (_row, _blank) FROM src WHERE NOT _blank),
           b AS (SELECT {', '.join(inner)} FROM kept {' '.join(joins)}),
           p AS (SELECT {', '.join(mid)} FROM b)
-          SELECT {', '.join(outer)} FROM p
-        ) TO {sc.lit(str(mapped_path))} (FORMAT PARQUET)""")
-    rows_read = con.execute(f"SELECT count(*) FROM read_parquet({sc.lit(str(mapped_path))})").fetchone()[0]
+          SELECT {', '.join(outer)} FROM p)""")
+    rows_read = con.execute("SELECT count(*) FROM m").fetchone()[0]
     n_blank_ok = _line_count(csv_path) - header_line
     if rows_read != n_blank_ok:
         _verify_positions(con, scan, header_line, n_blank_ok, path)
-    return _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patients, causes, identifiers,
+    return _pass2(con, mapping, tname, label, site, work_dir, key, patients, causes, identifiers,
                   shared, rows_read, lab, cutoff)
 
 
@@ -257,11 +257,35 @@ def _verify_positions(con, scan: str, header_line: int, lines: int, path: Path) 
         raise NotSqlable(f"{path}: blank or multi-line records; row numbers need the line-by-line reader")
 
 
-def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patients, causes, identifiers,
+def _privacy(con, table) -> list[tuple]:
+    """CELL_TOO_LONG (`schemas.cell_limits`) and ID_CONFUSABLE (`schemas.id_text`) over `t2`, as
+    on every other table: SQL narrows down to the few candidate cells, the rules' own
+    functions decide and word the finding. Rows as `rf`'s columns."""
+    have = {d[0] for d in con.execute("SELECT * FROM t2 LIMIT 0").description}
+    out = []
+    limit = int(catalog()[cell_limits.RULE].limit)
+    for col in (c.name for c in table.columns if c.type == "string" and c.name in have):
+        q = sc.ident(col)
+        for row, lid, text in con.execute(f"SELECT _row, local_id, {q} FROM t2 WHERE length({q}) > {limit} "
+                                          "ORDER BY _row").fetchall():
+            shown, detail = cell_limits.shown(text), f"{len(text):,}"
+            out.append((row, cell_limits.RULE, col, shown, "", detail, None if col == id_text.COLUMN else lid))
+    if id_text.COLUMN in have:   # an id of printable ASCII only is always plain (id_text.problem)
+        ids = [v for (v,) in con.execute("SELECT DISTINCT local_id FROM t2 WHERE regexp_matches(local_id, '[^ -~]')"
+                                         ).fetchall()]
+        why = {v: id_text.problem(v) for v in ids}
+        why = {v: w for v, w in why.items() if w}
+        if why:
+            rows = con.execute("SELECT _row, local_id FROM t2 WHERE list_contains($ids, local_id) ORDER BY _row",
+                               {"ids": sorted(why)}).fetchall()
+            out += [(row, id_text.RULE, id_text.COLUMN, lid, "", why[lid], lid) for row, lid in rows]
+    return out
+
+
+def _pass2(con, mapping, tname, label, site, work_dir, key, patients, causes, identifiers,
            shared, rows_read, lab, cutoff) -> SqlTable:
     table = common_schema()[tname]
     specs = mapping.tables[tname].columns
-    con.execute(f"CREATE TEMP VIEW m AS SELECT * FROM read_parquet({sc.lit(str(mapped_path))})")
     # columns of the table the mapping does not fill are NULL, as in the pandas path
     have = set(specs) | ({"source_value", "source_unit"} if lab else set())
     fill = ", ".join(f"NULL AS {sc.ident(c.name)}" for c in table.columns
@@ -274,7 +298,7 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
         con.register("units", units)
         con.register("analyte_unit", pd.DataFrame(list(code_attr("analyte", "unit").items()), columns=["code", "unit"]))
         # as etl.compile.compiler._collect: convert to the analyte's canonical unit, or TYPE_MISMATCH on source_unit
-        con.execute("""CREATE TEMP VIEW t2 AS SELECT t.* REPLACE (
+        con.execute("""CREATE TEMP TABLE t2 AS SELECT t.* REPLACE (
                 CASE WHEN t.value IS NULL OR a.unit IS NULL OR t.source_unit IS NULL THEN t.value
                      WHEN u.factor IS NULL THEN NULL ELSE t.value * u.factor END AS value),
                 (t.value IS NOT NULL AND a.unit IS NOT NULL AND t.source_unit IS NOT NULL
@@ -284,7 +308,12 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
             LEFT JOIN units u ON u.su = t.source_unit AND u.tu = a.unit""")
         unit_err = "_unit_err"
     else:
-        con.execute("CREATE TEMP VIEW t2 AS SELECT *, FALSE AS _unit_err, NULL AS _target_unit FROM t")
+        con.execute("CREATE TEMP TABLE t2 AS SELECT *, FALSE AS _unit_err, NULL AS _target_unit FROM t")
+    # a file shared with pandas-path tables: etl.validate.quarantine.resolve finds its unmapped rows
+    unmapped = con.execute("SELECT _row FROM m WHERE NOT _used AND NOT $shared ORDER BY _row",
+                           {"shared": shared}).fetchdf()["_row"]
+    con.execute("DROP VIEW t")
+    con.execute("DROP TABLE m")    # t2 holds the used rows, typed and unit-converted
     parts = []
     lid = "local_id"
     for col in specs:
@@ -323,6 +352,7 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
         con.register("patients", pd.DataFrame({"local_id": sorted(patients)}, dtype=object))
         tables = rules.Site(con, {"patient": "patients", tname: "t2"}, key="_row", row="_row")
         found += [(f.row_id, f.rule_id, f.column, f.value, "", "", f.local_id) for f in rules.orphans(tables)]
+    found += _privacy(con, table)
     con.register("rf", pd.DataFrame(found, columns=["_row", "rule_id", "column_name", "value", "expected", "detail",
                                                     "local_id"], dtype=object).astype({"_row": "int64"}))
     parts.append("SELECT * FROM rf")
@@ -354,8 +384,6 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
     con.execute("CREATE TEMP TABLE bad AS SELECT DISTINCT f._row FROM f JOIN sev USING (rule_id) "
                 "WHERE sev.severity = 'error'")
     bad_rows = "SELECT _row FROM bad"
-    # a file shared with pandas-path tables: etl.validate.quarantine.resolve finds its unmapped rows
-    unmapped = con.execute("SELECT _row FROM m WHERE NOT _used AND NOT $shared", {"shared": shared}).fetchdf()["_row"]
     if len(unmapped):
         quarantine = pd.concat([quarantine, pd.DataFrame(unmapped_records(site, label, list(unmapped)))],
                                ignore_index=True)
@@ -364,11 +392,13 @@ def _pass2(con, mapping, tname, label, site, mapped_path, work_dir, key, patient
     ids = con.execute("SELECT DISTINCT local_id FROM t2 ANTI JOIN bad USING (_row) WHERE local_id IS NOT NULL"
                       ).fetchdf()["local_id"]
     con.register("sid", pd.DataFrame({"local_id": ids, "study_id": [study_id(key, site, str(v)) for v in ids]}))
-    out_cols = ["study_id", "CAST(_row AS BIGINT) AS source_row"] + [sc.ident(c.name) for c in table.columns
-                                                                     if c.name != "local_id"]
+    # written once, in the warehouse's layout and types: the site cache moves this very file
+    cols = layout.file_columns(layout.clinical_columns(tname))
+    have = {"study_id", "source_file", "source_row"} | {c.name for c in table.columns if c.name != "local_id"}
     parquet = work_dir / f"{tname}.parquet"
-    con.execute(f"""COPY (SELECT sid.study_id, {sc.lit(label)} AS source_file, {', '.join(out_cols[1:])}
-                    FROM t2 ANTI JOIN bad USING (_row) JOIN sid USING (local_id)
+    con.execute(f"""COPY (SELECT {layout.typed_select(cols, have)} FROM (
+                        SELECT sid.study_id, {sc.lit(label)} AS source_file, _row AS source_row, t2.*
+                        FROM t2 ANTI JOIN bad USING (_row) JOIN sid USING (local_id))
                     ORDER BY source_row) TO {sc.lit(str(parquet))} (FORMAT PARQUET)""")
     loaded = con.execute(f"SELECT count(*) FROM read_parquet({sc.lit(str(parquet))})").fetchone()[0]
     res = SqlTable(tname, label, parquet, quarantine[QUARANTINE_COLUMNS], rows_read, rows_loaded=int(loaded),

@@ -79,14 +79,18 @@ def _age(patient: pd.DataFrame, infusion: pd.DataFrame, birth_dates: pd.Series,
     the age is `explained` by the infusion's own finding (REQUIRED_MISSING, DATE_UNPARSEABLE
     or MISSING_INFUSION): one missing date is one finding. With no birth date the age's
     REQUIRED_MISSING is the finding."""
-    first = infusion.groupby("local_id")["infusion_date"].min()
+    first = infusion.groupby("local_id")["infusion_date"].min().to_dict()
+    births = birth_dates.to_dict()
     need = patient["age_years"].isna()
-    for i in patient.index[need]:
-        lid = patient.at[i, "local_id"]
-        born, at = birth_dates.get(lid), first.get(lid)
+    ages = {}
+    for i, lid, rid in zip(patient.index[need], patient.loc[need, "local_id"], patient.loc[need, "_row_id"],
+                           strict=True):
+        born, at = births.get(lid), first.get(lid)
         if born is None or pd.isna(born):
             continue
         if at is None or pd.isna(at):
-            explained.add((int(patient.at[i, "_row_id"]), "age_years"))
+            explained.add((int(rid), "age_years"))
         else:
-            patient.at[i, "age_years"] = convert.age_at(pd.Timestamp(born).date(), pd.Timestamp(at).date())
+            ages[i] = convert.age_at(pd.Timestamp(born).date(), pd.Timestamp(at).date())
+    for i, age in ages.items():   # plain dicts above: Series.get per patient cost ~0.2 ms each
+        patient.at[i, "age_years"] = age

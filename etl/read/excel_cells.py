@@ -37,6 +37,8 @@ def bad_cells(path: Path, sheet: str) -> list[BadCell]:
         member = _sheet_member(z, sheet)
         if member is None:
             return []
+        if not _may_hold_bad_cells(z, member):
+            return []
         out = []
         with z.open(member) as fh:
             for _, el in iterparse(fh, events=("end",)):
@@ -55,6 +57,22 @@ def bad_cells(path: Path, sheet: str) -> list[BadCell]:
                     out.append(BadCell(int(ref[2]), _col(ref[1]), "EXCEL_UNCACHED_FORMULA",
                                        "=" + (formula.text or "(shared formula)")))
         return out
+
+
+MAYBE_BAD = re.compile(rb"""\st\s*=\s*["']e["']|<(?:[\w.-]+:)?f[\s>/]""")
+CHUNK = 1 << 22
+
+
+def _may_hold_bad_cells(z: zipfile.ZipFile, member: str) -> bool:
+    """Does the sheet's XML hold any error-typed cell (t="e") or formula (<f>) at all? A byte
+    scan, so the XML parse (seconds for a large sheet) runs only for sheets that may have one."""
+    tail = b""
+    with z.open(member) as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            if MAYBE_BAD.search(tail + chunk):
+                return True
+            tail = chunk[-64:]
+    return False
 
 
 def _col(letters: str) -> int:

@@ -14,8 +14,10 @@ center's own patient id:
 """
 from __future__ import annotations
 
+import _sre
 import re
 from collections.abc import Callable, Iterable
+from re._casefix import _EXTRA_CASES
 
 import pandas as pd
 
@@ -23,6 +25,45 @@ MASK = "***"
 SHORT = 4            # below this length an identifier is matched as a whole token only
 DIGITS_MIN = 7       # phone/MRN numbers matched by their digits whatever the separators
 ID_COLUMN = "local_id"
+
+
+class _Fold(dict):
+    """Code point -> one representative of its case class as `re.IGNORECASE` sees it
+    (simple lower case, plus the extra equivalences of `re._casefix`), for `str.translate`."""
+
+    def __missing__(self, cp: int) -> int:
+        low = _sre.unicode_tolower(cp)
+        self[cp] = min((low, *_EXTRA_CASES.get(low, ())))
+        return self[cp]
+
+
+_FOLD = _Fold()
+GRAM = 4             # identifiers of this length or more are indexed by their first GRAM folded characters
+
+
+class _Index:
+    """Which of many strings occur in a text: a necessary condition, checked in time linear in
+    the text (prefix lookups), so the costly exact test runs only on the few texts that pass."""
+
+    def __init__(self, needles: Iterable[str], gram: int):
+        self.gram, self.long, self.short = gram, {}, {}
+        for i, n in enumerate(needles):
+            if len(n) >= gram:
+                self.long.setdefault(n[:gram], []).append((i, n))
+            elif n:
+                self.short.setdefault(len(n), {}).setdefault(n, []).append(i)
+
+    def hits(self, text: str) -> list[int]:
+        """Indexes (in needle order) of the needles that are substrings of `text`."""
+        out = set()
+        g, long, short = self.gram, self.long, self.short
+        for i in range(len(text)):
+            for k, n in long.get(text[i:i + g], ()):
+                if text.startswith(n, i):
+                    out.add(k)
+            for size, table in short.items():
+                out.update(table.get(text[i:i + size], ()))
+        return sorted(out)
 
 
 class IdentifierMatcher:
@@ -33,33 +74,53 @@ class IdentifierMatcher:
         values = {v for v in values if v != MASK}
         # a short Latin identifier (`Bo`) only as a whole token; a short CJK one (`赵勇秀`) has
         # no word boundaries around it in `CR赵勇秀`, so it is matched anywhere
-        long = sorted((v for v in values if len(v) >= SHORT or not v.isascii()), key=len, reverse=True)
-        short = sorted((v for v in values if len(v) < SHORT and v.isascii()), key=len, reverse=True)
-        parts = [re.escape(v) for v in long] + [rf"(?<!\w){re.escape(v)}(?!\w)" for v in short]
-        self.pattern = re.compile("|".join(parts), re.IGNORECASE) if parts else None
+        long = sorted((v for v in values if len(v) >= SHORT or not v.isascii()), key=lambda v: (-len(v), v))
+        short = sorted((v for v in values if len(v) < SHORT and v.isascii()), key=lambda v: (-len(v), v))
+        self._parts = [re.escape(v) for v in long] + [rf"(?<!\w){re.escape(v)}(?!\w)" for v in short]
+        self._pattern = None     # compiled on first use: thousands of names take a while
+        self._names = _Index([v.translate(_FOLD) for v in long + short], GRAM)
         digits = {re.sub(r"\D", "", v) for v in values}
-        self.digits = sorted((d for d in digits if len(d) >= DIGITS_MIN), key=len, reverse=True)
+        self.digits = sorted((d for d in digits if len(d) >= DIGITS_MIN), key=lambda d: (-len(d), d))
+        self._loose: dict[str, re.Pattern] = {}
+        self._numbers = _Index(self.digits, DIGITS_MIN)
+
+    @property
+    def pattern(self) -> re.Pattern | None:
+        if self._pattern is None and self._parts:
+            self._pattern = re.compile("|".join(self._parts), re.IGNORECASE)
+        return self._pattern
+
+    def _may_name(self, text: str) -> bool:
+        return bool(self._parts) and bool(self._names.hits(text.translate(_FOLD)))
 
     def found_in(self, text: str) -> bool:
         if not text:
             return False
-        if self.pattern is not None and self.pattern.search(text):
+        if self._may_name(text) and self.pattern.search(text):
             return True
-        if self.digits:
-            have = re.sub(r"\D", "", text)
-            return any(d in have for d in self.digits)
-        return False
+        return bool(self.digits) and bool(self._numbers.hits(_NON_DIGIT.sub("", text)))
 
     def mask(self, text: str) -> str:
         """`text` with every identifier replaced by `***` (a number by its digit run)."""
         if not text:
             return text
-        if self.pattern is not None:
+        if self._may_name(text):
             text = self.pattern.sub(MASK, text)
-        for d in self.digits:
-            loose = r"\D{0,3}".join(re.escape(c) for c in d)
-            text = re.sub(loose, MASK, text)
+        if not self.digits:
+            return text
+        todo = self._numbers.hits(_NON_DIGIT.sub("", text))
+        while todo:  # each number in turn, as one re.sub per number would (a number absent is a no-op)
+            k = todo.pop(0)
+            d = self.digits[k]
+            if d not in self._loose:
+                self._loose[d] = re.compile(r"\D{0,3}".join(re.escape(c) for c in d))
+            text, n = self._loose[d].subn(MASK, text)
+            if n:   # the text changed: later numbers are looked for in what is left
+                todo = [j for j in self._numbers.hits(_NON_DIGIT.sub("", text)) if j > k]
         return text
+
+
+_NON_DIGIT = re.compile(r"\D")
 
 
 def mask_quarantine(q: pd.DataFrame, identifiers: Iterable[str],

@@ -69,3 +69,21 @@ def test_the_records_local_id_column_becomes_the_study_id():
     assert list(out.columns[:2]) == ["site_id", "study_id"] and "local_id" not in out.columns
     assert out["study_id"].tolist() == [study_id(key, "x", "A0007"), None]
     assert "A0007" not in out.to_csv()
+
+
+def test_masking_many_numbers_compiles_no_pattern_per_message(monkeypatch):
+    """Regression: with a site's thousands of birth dates and phones, every quarantine
+    message compiled one regex per number (re's cache holds 512): a 30k-patient refresh
+    spent most of its time in re.compile. Only numbers whose digits occur are tried."""
+    import re
+
+    ids = {f"19{i % 100:02d}-01-{i % 28 + 1:02d}" for i in range(3000)} | {f"+41 79 {i:07d}" for i in range(3000)}
+    m = IdentifierMatcher(ids)
+    calls = []
+    for name in ("compile", "sub", "search"):
+        real = getattr(re, name)
+        monkeypatch.setattr(re, name, lambda *a, _real=real, **k: calls.append(a) or _real(*a, **k))
+    texts = [f"value -{i}.5 outside 0..100000" for i in range(5)]
+    assert [m.mask(t) for t in texts] == texts
+    assert len(calls) <= 1
+    assert m.mask("call +41 79 0000042 now") == "call *** now"
