@@ -150,4 +150,18 @@ def mask_quarantine(q: pd.DataFrame, identifiers: Iterable[str],
     hit = values.map(matcher.found_in)
     q["value"] = values.where(~hit, MASK)
     q["message"] = messages.map(matcher.mask)
+    return _shorten(q)
+
+
+def _shorten(q: pd.DataFrame) -> pd.DataFrame:
+    """An oversized value (longer than rule CELL_TOO_LONG's limit: a pasted document) is shown
+    by its start only, in `value` and in the message, whatever rule the record is under."""
+    from schemas.cell_limits import RULE, shown
+    from schemas.catalog import catalog
+
+    limit = int(catalog()[RULE].limit)
+    for i in q.index[q["value"].str.len() > limit]:
+        raw = q.at[i, "value"]
+        q.at[i, "message"] = q.at[i, "message"].replace(repr(raw), repr(shown(raw))).replace(raw, shown(raw))
+        q.at[i, "value"] = shown(raw)
     return q

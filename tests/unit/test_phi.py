@@ -87,3 +87,12 @@ def test_masking_many_numbers_compiles_no_pattern_per_message(monkeypatch):
     assert [m.mask(t) for t in texts] == texts
     assert len(calls) <= 1
     assert m.mask("call +41 79 0000042 now") == "call *** now"
+
+
+def test_an_oversized_value_is_shown_by_its_start_under_any_rule():
+    """A 40,000-character cell that fails another rule first (here a code list) must not
+    flow whole into the quarantine value or message."""
+    big = "x" * 40_000
+    out = mask_quarantine(q(("UNKNOWN_CODE", "sex", big, f"sex = {big!r} is not in code list sex")), set())
+    assert len(out.iloc[0]["value"]) < 100 and len(out.iloc[0]["message"]) < 200
+    assert out.iloc[0]["value"].startswith("xxxx")
