@@ -156,8 +156,8 @@ def mask_quarantine(q: pd.DataFrame, identifiers: Iterable[str],
 def _shorten(q: pd.DataFrame) -> pd.DataFrame:
     """An oversized value (longer than rule CELL_TOO_LONG's limit: a pasted document) is shown
     by its start only, in `value` and in the message, whatever rule the record is under."""
-    from schemas.cell_limits import RULE, shown
     from schemas.catalog import catalog
+    from schemas.cell_limits import RULE, shown
 
     limit = int(catalog()[RULE].limit)
     for i in q.index[q["value"].str.len() > limit]:
