@@ -51,6 +51,16 @@ def unmapped_text(site_id: str, unmapped: dict[str, list[str]]) -> str | None:
     if not unmapped:
         return None
     n = sum(len(v) for v in unmapped.values())
-    files = "; ".join(f"{f}: {', '.join(cols)}" for f, cols in unmapped.items())
+    files = "; ".join(f"{f}: {_names(cols)}" for f, cols in unmapped.items())
     return (f"{site_id}: {n} unmapped source column{'s' if n != 1 else ''} ({files}); map them, or list them "
             "under the source's `ignore:` with a reason")
+
+
+SHOWN = 20   # columns named per file on the one line; the report and run log list them all
+
+
+def _names(cols: list[str]) -> str:
+    """A file's unmapped columns, the first SHOWN of them (each cut to 40 characters): a
+    2,000-column export must not print a 13,000-character line."""
+    shown = ", ".join(c if len(c) <= 40 else c[:40] + "…" for c in cols[:SHOWN])
+    return shown + (f" and {len(cols) - SHOWN} more (see the site's validation report)" if len(cols) > SHOWN else "")

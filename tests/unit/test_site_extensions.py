@@ -267,3 +267,12 @@ def test_report_and_quarantine_csv_carry_where_and_how_to_fix(tmp_path):
     assert written.loc[0, "how_to_fix"] == catalog()["UNKNOWN_CODE"].how_to_fix
     assert written.loc[0, "where"] == "column Geschlecht (sex), file p.csv, row 3"
     assert written.loc[0, "run_id"] == "run-1"
+
+
+def test_the_unmapped_line_stays_short_for_a_wide_export():
+    """A 2,000-column export: the one-line notice names 20 columns and counts the rest."""
+    from etl.validate.unmapped import unmapped_text
+
+    text = unmapped_text("center_x", {"wide.csv": [f"col_{i}" for i in range(2000)]})
+    assert "2000 unmapped source columns" in text and "and 1980 more" in text
+    assert len(text) < 1000
