@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from schemas.catalog import Finding, catalog, finding
 from schemas.model import common_schema
+from schemas.rules import q
 
 TUNABLE = {"onset_window", "site_limit"}
 NUMERIC = {"int", "float"}
@@ -79,7 +80,7 @@ def _where(where: dict | None, alias: str = "t") -> tuple[str, str]:
     conds, text = [], []
     for col, values in where.items():
         vals = ", ".join("'" + str(v).lower().replace("'", "''") + "'" for v in values)
-        conds.append(f'lower(CAST({alias}."{col}" AS VARCHAR)) IN ({vals})')
+        conds.append(f"lower(CAST({alias}.{q(col)} AS VARCHAR)) IN ({vals})")
         text.append(f"{col} {'/'.join(str(v) for v in values)}")
     return " AND ".join(conds), " for " + ", ".join(text)
 
@@ -96,11 +97,10 @@ def _onset_window(s, rules, refs: dict[str, str]) -> list[Finding]:
         flagged: set = set()
         for limit, where in windows:
             cond, _ = _where(where)
-            rows = s.rows(f'SELECT t."{s.key}", t.local_id, t."{later}", r.ref, '
-                          f'date_diff(\'day\', CAST(r.ref AS DATE), CAST(t."{later}" AS DATE)) AS days '
+            days = f"date_diff('day', CAST(r.ref AS DATE), CAST(t.{q(later)} AS DATE))"
+            rows = s.rows(f"SELECT t.{q(s.key)}, t.local_id, t.{q(later)}, r.ref, {days} AS days "
                           f"FROM {s.rel[check.table]} t JOIN {refs[earlier]} r ON r.local_id = t.local_id "
-                          f'WHERE t."{later}" IS NOT NULL AND {cond} '
-                          f'AND date_diff(\'day\', CAST(r.ref AS DATE), CAST(t."{later}" AS DATE)) > {limit!r} '
+                          f"WHERE t.{q(later)} IS NOT NULL AND {cond} AND {days} > {limit!r} "
                           "ORDER BY 1")
             for key, lid, v, ref, days in rows:
                 if key in flagged:
@@ -112,11 +112,11 @@ def _onset_window(s, rules, refs: dict[str, str]) -> list[Finding]:
 
 
 def _site_limit(s, r) -> list[Finding]:
-    col = f'"{r.column}"'
+    col = q(r.column)
     bounds = [f"{col} < {r.min!r}"] if r.min is not None else []
     bounds += [f"{col} > {r.max!r}"] if r.max is not None else []
     cond, scope = _where(r.where)
-    rows = s.rows(f'SELECT t."{s.key}", t.local_id, t.{col} FROM {s.rel[r.table]} t '
+    rows = s.rows(f"SELECT t.{q(s.key)}, t.local_id, t.{col} FROM {s.rel[r.table]} t "
                   f"WHERE t.{col} IS NOT NULL AND ({' OR '.join(bounds)}) AND {cond} ORDER BY 1")
     if r.min is not None and r.max is not None:
         expected = f"{r.min:g}..{r.max:g}"

@@ -27,6 +27,7 @@ import pandas as pd
 
 from schemas.catalog import Check, catalog
 from schemas.model import common_schema
+from schemas.rules import q
 
 TABLE = "quality_check"
 COLUMNS = [
@@ -137,8 +138,8 @@ def rate_checks(con: duckdb.DuckDBPyConnection) -> list[dict]:
     out = []
     for check in _checks("site_rate"):
         col = check.columns[0]
-        counts = con.execute(f'SELECT site_id, count("{col}"), count(*) FILTER (WHERE "{col}") '
-                             f'FROM {check.table} GROUP BY site_id ORDER BY site_id').fetchall()
+        counts = con.execute(f"SELECT site_id, count({q(col)}), count(*) FILTER (WHERE {q(col)}) "
+                             f"FROM {q(check.table)} GROUP BY site_id ORDER BY site_id").fetchall()
         total = sum(n for _, n, _ in counts)
         if not total:
             continue
