@@ -194,14 +194,18 @@ def write(out_dir: Path = EXPORT_DIR, seed: int = SEED) -> list[Path]:
         w = csv.DictWriter(fh, fieldnames=cols, lineterminator="\n", restval="")
         w.writeheader()
         w.writerows(records(seed))
-    dictionary = out_dir / DICT_FILE
-    with dictionary.open("w", encoding="utf-8", newline="") as fh:
+    return [data, write_dictionary(out_dir / DICT_FILE, FIELDS)]
+
+
+def write_dictionary(path: Path, fields) -> Path:
+    """A REDCap data dictionary CSV from (name, form, type, label, choices, validation, identifier) rows."""
+    with path.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(DICT_HEADER)
-        for name, form, ftype, label, choices, validation, ident in FIELDS:
+        for name, form, ftype, label, choices, validation, ident in fields:
             w.writerow([name, form, "", ftype, label, choices, "", validation, "", "", ident,
                         "", "", "", "", "", "", ""])
-    return [data, dictionary]
+    return path
 
 
 if __name__ == "__main__":

@@ -86,14 +86,7 @@ def write(out_dir: Path = EXPORT_DIR, seed: int = SEED) -> list[Path]:
         w = csv.DictWriter(fh, fieldnames=columns(), lineterminator="\n", restval="")
         w.writeheader()
         w.writerows(records(seed))
-    dictionary = out_dir / e.DICT_FILE
-    with dictionary.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(e.DICT_HEADER)
-        for name, form, ftype, label, choices, validation, ident in fields():
-            w.writerow([name, form, "", ftype, label, choices, "", validation, "", "", ident,
-                        "", "", "", "", "", "", ""])
-    return [data, dictionary]
+    return [data, e.write_dictionary(out_dir / e.DICT_FILE, fields())]
 
 
 if __name__ == "__main__":
