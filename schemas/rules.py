@@ -60,7 +60,8 @@ def register(tables: dict[str, pd.DataFrame], con: duckdb.DuckDBPyConnection | N
     for name, frame in tables.items():
         rel[name] = f"rules_{name}"
         con.register(f"{rel[name]}_frame", frame)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {rel[name]} AS SELECT "
+        # a table, not a view: the rules below scan it some 30 times, the frame is converted once
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {rel[name]} AS SELECT "
                     f"{common_schema()[name].typed_select(set(frame.columns), ('_row_id', '_source_row'))} "
                     f"FROM {rel[name]}_frame")
     return Site(con, rel)

@@ -70,12 +70,17 @@ class Masker:
         self.hash_id = hash_id
 
     def mask(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Each distinct value is looked at once (a sample repeats codes, dates and ids)."""
         frame = frame.copy()
         for col in frame.columns:
+            values = frame[col]
             if col == "local_id":
-                frame[col] = frame[col].map(lambda v: v if _blank(v) else self.hash_id(str(v)))
-            elif frame[col].dtype == object:
-                frame[col] = frame[col].map(lambda v: MASK if isinstance(v, str) and self.matcher.found_in(v) else v)
+                ids = {v: self.hash_id(str(v)) for v in pd.unique(values) if not _blank(v)}
+                frame[col] = values.map(lambda v: ids.get(v, v))
+            elif values.dtype == object:
+                hit = {v for v in pd.unique(values) if isinstance(v, str) and self.matcher.found_in(v)}
+                if hit:
+                    frame[col] = values.mask(values.isin(hit), MASK)
         return frame
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from functools import lru_cache
 
 import pandas as pd
 
 STUDY_ID_HEX = 16
 
 
+@lru_cache(maxsize=1 << 17)   # a site's ids are hashed by several steps of one run
 def study_id(key: bytes, site_id: str, local_id: str) -> str:
     msg = f"{site_id}\x1f{local_id}".encode()
     return "S" + hmac.new(key, msg, hashlib.sha256).hexdigest()[:STUDY_ID_HEX]
