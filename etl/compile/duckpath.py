@@ -196,7 +196,7 @@ def _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key
 
     # layer 1 (`b`): each column's source value, through its code list (a joined table);
     # layer 2 (`p`): each column parsed once; layer 3: value, rule, shown value, expected
-    joins, inner, mid, outer = [], ["_row", "_used"], ["*"], ["_used", "_row"]
+    joins, inner, mid, values, outer = [], ["_row", "_used"], ["*"], ["*"], ["_used", "_row"]
     for i, (col, spec) in enumerate(specs.items()):
         raw_base = sc.lit(str(spec.value)) if spec.value is not None else src_cols[spec.from_]
         if spec.value is not None and str(spec.value).strip() in sc.MISSING:
@@ -219,9 +219,14 @@ def _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key
             rule = f"CASE WHEN u{i} THEN 'UNKNOWN_CODE' ELSE {rule} END"
             shown = f"CASE WHEN u{i} THEN r{i} ELSE {shown} END"
             expected = f"CASE WHEN u{i} THEN {sc.lit(spec.codes)} ELSE {expected} END"
-        outer += [f"{comp.value} AS {sc.ident(col)}", f"{rule} AS {sc.ident(col + '__rule')}",
-                  f"{shown} AS {sc.ident(col + '__shown')}", f"{expected} AS {sc.ident(col + '__exp')}"]
+        # the shown value and the expected text are only read for a row that broke the rule:
+        # computed for those rows alone (DuckDB evaluates a CASE branch on its matching rows only)
+        ruled = sc.ident(col + "__rule")
+        values += [f"{comp.value} AS {sc.ident(col)}", f"{rule} AS {ruled}"]
+        outer += [sc.ident(col), ruled, f"CASE WHEN {ruled} IS NOT NULL THEN {shown} END AS {sc.ident(col + '__shown')}",
+                  f"CASE WHEN {ruled} IS NOT NULL THEN {expected} END AS {sc.ident(col + '__exp')}"]
     lab = tname == "lab" and "value" in specs
+    units = ""
     if lab:
         vspec = specs["value"]
         raw_value = src_cols[vspec.from_] if vspec.from_ else sc.lit(vspec.value)
@@ -231,6 +236,20 @@ def _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key
         if "source_unit" not in specs:
             inner.append(f"{src_cols[vspec.unit_from] if vspec.unit_from else sc.lit(vspec.unit)} AS _su")
             outer.append("_su AS source_unit")
+        # as etl.compile.compiler._collect: convert to the analyte's canonical unit, or TYPE_MISMATCH on source_unit
+        con.register("units", pd.DataFrame([(s, t, f) for (s, t), f in convert.UNITS.items()],
+                                           columns=["su", "tu", "factor"]))
+        con.register("analyte_unit", pd.DataFrame(list(code_attr("analyte", "unit").items()),
+                                                  columns=["code", "unit"]))
+        units = """,
+          u AS (SELECT o.* REPLACE (
+                CASE WHEN o.value IS NULL OR a.unit IS NULL OR o.source_unit IS NULL THEN o.value
+                     WHEN u.factor IS NULL THEN NULL ELSE o.value * u.factor END AS value),
+                (o.value IS NOT NULL AND a.unit IS NOT NULL AND o.source_unit IS NOT NULL
+                 AND u.factor IS NULL) AS _unit_err,
+                a.unit AS _target_unit
+            FROM o LEFT JOIN analyte_unit a ON a.code = o.analyte
+            LEFT JOIN units u ON u.su = o.source_unit AND u.tu = a.unit)"""
     # one scan of the file, materialized once (DuckDB spills it to work_dir beyond its memory_limit):
     # every check below and the loaded rows' COPY read this table, never the CSV again
     con.execute(f"""
@@ -240,8 +259,10 @@ def _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key
             FROM {scan} WITH ORDINALITY),
           kept AS (SELECT _row, coalesce({where}, FALSE) AS _used, * EXCLUDE (_row, _blank) FROM src WHERE NOT _blank),
           b AS (SELECT {', '.join(inner)} FROM kept {' '.join(joins)}),
-          p AS (SELECT {', '.join(mid)} FROM b)
-          SELECT {', '.join(outer)} FROM p)""")
+          p AS (SELECT {', '.join(mid)} FROM b),
+          v AS (SELECT {', '.join(values)} FROM p),
+          o AS (SELECT {', '.join(outer)} FROM v){units}
+          SELECT * FROM {'u' if lab else 'o'})""")
     rows_read = con.execute("SELECT count(*) FROM m").fetchone()[0]
     n_blank_ok = _line_count(csv_path) - header_line
     if rows_read != n_blank_ok:
@@ -290,30 +311,15 @@ def _pass2(con, mapping, tname, label, site, work_dir, key, patients, causes, id
     have = set(specs) | ({"source_value", "source_unit"} if lab else set())
     fill = ", ".join(f"NULL AS {sc.ident(c.name)}" for c in table.columns
                      if c.name not in have and c.name != "site_id")
-    con.execute(f"CREATE TEMP VIEW t AS SELECT *, {sc.lit(site)} AS site_id{', ' + fill if fill else ''} "
+    # the used rows, typed and unit-converted (`m` already holds the lab unit conversion): a view,
+    # not a copy of the table
+    extra = "" if lab else ", FALSE AS _unit_err, NULL AS _target_unit"
+    con.execute(f"CREATE TEMP VIEW t2 AS SELECT *, {sc.lit(site)} AS site_id{', ' + fill if fill else ''}{extra} "
                 "FROM m WHERE _used")
-    unit_err = "FALSE"
-    if lab:
-        units = pd.DataFrame([(s, t, f) for (s, t), f in convert.UNITS.items()], columns=["su", "tu", "factor"])
-        con.register("units", units)
-        con.register("analyte_unit", pd.DataFrame(list(code_attr("analyte", "unit").items()), columns=["code", "unit"]))
-        # as etl.compile.compiler._collect: convert to the analyte's canonical unit, or TYPE_MISMATCH on source_unit
-        con.execute("""CREATE TEMP TABLE t2 AS SELECT t.* REPLACE (
-                CASE WHEN t.value IS NULL OR a.unit IS NULL OR t.source_unit IS NULL THEN t.value
-                     WHEN u.factor IS NULL THEN NULL ELSE t.value * u.factor END AS value),
-                (t.value IS NOT NULL AND a.unit IS NOT NULL AND t.source_unit IS NOT NULL
-                 AND u.factor IS NULL) AS _unit_err,
-                a.unit AS _target_unit
-            FROM t LEFT JOIN analyte_unit a ON a.code = t.analyte
-            LEFT JOIN units u ON u.su = t.source_unit AND u.tu = a.unit""")
-        unit_err = "_unit_err"
-    else:
-        con.execute("CREATE TEMP TABLE t2 AS SELECT *, FALSE AS _unit_err, NULL AS _target_unit FROM t")
+    unit_err = "_unit_err" if lab else "FALSE"
     # a file shared with pandas-path tables: etl.validate.quarantine.resolve finds its unmapped rows
     unmapped = con.execute("SELECT _row FROM m WHERE NOT _used AND NOT $shared ORDER BY _row",
                            {"shared": shared}).fetchdf()["_row"]
-    con.execute("DROP VIEW t")
-    con.execute("DROP TABLE m")    # t2 holds the used rows, typed and unit-converted
     parts = []
     lid = "local_id"
     for col in specs:

@@ -49,7 +49,8 @@ def one_of(expr: str, values) -> str:
 
 def norm(expr: str) -> str:
     """etl.compile.convert.norm_text in SQL: strip a '.0' from whole numbers written as floats."""
-    return f"regexp_replace({expr}, '^(-*[0-9]+)\\.0$', '\\1')"
+    # the regex only where it can match: most cells do not end in '.0' (RE2's `$` is the text's end)
+    return f"CASE WHEN ends_with({expr}, '.0') THEN regexp_replace({expr}, '^(-*[0-9]+)\\.0$', '\\1') ELSE {expr} END"
 
 
 def py_repr(expr: str) -> str:
