@@ -57,9 +57,11 @@ def export_dir(cfg: Config, site: SiteConfig, mapping: SiteMapping) -> Path:
     return cfg.resolve(site.export_dir) if site.export_dir else mapping.site_dir
 
 
-def read_site(cfg: Config, site: SiteConfig, skip: set[str] = frozenset()) -> tuple[SiteMapping, dict[str, RawTable]]:
-    """Read every source some pandas-path table (or the identifiers) needs; `skip`: SQL-path tables."""
-    mapping = site_mapping(cfg, site)
+def read_site(cfg: Config, site: SiteConfig, skip: set[str] = frozenset(),
+              mapping: SiteMapping | None = None) -> tuple[SiteMapping, dict[str, RawTable]]:
+    """Read every source some pandas-path table (or the identifiers) needs; `skip`: SQL-path tables.
+    `mapping`: the site's mapping when the caller has loaded it already."""
+    mapping = mapping or site_mapping(cfg, site)
     folder = export_dir(cfg, site, mapping)
     wanted = {t.source for n, t in mapping.tables.items() if n not in skip} | {mapping.identifiers.source}
     wanted |= {n for n in mapping.sources if not any(t.source == n for t in mapping.tables.values())}
@@ -101,7 +103,7 @@ def run_site(cfg: Config, site: SiteConfig, key: bytes, work_dir: Path | None = 
     their Parquet files are written under `work_dir` (default: <output_dir>/work/<site>)."""
     mapping = site_mapping(cfg, site)
     sql = sql_tables(cfg, site, mapping) if sql is None else {t for t in sql if t in mapping.tables}
-    mapping, raw = read_site(cfg, site, skip=sql)
+    mapping, raw = read_site(cfg, site, skip=sql, mapping=mapping)
     tables, findings, ident_values = map_site(mapping, raw, skip=sql, cutoff=cfg.cutoff_date)
     masker = prequarantine.Masker(ident_values, lambda lid: study_id(key, site.id, lid))
     pre = before_quarantine(tables, findings, masker)

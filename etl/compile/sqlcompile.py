@@ -38,8 +38,8 @@ def ident(name: str) -> str:
 
 
 def missing_to_null(expr: str) -> str:
-    t = f"trim({expr})"
-    return f"CASE WHEN {one_of(t, MISSING)} THEN NULL ELSE {t} END"
+    t = f"trim({expr})"   # a short constant IN list: cheaper per cell than list_contains
+    return f"CASE WHEN {t} IN ({', '.join(lit(v) for v in MISSING)}) THEN NULL ELSE {t} END"
 
 
 def one_of(expr: str, values) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import _sre
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from re._casefix import _EXTRA_CASES
 
 import pandas as pd
@@ -123,6 +124,16 @@ class IdentifierMatcher:
 _NON_DIGIT = re.compile(r"\D")
 
 
+@lru_cache(maxsize=8)
+def _matcher(identifiers: frozenset[str]) -> IdentifierMatcher:
+    return IdentifierMatcher(identifiers)
+
+
+def matcher_for(identifiers: Iterable[str]) -> IdentifierMatcher:
+    """One matcher per set of identifiers: a site's steps share it (its index takes a while)."""
+    return _matcher(frozenset(str(v) for v in identifiers if v is not None))
+
+
 def mask_quarantine(q: pd.DataFrame, identifiers: Iterable[str],
                     hash_id: Callable[[str], str] | None = None) -> pd.DataFrame:
     """Quarantine records with identifiers masked in `value` and `message`; with `hash_id`,
@@ -138,7 +149,7 @@ def mask_quarantine(q: pd.DataFrame, identifiers: Iterable[str],
             index=q.index, dtype=object))
     if q.empty:
         return q
-    matcher = IdentifierMatcher(identifiers)
+    matcher = matcher_for(identifiers)
     values = q["value"].fillna("").astype(str)
     messages = q["message"].fillna("").astype(str)
     if hash_id is not None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl.validate.phi import MASK, IdentifierMatcher
+from etl.validate.phi import MASK, matcher_for
 from schemas.model import common_schema
 
 FAILING_MAX = 50_000   # rows with a finding kept in the sample (all of them, up to this)
@@ -66,7 +66,7 @@ class Masker:
     """Masks one site's identifiers in a sample: `hash_id` turns a local id into its study id."""
 
     def __init__(self, identifiers: Iterable[str], hash_id: Callable[[str], str]):
-        self.matcher = IdentifierMatcher(identifiers)
+        self.matcher = matcher_for(identifiers)
         self.hash_id = hash_id
 
     def mask(self, frame: pd.DataFrame) -> pd.DataFrame:
