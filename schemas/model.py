@@ -6,6 +6,7 @@ all generated from it.
 """
 from __future__ import annotations
 
+import copy
 import csv
 from dataclasses import dataclass, field
 from functools import cache
@@ -73,8 +74,16 @@ class Table:
 
 def raw_common_schema() -> dict:
     """common.yml as parsed YAML (`{"tables": {table: {"columns": ...}}}`), for generators
-    that walk its keys (the GX suites); `common_schema()` is the typed view of the same file."""
-    return yaml.safe_load((HERE / "common.yml").read_text(encoding="utf-8"))
+    that walk its keys (the GX suites); `common_schema()` is the typed view of the same file.
+    A fresh copy each call: the file is parsed once per process."""
+    return copy.deepcopy(_parsed_common())
+
+
+@cache
+def _parsed_common() -> dict:
+    # carpool's own file (not a site's): libyaml's safe loader where PyYAML has it, same result
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load((HERE / "common.yml").read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
 
 
 @cache
