@@ -20,7 +20,6 @@ import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -238,13 +237,10 @@ def _write_table(name: str, table: pd.DataFrame | Path, dest: Path) -> None:
         if layout.conforms(table, cols):
             shutil.move(table, dest)
             return
-        con = duckdb.connect()
-        try:
-            rel = f"read_parquet('{sql_path(table)}')"
-            have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()}
-            layout.write(con, rel, cols, dest, have)
-        finally:
-            con.close()
+        con = layout.scratch()
+        rel = f"read_parquet('{sql_path(table)}')"
+        have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()}
+        layout.write(con, rel, cols, dest, have)
         table.unlink()
     else:
         layout.write_frame(table, cols, dest)
