@@ -81,7 +81,8 @@ def resolve(site_id: str, tables: dict[str, pd.DataFrame], findings: list[Findin
             used.update(rows)
         for rows in frame.loc[is_bad, "_source_rows"]:
             q_rows.update(rows)
-    records = [r for f in findings for r in _records(site_id, f, tables)]
+    where = _source_index(tables, findings)
+    records = [r for f in findings for r in _records(site_id, f, where)]
     for label, (other_used, other_bad) in (elsewhere or {}).items():
         used.update((label, n) for n in other_used)
         q_rows.update((label, n) for n in other_bad)
@@ -138,15 +139,28 @@ def _row_of(tables: dict[str, pd.DataFrame], table: str, row_id: int | None) -> 
     return f"{row.iloc[0]['_source_file']} row {row.iloc[0]['_source_row']}"
 
 
-def _records(site_id: str, f: Finding, tables: dict[str, pd.DataFrame]) -> list[dict]:
+def _source_index(tables: dict[str, pd.DataFrame],
+                  findings: list[Finding]) -> dict[tuple[str, int], list[tuple[str, int]]]:
+    """(table, row id) -> the source rows it came from (pivots merge several), for the rows
+    the findings name: one lookup per table instead of one search per finding."""
+    wanted: dict[str, set[int]] = {}
+    for f in findings:
+        if f.row_id is not None:
+            wanted.setdefault(f.table, set()).add(int(f.row_id))
+    out = {}
+    for name, frame in tables.items():
+        frame = frame[frame["_row_id"].isin(wanted.get(name, set()))]
+        for rid, rows, file, n in zip(frame["_row_id"], frame["_source_rows"], frame["_source_file"],
+                                      frame["_source_row"], strict=True):
+            out.setdefault((name, int(rid)), sorted({(str(a), int(b)) for a, b in (rows or ((file, n),))}))
+    return out
+
+
+def _records(site_id: str, f: Finding, where: dict[tuple[str, int], list[tuple[str, int]]]) -> list[dict]:
     """One record per source row the finding's target row came from (pivots merge several)."""
     sources: list[tuple[str, int | None]] = [("", None)]
-    frame = tables.get(f.table)
-    if frame is not None and f.row_id is not None:
-        row = frame[frame["_row_id"] == f.row_id]
-        if not row.empty:
-            rows = row.iloc[0]["_source_rows"] or ((row.iloc[0]["_source_file"], row.iloc[0]["_source_row"]),)
-            sources = sorted({(str(file), int(n)) for file, n in rows})
+    if f.row_id is not None and (f.table, int(f.row_id)) in where:
+        sources = where[(f.table, int(f.row_id))]
     return [{"site_id": site_id, "local_id": f.local_id or None, "source_file": file, "source_row": n,
              "target_table": f.table, "rule_id": f.rule_id, "severity": f.severity, "column_name": f.column,
              "source_column": f.source_column, "value": f.value,
