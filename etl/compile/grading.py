@@ -315,11 +315,17 @@ def harmonize_frame(toxicity: pd.DataFrame, patient: pd.DataFrame | None = None)
             ["site_id", "local_id"]
         )
         rows = rows.merge(ages, on=["site_id", "local_id"], how="left").set_axis(toxicity.index)
-    out = []
+    out, seen = [], {}
+    used = ["tox_type", "source_scale", "source_grade", "age_years", *CRS_COMPONENTS, *ICANS_COMPONENTS]
     for record in rows.to_dict("records"):
-        h = harmonize(record)
-        rule = RULE_OUT_OF_SCALE if h.problem else RULE_DISAGREES if h.warning else None
-        out.append((h.grade_astct, h.grade_method, rule, str(h.problem or "") or h.warning))
+        # rows with the same graded values get the same answer: each distinct one is graded once
+        key = tuple(None if _missing(v := record.get(c)) else (type(v), v) for c in used
+                    if c != "age_years" or record.get("tox_type") != "CRS")
+        if key not in seen:
+            h = harmonize(record)
+            rule = RULE_OUT_OF_SCALE if h.problem else RULE_DISAGREES if h.warning else None
+            seen[key] = (h.grade_astct, h.grade_method, rule, str(h.problem or "") or h.warning)
+        out.append(seen[key])
     frame = pd.DataFrame(
         out, index=toxicity.index, columns=["grade_astct", "grade_method", "rule_id", "message"]
     )
