@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -230,26 +231,42 @@ def test_kill_during_publish_keeps_the_last_published_run(cell, group):
     assert interrupted_logged(cell, "refresh", lock["run_id"])["phase"] == "publishing"
 
 
-def test_kill_during_validation_docs_is_completed_by_the_next_no_change_run(cell):
+@pytest.mark.parametrize("trigger", ["docs", "refresh --docs"])
+def test_kill_during_validation_docs_is_said_by_the_next_refresh_and_rebuilt_by_carpool_docs(cell, trigger):
+    """Data Docs are built by `carpool docs` or `refresh --docs`, never by a plain refresh. A kill
+    while a site's docs are built leaves the published warehouse (a new one, for refresh --docs)
+    whole; the next plain refresh says the site's docs are stale and names `carpool docs`; the next
+    `carpool docs` rebuilds them, clears the half-built folder and logs the killed run."""
     site = RNG.choice(SITES)
-    touch_mapping(cell, site)
-    proc = spawn("refresh", cell, env={"CARPOOL_FAULT_POINT": f"docs: {site}"})
+    before = published(cell)
+    if trigger == "refresh --docs":
+        touch_mapping(cell, site)
+    proc = spawn(*trigger.split(), cell, env={"CARPOOL_FAULT_POINT": f"docs: {site}"})
     wait_for(proc, f"fault point docs: {site}")
     lock = json.loads((cell / "out" / ".refresh.lock").read_text())
+    assert lock["command"] == trigger.split()[0]
     kill(proc, RNG.random() < 0.5)
     no_process_left(cell)
-    new = published(cell)                       # the warehouse was replaced whole before the docs
+    new = published(cell)                       # replaced whole (refresh --docs) or untouched (docs)
+    assert (new[0] != before[0]) == (trigger == "refresh --docs")
     docs = cell / "out" / "validation" / site / "gx"
     stamp = json.loads((cell / "out" / "sites" / site / "manifest.json").read_text())["input_hash"]
     assert not (docs / ".input_hash").exists() or (docs / ".input_hash").read_text().strip() != stamp
-    r = next_run_succeeds(cell)
+    assert list(docs.parent.glob(".gx.tmp*")), "the kill did not land while the docs were being built"
+    r = next_run_succeeds(cell)                 # a plain refresh: no changes, and it says so
     evs = events(r.stderr)
     assert any(e.get("status") == "no_changes" for e in evs)
-    assert any("validation docs missing" in e["message"] and site in e["message"] for e in evs)
+    assert any(e["message"].startswith(f"warning: {site}: Data Docs") and "`carpool docs" in e["message"]
+               for e in evs), [e["message"] for e in evs]
+    interrupted_logged(cell, trigger.split()[0], lock["run_id"])
+    assert not (docs / ".input_hash").exists() or (docs / ".input_hash").read_text().strip() != stamp
+    r = cli("docs", cell)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
     assert (docs / ".input_hash").read_text().strip() == stamp and (docs / "index.html").exists()
     assert not list(docs.parent.glob(".gx.*"))
+    line = re.search(r'<p id="gx-docs">.*?</p>', (docs.parent / "index.html").read_text(encoding="utf-8"))
+    assert line and 'class="warning"' not in line.group(0), line   # the report no longer says stale
     assert published(cell)[0] == new[0]
-    interrupted_logged(cell, "refresh", lock["run_id"])
 
 
 def test_kill_during_analyze_keeps_the_published_results(cell, demo):
