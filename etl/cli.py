@@ -177,7 +177,8 @@ def quality(config: Path = CONFIG,
             failed: int = typer.Option(20, "--failed", "-n", help="How many failed results to list.")) -> None:
     """Dataset-level quality checks of the last refresh (OHDSI DQD style): per check, how many
     results, passed, failed, and the threshold (schemas/checks.csv); then the failed results.
-    Reads the warehouse table `quality_check`; a failed check is a warning (exit 0).
+    Reads the warehouse table `quality_check`; a failed check is a warning (exit 0). A site
+    whose Data Docs (which show these checks) are missing or stale is one warning line.
 
     Example: `carpool quality --config carpool.yml`
     """
@@ -195,6 +196,10 @@ def quality(config: Path = CONFIG,
     if len(bad) > failed:
         stdout.print(f"... {len(bad) - failed} more failed results: "
                      "carpool sql \"SELECT * FROM quality_check WHERE NOT passed\"")
+    from etl.commands import do_docs_status
+
+    for line in run(lambda: do_docs_status(config)):   # the Data Docs index shows these checks too
+        log("warning", f"warning: {line}", style="yellow")
 
 
 @app.command()

@@ -236,6 +236,20 @@ def do_quality(config: Path) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     return summary(results), failed, row[0] if row else ""
 
 
+def do_docs_status(config: Path) -> list[str]:
+    """One line per site whose Data Docs are missing or older than its data (no GX import)."""
+    from warehouse import sitecache
+
+    cfg = load_config(config)
+    checks = datadocs.published_quality(cfg.out)
+    lines = []
+    for site in (s for s in cfg.sites if s.enabled):
+        if sitecache.check(cfg.out, site.id)[0] is not None:
+            why = datadocs.staleness(cfg.out, sitecache.summary(cfg.out, site.id), checks)
+            lines += [datadocs.stale_line(cfg, site.id, why)] if why else []
+    return lines
+
+
 def do_runs(config: Path, limit: int, log=None) -> list[dict]:
     cfg = load_config(config)
     skipped = (lambda m: log("warning", f"warning: {m}", style="yellow")) if log else None

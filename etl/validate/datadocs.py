@@ -73,8 +73,13 @@ def check(cfg, sites, warn: Callable[[str], None]) -> dict[str, str]:
         mark_report(cfg.out, s.site_id, f"{why}: run `{command(cfg)}`" if why else "")
         if why:
             stale[s.site_id] = why
-            warn(f"{s.site_id}: {why}; rebuild them with `{command(cfg)}`")
+            warn(stale_line(cfg, s.site_id, why))
     return stale
+
+
+def stale_line(cfg, site_id: str, why: str) -> str:
+    """The one line a stale site's docs get on the terminal (refresh, quality)."""
+    return f"{site_id}: {why}; rebuild them with `{command(cfg)}`"
 
 
 def build(cfg, sites, warn: Callable[[str], None], say: Callable[[str], None] | None = None) -> list[str]:

@@ -2,7 +2,7 @@
 
 A plain refresh imports no GX and builds no docs: per site whose docs are missing or older
 than its data it prints one warning naming `carpool docs`, and the site's validation report
-says the same. `carpool docs` builds exactly the stale sites' docs; `refresh --docs` builds
+says the same, as does `carpool quality`. `carpool docs` builds exactly the stale sites' docs; `refresh --docs` builds
 them in the run, as refresh did before.
 """
 from __future__ import annotations
@@ -95,6 +95,8 @@ def test_refresh_alone_leaves_the_docs_stale_and_says_so_and_carpool_docs_brings
     assert "older than" in _report_line(out, "center_a") and 'class="warning"' not in _report_line(out, "center_b")
     stamp, input_hash = _stamp_and_hash(out, "center_a")
     assert stamp is not None and stamp != input_hash
+    r = runner.invoke(app, ["quality", "--config", str(config)])   # its checks are on the docs' index too
+    assert r.exit_code == 0 and list(_docs_warnings(r.output)) == ["center_a"], r.output
 
     r = runner.invoke(app, ["docs", "--site", "center_b", "--config", str(config)])
     assert r.exit_code == 0 and "Data Docs: 0 built, 1 up to date" in r.output, r.output
@@ -103,6 +105,8 @@ def test_refresh_alone_leaves_the_docs_stale_and_says_so_and_carpool_docs_brings
     assert index.stat().st_mtime_ns == built_at                      # center_b's current docs left alone
     stamp, input_hash = _stamp_and_hash(out, "center_a")
     assert stamp == input_hash and 'class="warning"' not in _report_line(out, "center_a")
+    r = runner.invoke(app, ["quality", "--config", str(config)])
+    assert r.exit_code == 0 and _docs_warnings(r.output) == {}, r.output
     runs = [json.loads(x) for x in (out / "run_log.jsonl").read_text().splitlines() if x.strip()]
     assert [r["sites"] for r in runs if r.get("command") == "docs" and r["status"] == "ok"][-1] == \
         {"center_a": "built", "center_b": "up to date"}
