@@ -250,10 +250,11 @@ def test_kill_during_validation_docs_is_said_by_the_next_refresh_and_rebuilt_by_
         r = next_run_succeeds(cell)             # a plain refresh publishes and says the docs are stale
         assert _stale_docs_warned(r, site), r.stderr[-3000:]
     before = published(cell)
-    proc = spawn(*trigger.split(), cell, env={"CARPOOL_FAULT_POINT": f"docs: {site}"})
+    command, *flags = trigger.split()
+    proc = spawn(command, cell, *flags, env={"CARPOOL_FAULT_POINT": f"docs: {site}"})
     wait_for(proc, f"fault point docs: {site}")
     lock = json.loads((cell / "out" / ".refresh.lock").read_text())
-    assert lock["command"] == trigger.split()[0]
+    assert lock["command"] == command
     kill(proc, RNG.random() < 0.5)
     no_process_left(cell)
     new = published(cell)                       # replaced whole (refresh --docs) or untouched (docs)
@@ -264,7 +265,7 @@ def test_kill_during_validation_docs_is_said_by_the_next_refresh_and_rebuilt_by_
     r = next_run_succeeds(cell)                 # a plain refresh: no changes, and it says so
     assert any(e.get("status") == "no_changes" for e in events(r.stderr))
     assert _stale_docs_warned(r, site), r.stderr[-3000:]
-    interrupted_logged(cell, trigger.split()[0], lock["run_id"])
+    interrupted_logged(cell, command, lock["run_id"])
     r = cli("docs", cell)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
     assert (docs / ".input_hash").read_text().strip() == stamp and (docs / "index.html").exists()
