@@ -12,8 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The report is the contract; the Data Docs (Great Expectations, out/validation/<site>/gx/) are
+# extra and built off the refresh's path, after it.
 demo: $(STAMP)
 	$(BIN)/carpool demo --config carpool.yml
+	$(BIN)/carpool docs --config carpool.yml
 
 # The demo plan federated: the 4 demo centers as 4 vantage6 mock nodes -> out/federated/
 # (docs/federated.md). Disclosure rules, coarsen_days included: `federated:` in carpool.yml.

@@ -78,15 +78,35 @@ def refresh(config: Path = CONFIG,
             full: bool = typer.Option(False, "--full", help="Ignore cached site outputs; re-read everything."),
             allow_shrink: bool = typer.Option(False, "--allow-shrink",
                                               help="Publish even if a site lost more patients than "
-                                                   "quality.max_shrink_pct against its last good run.")) -> None:
+                                                   "quality.max_shrink_pct against its last good run."),
+            docs: bool = typer.Option(False, "--docs", help="Then build the Data Docs of every site whose "
+                                                            "docs are stale (as `carpool docs`).")) -> None:
     """Read every site's export, validate, and publish the pooled warehouse.
+
+    Data Docs are not built (a site whose docs are stale says so in one line): run
+    `carpool docs` after it, or `carpool refresh --docs`.
 
     Example: `carpool refresh --config carpool.yml` (cron: see docs/operations.md)
     """
     from etl.commands import do_refresh
 
-    outcome = run(lambda: do_refresh(config, site or None, full, log, allow_shrink))
+    outcome = run(lambda: do_refresh(config, site or None, full, log, allow_shrink, docs))
     raise typer.Exit(outcome.exit_code)
+
+
+@app.command("docs")
+def docs_(config: Path = CONFIG,
+          site: list[str] = typer.Option(None, "--site", "-s", help="Only these sites (repeatable).")) -> None:
+    """Build the Great Expectations Data Docs (out/validation/SITE/gx/) of every site whose docs
+    are missing or older than its data; current ones are left alone. Reads the sites' last
+    validated output and the published warehouse, under the refresh lock. Exit 1 when a site
+    has no validated output yet.
+
+    Example: `carpool refresh && carpool docs` then open out/validation/center_a/gx/index.html
+    """
+    from etl.commands import do_docs
+
+    raise typer.Exit(run(lambda: do_docs(config, site or None, log)))
 
 
 @app.command()
@@ -157,7 +177,8 @@ def quality(config: Path = CONFIG,
             failed: int = typer.Option(20, "--failed", "-n", help="How many failed results to list.")) -> None:
     """Dataset-level quality checks of the last refresh (OHDSI DQD style): per check, how many
     results, passed, failed, and the threshold (schemas/checks.csv); then the failed results.
-    Reads the warehouse table `quality_check`; a failed check is a warning (exit 0).
+    Reads the warehouse table `quality_check`; a failed check is a warning (exit 0). A site
+    whose Data Docs (which show these checks) are missing or stale is one warning line.
 
     Example: `carpool quality --config carpool.yml`
     """
@@ -175,6 +196,10 @@ def quality(config: Path = CONFIG,
     if len(bad) > failed:
         stdout.print(f"... {len(bad) - failed} more failed results: "
                      "carpool sql \"SELECT * FROM quality_check WHERE NOT passed\"")
+    from etl.commands import do_docs_status
+
+    for line in run(lambda: do_docs_status(config)):   # the Data Docs index shows these checks too
+        log("warning", f"warning: {line}", style="yellow")
 
 
 @app.command()
@@ -277,7 +302,7 @@ def federate(config: Path = CONFIG,
 
 @app.command()
 def demo(config: Path = CONFIG) -> None:
-    """Refresh the demo centers and write the report: what `make demo` runs.
+    """Refresh the demo centers and write the report: what `make demo` runs (then `carpool docs`).
 
     Example: `carpool demo` then open out/report/index.html
     """

@@ -5,8 +5,6 @@ below. The clock is read here (the run time), never inside a computation.
 """
 from __future__ import annotations
 
-import os
-import shutil
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,10 +16,11 @@ from etl.config import DEMO_BANNER, load_config, pseudonym_key
 from etl.errors import CarpoolError, UsageError, storage_error, storage_fault
 from etl.outdir import claim
 from etl.pipeline import RefreshOutcome, new_run_id, refresh
+from etl.validate import datadocs
+from etl.validate.datadocs import site_docs
 from etl.validate.unmapped import unmapped_text
 from etl.validate.validation_report import write_validation_report
 from etl.validate.where import location
-from warehouse.durable import fault_point
 from warehouse.runlog import read_runs, try_append_run
 
 
@@ -55,7 +54,8 @@ def _record(cfg, exc: CarpoolError, record: dict) -> None:
         exc.args = (f"{exc.args[0]}; {problem}",)
 
 
-def do_refresh(config: Path, only: list[str] | None, full: bool, log, allow_shrink: bool = False) -> RefreshOutcome:
+def do_refresh(config: Path, only: list[str] | None, full: bool, log, allow_shrink: bool = False,
+               docs: bool = False) -> RefreshOutcome:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     cfg = load_config(config)
@@ -65,8 +65,7 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log, allow_shri
         task = bar.add_task("refresh", total=None)
         outcome = refresh(cfg, datetime.now(UTC), only=only, full=full,
                           progress=lambda m: (bar.update(task, description=m), log("progress", m)),
-                          warn=warn, docs=lambda sites: validation_docs(cfg, sites, warn),
-                          allow_shrink=allow_shrink)
+                          warn=warn, docs=docs, allow_shrink=allow_shrink)
     for s in outcome.sites:
         log("site", f"{s.site_id}: {s.patients_loaded} patients loaded, {s.patients_quarantined} quarantined, "
                     f"{s.warnings} warnings{' (reused)' if s.reused else ''}", site=s.site_id, **s.counts())
@@ -85,117 +84,39 @@ def do_refresh(config: Path, only: list[str] | None, full: bool, log, allow_shri
     return outcome
 
 
-DOCS_STAMP = ".input_hash"
-CHECKS_STAMP = ".quality_digest"   # the site's quality_check rows the docs show (pooled rates change them)
-
-
-def _read_stamp(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return None
-
-
-def validation_docs(cfg, sites, warn) -> None:
-    """Great Expectations Data Docs for every site whose docs are missing or older than its
-    cached output (the stamp: the site's input hash) or than its dataset checks (a digest of
-    its `quality_check` rows, which change with the pooled rates): fresh sites, and sites whose
-    docs a killed or failed run did not finish. Each site's docs are built aside and renamed in."""
+def do_docs(config: Path, only: list[str] | None, log) -> int:
+    """`carpool docs`: Data Docs for every site (or `only` these) whose docs are missing or
+    older than its data, from the site cache and the published warehouse's dataset checks,
+    under the refresh lock (a refresh cannot publish or rewrite a site's cache meanwhile)."""
     from warehouse import sitecache
+    from warehouse.lock import refresh_lock
 
-    checks = _published_quality(cfg)
+    cfg = load_config(config)
+    wanted = [cfg.site(s).id for s in only or []] or [s.id for s in cfg.sites if s.enabled]
+    warehouse_path(cfg)      # no warehouse yet: one line, exit 2
+    warn = lambda m: log("warning", f"warning: {m}", style="yellow")  # noqa: E731
+    now = datetime.now(UTC)
+    unusable = []
+    with recorded(cfg, "docs", now, "building the validation docs") as record, \
+            refresh_lock(cfg.out, on_stale=warn, command="docs", run_id=record["run_id"]) as holder:
+        holder.phase("validation docs")
+        sites = []
+        for sid in wanted:
+            manifest, problem = sitecache.check(cfg.out, sid)
+            if manifest is None:
+                unusable.append(sid)
+                warn(f"{sid}: no Data Docs built ({problem or 'no validated output yet'}): "
+                     f"run `carpool refresh --site {sid}` first")
+                continue
+            sites.append(sitecache.summary(cfg.out, sid))
+        built = datadocs.build(cfg, sites, warn, lambda m: log("progress", m))
+        record["sites"] = {s.site_id: "built" if s.site_id in built else "up to date" for s in sites}
     for s in sites:
-        docs = cfg.out / "validation" / s.site_id / "gx"
-        quality = checks[checks["site_id"] == s.site_id] if checks is not None else None
-        digest = _digest(quality)
-        built, checked = (_read_stamp(docs / name) for name in (DOCS_STAMP, CHECKS_STAMP))
-        if built == s.input_hash and checked == digest:
-            continue
-        if s.reused and built != s.input_hash:   # not just new pooled rates
-            warn(f"{s.site_id}: validation docs missing or out of date (an earlier run stopped before "
-                 "writing them); rebuilding them")
-        if s.reused and not s.pre_quarantine:
-            s = sitecache.load(cfg.out, s.site_id)
-        tmp = docs.with_name(f".gx.tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        _gx(cfg, s, tmp, quality)
-        fault_point(f"docs: {s.site_id}")
-        (tmp / CHECKS_STAMP).write_text(digest + "\n")
-        (tmp / DOCS_STAMP).write_text(s.input_hash + "\n")
-        old = docs.with_name(f".gx.old{os.getpid()}")
-        if docs.exists():
-            os.replace(docs, old)
-        os.replace(tmp, docs)
-        shutil.rmtree(old, ignore_errors=True)
-        for left in docs.parent.glob(".gx.*"):   # a killed run's half-built docs
-            shutil.rmtree(left, ignore_errors=True)
-
-
-def _published_quality(cfg) -> pd.DataFrame | None:
-    """The published warehouse's `quality_check` rows (None when there is none to read)."""
-    from warehouse.quality import TABLE
-
-    path = cfg.out / "warehouse.duckdb"
-    if not path.exists():
-        return None
-    con = duckdb.connect(str(path.resolve()), read_only=True)
-    try:
-        return con.execute(f"SELECT * FROM {TABLE}").fetchdf()
-    except duckdb.Error:
-        return None
-    finally:
-        con.close()
-
-
-def _digest(quality: pd.DataFrame | None) -> str:
-    import hashlib
-
-    if quality is None:
-        return "-"
-    text = quality.sort_values(list(quality.columns)).to_csv(index=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _gx(cfg, site_output, docs: Path | None = None, quality: pd.DataFrame | None = None) -> None:
-    """Great Expectations over the site's mapped rows before quarantine, and its Data Docs, in
-    out/validation/<site>/gx/ (or `docs`). A table sampled for GX (every row with a finding
-    kept, the others sampled: etl.validate.prequarantine) is said on the index and in SAMPLED.txt.
-    `quality`: the site's dataset checks (default: those computable without the pooled
-    warehouse: row counts against the site cache, completeness)."""
-    import time
-
-    from etl.validate.gx_docs import validate_site
-    from warehouse import quality as dq
-
-    started = time.perf_counter()
-    docs = docs or cfg.out / "validation" / site_output.site_id / "gx"
-    shutil.rmtree(docs, ignore_errors=True)
-    tables, counts, notes = gx_tables(site_output)
-    if quality is None:
-        quality = dq.frame(dq.site_checks(site_output.site_id, site_output.pre_quarantine,
-                                          site_output.previous_rows))
-    validate_site(site_output.site_id, tables, docs, counts=counts, notes=notes, quality=quality)
-    if notes:
-        (docs / "SAMPLED.txt").write_text("\n".join(notes) + "\n", encoding="utf-8")
-    (docs / "TIMING.txt").write_text(f"GX validation and Data Docs: {time.perf_counter() - started:.1f} s\n",
-                                     encoding="utf-8")
-
-
-def gx_tables(site_output) -> tuple[dict[str, pd.DataFrame], dict[str, dict], list[str]]:
-    """The frames GX validates (the masked pre-quarantine samples), their counts, and a note
-    for every table where they are a sample."""
-    tables, counts, notes = {}, {}, []
-    for n, p in sorted(site_output.pre_quarantine.items()):
-        frame = p.frame()
-        tables[n] = frame
-        counts[n] = {"rows": p.rows, "failing_rows": p.failing_rows, "sample_rows": len(frame)}
-        if len(frame) < p.rows:
-            kept = min(p.failing_rows, len(frame))
-            notes.append(f"{n}: {p.rows:,} mapped rows before quarantine, {p.failing_rows:,} with a finding; GX "
-                         f"validated {len(frame):,} of them: {'every' if kept == p.failing_rows else 'the first'} "
-                         f"{kept:,} with a finding and a random sample of the others. Counts of unexpected values "
-                         f"are exact for the rows with a finding; percentages are of the rows validated.")
-    return tables, counts, notes
+        where = datadocs.docs_dir(cfg.out, s.site_id) / "index.html"
+        log("docs", f"{s.site_id}: {'built' if s.site_id in built else 'up to date'}: {where}", site=s.site_id)
+    log("docs", f"Data Docs: {len(built)} built, {len(sites) - len(built)} up to date"
+                + (f", {len(unusable)} without a validated output" if unusable else ""))
+    return 1 if unusable else 0
 
 
 def do_validate(config: Path, site_id: str, log) -> int:
@@ -215,7 +136,8 @@ def do_validate(config: Path, site_id: str, log) -> int:
 
     from warehouse.sitecache import previous_table_rows
 
-    _gx(cfg, replace(result, previous_rows=previous_table_rows(cfg.out, site_id)))  # rows vs. the last refresh
+    # a dry run for one site keeps its Data Docs inline: they are what a data manager looks at
+    site_docs(cfg, replace(result, previous_rows=previous_table_rows(cfg.out, site_id)))  # rows vs. the last refresh
     discard_work(cfg, site_id)  # the DuckDB path's Parquet: a dry run keeps nothing
     log("validate", f"{site_id}: {result.patients_read} patients read, "
                     f"{result.patients_read - result.patients_quarantined} would load, "
@@ -312,6 +234,20 @@ def do_quality(config: Path) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         con.close()
     failed = results[~results["passed"]].sort_values(["check_id", "site_id", "table_name", "column_name"])
     return summary(results), failed, row[0] if row else ""
+
+
+def do_docs_status(config: Path) -> list[str]:
+    """One line per site whose Data Docs are missing or older than its data (no GX import)."""
+    from warehouse import sitecache
+
+    cfg = load_config(config)
+    checks = datadocs.published_quality(cfg.out)
+    lines = []
+    for site in (s for s in cfg.sites if s.enabled):
+        if sitecache.check(cfg.out, site.id)[0] is not None:
+            why = datadocs.staleness(cfg.out, sitecache.summary(cfg.out, site.id), checks)
+            lines += [datadocs.stale_line(cfg, site.id, why)] if why else []
+    return lines
 
 
 def do_runs(config: Path, limit: int, log=None) -> list[dict]:

@@ -24,6 +24,7 @@ from etl.config import DEMO_BANNER, Config, pseudonym_key
 from etl.errors import InputError, StorageError, storage_error, storage_fault
 from etl.outdir import check_output_dir, claim
 from etl.site import export_dir, quarantine_threshold, run_site, site_mapping
+from etl.validate import datadocs
 from etl.validate.validation_report import write_validation_report
 from etl.version import code_version
 from warehouse import publish, quality, sitecache
@@ -45,6 +46,7 @@ class RefreshOutcome:
     message: str = ""
     storage_fault: bool = False      # the output folder was full, read-only or failing (exit 3)
     key_source: str = ""             # env | file | demo (never the key)
+    stale_docs: dict[str, str] = field(default_factory=dict)   # site -> why its Data Docs are not current
 
     @property
     def exit_code(self) -> int:
@@ -65,12 +67,13 @@ def key_fingerprint(key: bytes) -> str:
 def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: bool = False,
             progress: Progress | None = None, warn: Progress | None = None,
             site_hook: Callable[[str], None] | None = None,
-            docs: Callable[[list[SiteOutput]], None] | None = None,
-            allow_shrink: bool = False) -> RefreshOutcome:
+            docs: bool = False, allow_shrink: bool = False) -> RefreshOutcome:
     """One refresh under the lock. Every phase is named in the lock record (a run killed in it
     is logged as interrupted by the next one); a storage fault in any phase ends the run with
     one line, exit 3 and a run-log entry, and the published warehouse stays as it was.
-    `docs` (the validation Data Docs) runs after publishing, still under the lock."""
+    After publishing, still under the lock: with `docs`, the validation Data Docs of every site
+    whose docs are missing or stale are built (what `carpool docs` does); without, they are only
+    checked, and each stale site is one warning naming `carpool docs` (no GX import)."""
     say = progress or (lambda _m: None)
     out = cfg.out
     run_id = new_run_id(now)
@@ -97,10 +100,12 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
             holder.phase("pruning")
             publish.prune(out)
             _refresh(cfg, now, outcome, holder, key, only, full, say, warn or say, site_hook, allow_shrink)
-            if docs and outcome.status != "failed":
-                say("checking the validation docs")
+            if outcome.status != "failed":
+                say("building the validation docs" if docs else "checking the validation docs")
                 holder.phase("validation docs")
-                docs(outcome.sites)
+                if docs:
+                    datadocs.build(cfg, outcome.sites, warn or say, say)
+                outcome.stale_docs = datadocs.check(cfg, outcome.sites, warn or say)
         except Exception as exc:  # noqa: BLE001 - storage faults and build failures: keep the old warehouse
             _failed(out, outcome, exc, holder.record["phase"])
         holder.phase("recording the run")
@@ -205,7 +210,7 @@ def _failed(out: Path, outcome: RefreshOutcome, exc: Exception, phase: str) -> N
         text = str(storage_error(exc, phase))
         if published:   # only the docs failed: the new warehouse is published and stays
             text = text.replace("nothing published was changed",
-                                "the warehouse is published; the next run rebuilds the missing validation docs")
+                                "the warehouse is published; `carpool docs` rebuilds the missing validation docs")
     else:
         text = f"warehouse build failed, previous warehouse kept: {type(exc).__name__}: {exc}"
     if not published:
@@ -220,7 +225,8 @@ def _run_and_save(cfg: Config, outcome: RefreshOutcome, todo: list[tuple], key: 
         if isinstance(result, InputError):
             outcome.failures[site.id] = str(result)
             continue
-        write_validation_report(cfg.out / "validation" / site.id, result, cfg.path, outcome.run_id)  # every refresh
+        write_validation_report(cfg.out / "validation" / site.id, result, cfg.path, outcome.run_id,  # every refresh
+                                f"Data Docs not rebuilt for this run: run `{datadocs.command(cfg)}`")
         why = None if allow_shrink else shrink_reason(sitecache.cached(cfg.out, site.id), result,
                                                       cfg.quality.max_shrink_pct)
         if why:  # not cached either: the next run re-reads the export and asks again

@@ -7,10 +7,10 @@
 For each size in BENCH_SIZES it writes a synthetic consortium (`carpool synth`) and times,
 as subprocesses, with the median over BENCH_REPEATS runs:
 - the floor: raw DuckDB `read_csv` -> Parquet of the same lab files;
-- `carpool refresh --full` (every site read, mapped, validated; warehouse built; GX Data
-  Docs), its ratio to the floor, its peak memory (largest process, and the whole process
-  tree summed) and where its time went (the refresh's own progress events, timed here as
-  they arrive on stderr).
+- `carpool refresh --full` (every site read, mapped, validated; warehouse built; no GX
+  Data Docs: `carpool docs` builds them, off the refresh's path), its ratio to the floor,
+  its peak memory (largest process, and the whole process tree summed) and where its time
+  went (the refresh's own progress events, timed here as they arrive on stderr).
 At the largest size it also times the no-change refresh beside the interpreter + CLI
 start-up (`carpool --help`), `carpool analyze`, and the demo cold (`carpool demo` into
 an empty output folder). Nothing here is a test: the targets in docs/performance.md are

@@ -6,14 +6,18 @@ column, sheet and row beside the common-schema column; the source columns no map
 reads), `quarantine.csv` (every finding, with `where` and `how_to_fix`) and
 `summary.json`, each stamped with the run that
 wrote it (`carpool refresh` writes them for every site it validates; `carpool validate`
-stamps a dry run), so a stale report says so.
+stamps a dry run), so a stale report says so. Its Data Docs line says when the site's
+Great Expectations docs are missing or older than its data, and which command rebuilds them
+(`docs_line`, rewritten in place by etl.validate.datadocs when the docs change).
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from jinja2 import FileSystemLoader
+from markupsafe import Markup, escape
 
 from etl.escape import html_env, write_csv
 from etl.validate.where import location
@@ -23,7 +27,16 @@ TEMPLATES = Path(__file__).parent / "templates"
 SAMPLES_PER_RULE = 5
 
 
-def write_validation_report(out_dir: Path, result, config: Path, run_id: str = "dry run") -> Path:
+def docs_line(note: str = "") -> str:
+    """The report's one line about the site's Data Docs; `note` says why they are not current."""
+    shown = re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(note)))   # the command as code
+    warning = f' <b class="warning">{shown}</b>' if note else ""
+    return ('<p id="gx-docs">Dataset expectations (Great Expectations Data Docs): '
+            f'<a href="gx/index.html">gx/index.html</a>{warning}</p>')
+
+
+def write_validation_report(out_dir: Path, result, config: Path, run_id: str = "dry run",
+                            docs_note: str = "") -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     q = result.quarantine.copy()
     fixes = {r: c.how_to_fix for r, c in catalog().items()}
@@ -46,7 +59,7 @@ def write_validation_report(out_dir: Path, result, config: Path, run_id: str = "
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     env = html_env(FileSystemLoader(TEMPLATES))
     html = env.get_template("validation.html.j2").render(s=summary, rules=rules, config=str(config),
-                                                         gx_index="gx/index.html")
+                                                         gx_docs=Markup(docs_line(docs_note)))
     path = out_dir / "index.html"
     path.write_text(html, encoding="utf-8")
     return path

@@ -7,8 +7,8 @@ unreadable export or a config error) the last good warehouse is byte-for-byte wh
 A refresh over the quarantine threshold (exit 1, status data_errors) publishes with the bad
 rows quarantined, as documented; it must reconcile. Refresh runs where it adds something: for
 every case validate refuses (the warehouse must survive) and for every format's control.
-GX Data Docs are left out (etl.commands._gx and validation_docs patched away): they are not what a bad input
-tests, and they cost seconds per call.
+GX Data Docs are left out (etl.commands.site_docs, which `validate` calls, patched away; a refresh
+builds none): they are not what a bad input tests, and they cost seconds per call.
 """
 from __future__ import annotations
 
@@ -91,8 +91,7 @@ def _fingerprint(out: Path) -> str | None:
 def _fast(monkeypatch):
     import etl.commands
 
-    monkeypatch.setattr(etl.commands, "_gx", lambda *args: None)
-    monkeypatch.setattr(etl.commands, "validation_docs", lambda *args: None)
+    monkeypatch.setattr(etl.commands, "site_docs", lambda *args: None)
     monkeypatch.setenv("CARPOOL_PSEUDONYM_KEY", KEY)
 
 
@@ -104,8 +103,7 @@ def good_outs(tmp_path_factory):
     mp.setenv("CARPOOL_PSEUDONYM_KEY", KEY)
     import etl.commands
 
-    mp.setattr(etl.commands, "_gx", lambda *args: None)
-    mp.setattr(etl.commands, "validation_docs", lambda *args: None)
+    mp.setattr(etl.commands, "site_docs", lambda *args: None)
     try:
         for t, (center, _, _) in TEMPLATES.items():
             root = tmp_path_factory.mktemp(f"good_{t}")

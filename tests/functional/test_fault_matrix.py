@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -46,8 +47,9 @@ pytestmark = pytest.mark.faults
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """root/w: carpool.yml, copies of the demo sites, out/ with a published warehouse and
-    results (built once: the heavy part); root/stash: a copy of that out/ to restore."""
+    """root/w: carpool.yml, copies of the demo sites, out/ with a published warehouse,
+    results and current Data Docs (built once: the heavy part); root/stash: a copy of that
+    out/ to restore."""
     root = tmp_path_factory.mktemp("faults")
     w = root / "w"
     for sid in SITES:
@@ -68,6 +70,8 @@ def demo(tmp_path_factory):
     r = cli("refresh", w)
     assert r.returncode == 0, r.stderr
     r = cli("analyze", w, "--plan", root / "small_plan.yml")
+    assert r.returncode == 0, r.stderr
+    r = cli("docs", w)                          # as `make demo`: current Data Docs, so no cell starts stale
     assert r.returncode == 0, r.stderr
     shutil.copytree(w / "out", root / "stash", symlinks=True)
     shutil.copytree(w / "sites", root / "stash_sites")
@@ -230,26 +234,52 @@ def test_kill_during_publish_keeps_the_last_published_run(cell, group):
     assert interrupted_logged(cell, "refresh", lock["run_id"])["phase"] == "publishing"
 
 
-def test_kill_during_validation_docs_is_completed_by_the_next_no_change_run(cell):
+@pytest.mark.parametrize("trigger", ["docs", "refresh --docs"])
+def test_kill_during_validation_docs_is_said_by_the_next_refresh_and_rebuilt_by_carpool_docs(cell, trigger):
+    """Data Docs are built by `carpool docs` or `refresh --docs`, never by a plain refresh. A
+    site's inputs change; a plain refresh says its docs are stale (trigger `docs`), then the
+    build is killed while it rebuilds that site's docs. The published warehouse is whole (the
+    new one, for refresh --docs); the next plain refresh says the docs are still stale and names
+    `carpool docs`; the next `carpool docs` rebuilds them, clears the half-built folder, and the
+    killed run is logged as interrupted."""
     site = RNG.choice(SITES)
+    docs = cell / "out" / "validation" / site / "gx"
+    assert (docs / "index.html").exists()       # the demo's docs are current
     touch_mapping(cell, site)
-    proc = spawn("refresh", cell, env={"CARPOOL_FAULT_POINT": f"docs: {site}"})
+    if trigger == "docs":
+        r = next_run_succeeds(cell)             # a plain refresh publishes and says the docs are stale
+        assert _stale_docs_warned(r, site), r.stderr[-3000:]
+    before = published(cell)
+    command, *flags = trigger.split()
+    proc = spawn(command, cell, *flags, env={"CARPOOL_FAULT_POINT": f"docs: {site}"})
     wait_for(proc, f"fault point docs: {site}")
     lock = json.loads((cell / "out" / ".refresh.lock").read_text())
+    assert lock["command"] == command
     kill(proc, RNG.random() < 0.5)
     no_process_left(cell)
-    new = published(cell)                       # the warehouse was replaced whole before the docs
-    docs = cell / "out" / "validation" / site / "gx"
+    new = published(cell)                       # replaced whole (refresh --docs) or untouched (docs)
+    assert (new[0] != before[0]) == (trigger == "refresh --docs")
     stamp = json.loads((cell / "out" / "sites" / site / "manifest.json").read_text())["input_hash"]
-    assert not (docs / ".input_hash").exists() or (docs / ".input_hash").read_text().strip() != stamp
-    r = next_run_succeeds(cell)
-    evs = events(r.stderr)
-    assert any(e.get("status") == "no_changes" for e in evs)
-    assert any("validation docs missing" in e["message"] and site in e["message"] for e in evs)
+    assert (docs / ".input_hash").read_text().strip() != stamp and (docs / "index.html").exists()  # old docs
+    assert list(docs.parent.glob(".gx.tmp*")), "the kill did not land while the docs were being built"
+    r = next_run_succeeds(cell)                 # a plain refresh: no changes, and it says so
+    assert any(e.get("status") == "no_changes" for e in events(r.stderr))
+    assert _stale_docs_warned(r, site), r.stderr[-3000:]
+    interrupted_logged(cell, command, lock["run_id"])
+    r = cli("docs", cell)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
     assert (docs / ".input_hash").read_text().strip() == stamp and (docs / "index.html").exists()
     assert not list(docs.parent.glob(".gx.*"))
+    line = re.search(r'<p id="gx-docs">.*?</p>', (docs.parent / "index.html").read_text(encoding="utf-8"))
+    assert line and 'class="warning"' not in line.group(0), line   # the report no longer says stale
+    r = next_run_succeeds(cell)
+    assert not _stale_docs_warned(r, site)
     assert published(cell)[0] == new[0]
-    interrupted_logged(cell, "refresh", lock["run_id"])
+
+
+def _stale_docs_warned(r: subprocess.CompletedProcess, site: str) -> bool:
+    return any(e["event"] == "warning" and e["message"].startswith(f"warning: {site}: Data Docs")
+               and "`carpool docs" in e["message"] for e in events(r.stderr))
 
 
 def test_kill_during_analyze_keeps_the_published_results(cell, demo):

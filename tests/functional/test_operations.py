@@ -412,7 +412,7 @@ def _wait_for_event(proc: subprocess.Popen, wanted: str) -> None:
 def test_sigkill_at_random_points_never_damages_the_published_warehouse(tmp_path):
     """10 `carpool refresh --full` processes are killed with SIGKILL at seeded random points:
     half after a random delay from process start (0-4 s: start-up, site reads, build, publish,
-    GX docs), half up to 0.5 s after a chosen stage began (a site being read, or the
+    the docs check), half up to 0.5 s after a chosen stage began (a site being read, or the
     warehouse build). After every kill the last good
     warehouse opens read-only with the same row counts, and the next refresh succeeds."""
     cfg_path = repo_config(tmp_path)
