@@ -10,7 +10,8 @@ as subprocesses, with the median over BENCH_REPEATS runs:
 - `carpool refresh --full` (every site read, mapped, validated; warehouse built; no GX
   Data Docs: `carpool docs` builds them, off the refresh's path), its ratio to the floor,
   its peak memory (largest process, and the whole process tree summed) and where its time
-  went (the refresh's own progress events, timed here as they arrive on stderr).
+  went (the refresh's own progress events, timed here as they arrive on stderr);
+- `carpool docs` right after it (the GX Data Docs of every site, its own step), beside it.
 At the largest size it also times the no-change refresh beside the interpreter + CLI
 start-up (`carpool --help`), `carpool analyze`, and the demo cold (`carpool demo` into
 an empty output folder). Nothing here is a test: the targets in docs/performance.md are
@@ -148,6 +149,7 @@ def _demo_config(root: Path) -> Path:
 LABELS = {
     "raw": "floor: DuckDB read_csv -> Parquet (lab files)",
     "refresh": "carpool refresh --full",
+    "docs": "carpool docs (GX Data Docs, own step)",
     "nochange": "carpool refresh (no change)",
     "startup": "interpreter + CLI start (carpool --help)",
     "analyze": "carpool analyze (KM, log-rank, Cox, report)",
@@ -191,9 +193,11 @@ def main() -> int:
         lab_files = [str(p) for p in sorted((here / "consortium" / "sites").glob("*/export/labs.csv"))]
         raw = repeat([sys.executable, "-c", RAW, str(here / "raw.parquet"), *lab_files], n)
         full = repeat([carpool, "--log-json", "refresh", "--full", "--config", str(cfg)], n)
+        docs = repeat([carpool, "docs", "--config", str(cfg)], 1)   # once: a second run has nothing stale
         _header()
         print(_row(LABELS["raw"], raw, raw["median"]))
         print(_row(LABELS["refresh"], full, raw["median"]))
+        print(_row(LABELS["docs"], docs, raw["median"]))
         print("where the refresh's time went (median run):")
         for stage, secs in sorted(full["stages"].items(), key=lambda kv: -kv[1]):
             print(f"  {secs:7.2f} s  {stage}")
