@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import struct
 import textwrap
+import zlib
 from dataclasses import dataclass
 
 import matplotlib
@@ -141,28 +142,24 @@ def render(fig, name: str, title: str) -> Figure:
     return Figure(name=name, title=title, png=png, svg=svg.getvalue())
 
 
-PNG_LEVEL = 3  # zlib level: unfiltered rows at 3 are as small as Pillow's filtered level 6, ~5x faster
+PNG_LEVEL = 3  # zlib level: unfiltered rows at 3 are ~20% larger than Pillow's filtered level 6, ~3x faster
 
 
 def png_bytes(rgba, dpi: int) -> bytes:
-    """A PNG of an (h, w, 4) uint8 image: RGB when every pixel is opaque (the figures'
-    white background), else RGBA; rows unfiltered, resolution `dpi` in pHYs, no text chunks
-    (no dates or versions: the same pixels give the same bytes)."""
-    import zlib
-
-    opaque = bool((rgba[..., 3] == 255).all())
-    pixels = rgba[..., :3] if opaque else rgba
-    h, w, c = pixels.shape
-    rows = np.empty((h, 1 + w * c), dtype=np.uint8)
+    """A PNG of an (h, w, 4) uint8 RGBA image (the Agg canvas, as matplotlib writes it):
+    rows unfiltered, resolution `dpi` in pHYs, no text chunks (no dates or versions: the
+    same pixels give the same bytes)."""
+    h, w, _ = rgba.shape
+    rows = np.empty((h, 1 + w * 4), dtype=np.uint8)
     rows[:, 0] = 0  # filter type None on every row
-    rows[:, 1:] = pixels.reshape(h, w * c)
+    rows[:, 1:] = rgba.reshape(h, w * 4)
     ppm = int(dpi / 0.0254 + 0.5)
 
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
     return (b"\x89PNG\r\n\x1a\n"
-            + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2 if opaque else 6, 0, 0, 0))
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
             + chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1))
             + chunk(b"IDAT", zlib.compress(rows.tobytes(), PNG_LEVEL))
             + chunk(b"IEND", b""))
