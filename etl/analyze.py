@@ -65,16 +65,25 @@ def analyze_frame(df: pd.DataFrame, plan_path: Path | None, meta: dict, split: b
 SPLIT_FROM = 8  # figure jobs: below this a second process costs more than it saves
 
 
+def spare_core() -> bool:
+    """Whether a core is free for a second drawing process: 2+ cores and a 1-minute load
+    average (this analyze itself counts about 1) below the core count minus a half."""
+    cores = os.cpu_count() or 1
+    return cores >= 2 and os.getloadavg()[0] < cores - 0.5
+
+
 def draw_split(jobs: list) -> list:
     """`analysis.figures.draw(jobs)`, with every second job drawn by one forked child
     (2 cores: the report's figures are most of analyze's time). Same figures, same
-    order, same bytes. Linux only (elsewhere, or with few jobs or one core: one process).
+    order, same bytes. Linux only, and only when a core is idle (`spare_core`): on a
+    machine other work keeps busy, a second process only competes with it (measured: more
+    CPU and no shorter wall time). Otherwise, or with few jobs: one process.
 
     The child dies with its parent (PR_SET_PDEATHSIG): a killed analyze leaves no
     process behind. If the child fails in any way, the parent draws its share itself,
     so an error in a figure surfaces here as it would without the split.
     """
-    if len(jobs) < SPLIT_FROM or (os.cpu_count() or 1) < 2 or not sys.platform.startswith("linux"):
+    if len(jobs) < SPLIT_FROM or not sys.platform.startswith("linux") or not spare_core():
         return draw(jobs)
     sys.stdout.flush(), sys.stderr.flush()
     parent = os.getpid()

@@ -12,8 +12,16 @@ import pytest
 from analysis.figure_style import Figure
 from etl import analyze
 
+SPARE_CORE = analyze.spare_core  # before the fixture below stands in for it
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2,
                                 reason="the split runs on Linux with 2+ cores only")
+
+
+@pytest.fixture(autouse=True)
+def idle_machine(monkeypatch):
+    """The split as on an idle machine (the shared test machine's load must not decide)."""
+    monkeypatch.setattr(analyze, "spare_core", lambda: True)
 
 
 def job(k: int, parent: int | None = None, fail_in_child: bool = False, fail: bool = False):
@@ -79,7 +87,9 @@ def test_killing_analyze_kills_its_drawing_child(tmp_path):
     script = tmp_path / "slow.py"
     script.write_text(
         "import time\n"
+        "from etl import analyze\n"
         "from etl.analyze import draw_split\n"
+        "analyze.spare_core = lambda: True\n"
         "def slow():\n"
         "    time.sleep(60)\n"
         "draw_split([slow] * 10)\n")
@@ -117,3 +127,17 @@ def _parent_of(pid) -> int:
 
 def _state(pid) -> str:
     return _stat(pid)[0]
+
+
+def test_a_busy_machine_stays_in_one_process(monkeypatch):
+    monkeypatch.setattr(analyze, "spare_core", lambda: False)
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked on a busy machine"))
+    assert len(analyze.draw_split([job(k) for k in range(10)])) == 9
+
+
+@pytest.mark.parametrize(("cores", "load", "spare"), [(2, 1.0, True), (2, 1.8, False),
+                                                     (1, 0.0, False), (8, 6.0, True)])
+def test_spare_core_reads_the_load(monkeypatch, cores, load, spare):
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    assert SPARE_CORE() is spare
