@@ -22,6 +22,7 @@ import pickle
 import shutil
 import signal
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,11 +66,31 @@ def analyze_frame(df: pd.DataFrame, plan_path: Path | None, meta: dict, split: b
 SPLIT_FROM = 8  # figure jobs: below this a second process costs more than it saves
 
 
-def spare_core() -> bool:
-    """Whether a core is free for a second drawing process: 2+ cores and a 1-minute load
-    average (this analyze itself counts about 1) below the core count minus a half."""
+def spare_core(window_s: float = 0.3) -> bool:
+    """Whether a core is free for a second drawing process: 2+ cores, and while this
+    process waits `window_s`, other work leaves at least 1.5 of them idle (one for this
+    process, one for the child; /proc/stat). The load average cannot tell: it lags by a
+    minute, and holds this analyze's own first seconds or not."""
     cores = os.cpu_count() or 1
-    return cores >= 2 and os.getloadavg()[0] < cores - 0.5
+    if cores < 2:
+        return False
+    first = _cpu_times()
+    time.sleep(window_s)
+    second = _cpu_times()
+    if first is None or second is None or second[1] <= first[1]:
+        return False
+    idle_share = (second[0] - first[0]) / (second[1] - first[1])
+    return idle_share * cores >= 1.5
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(idle, total) jiffies of all cores since boot, from /proc/stat (None if unreadable)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields[:8])
 
 
 def draw_split(jobs: list) -> list:

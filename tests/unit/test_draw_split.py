@@ -135,9 +135,17 @@ def test_a_busy_machine_stays_in_one_process(monkeypatch):
     assert len(analyze.draw_split([job(k) for k in range(10)])) == 9
 
 
-@pytest.mark.parametrize(("cores", "load", "spare"), [(2, 1.0, True), (2, 1.8, False),
-                                                     (1, 0.0, False), (8, 6.0, True)])
-def test_spare_core_reads_the_load(monkeypatch, cores, load, spare):
+@pytest.mark.parametrize(("cores", "busy", "spare"), [(2, 0, True), (2, 40, True), (2, 60, False),
+                                                     (1, 0, False), (8, 640, True), (8, 660, False)])
+def test_spare_core_reads_how_busy_the_cores_are(monkeypatch, cores, busy, spare):
+    """`busy` jiffies of other work in a window of 100 jiffies per core: a spare core
+    when 1.5 cores stay idle (this process's and the child's)."""
+    samples = iter([(0, 0), (cores * 100 - busy, cores * 100)])
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
-    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
-    assert SPARE_CORE() is spare
+    monkeypatch.setattr(analyze, "_cpu_times", lambda: next(samples))
+    assert SPARE_CORE(window_s=0) is spare
+
+
+def test_cpu_times_reads_proc_stat():
+    idle, total = analyze._cpu_times()
+    assert 0 < idle < total
