@@ -238,21 +238,25 @@ def _beside_recomputed(pub: pd.DataFrame, rec: pd.DataFrame | None) -> pd.DataFr
     out["recomputed_status"] = "not recomputed"
     if rec is None or rec.empty:
         return out
-    idx = published_keys(rec).set_index(KEYS)
-    for i, row in out.iterrows():
-        key = tuple(row[k] for k in KEYS)
-        if key not in idx.index:
+    keyed = published_keys(rec)
+    hits: dict[tuple, tuple] = {}
+    for key, value, test in zip(zip(*(keyed[k] for k in KEYS), strict=True), keyed["value"],
+                                keyed["test"], strict=True):
+        hits.setdefault(key, (value, test))   # the first row of a key, as published_keys keeps
+    values, tests, statuses = [], [], []
+    for row in out.to_dict("records"):
+        hit = hits.get(tuple(row[k] for k in KEYS))
+        if hit is None:
+            values.append(np.nan), tests.append(""), statuses.append("not recomputed")
             continue
-        hit = idx.loc[[key]].iloc[0]
-        value = float(hit["value"])
-        out.at[i, "recomputed"] = value
-        out.at[i, "recomputed_test"] = str(hit["test"])
-        out.at[i, "recomputed_status"] = compare_value(row, value)
+        value = float(hit[0])
+        values.append(value), tests.append(str(hit[1])), statuses.append(compare_value(row, value))
+    out["recomputed"], out["recomputed_test"], out["recomputed_status"] = values, tests, statuses
     return out
 
 
-def compare_value(row: pd.Series, value: float) -> str:
-    """Published (as printed, with its relation) vs one recomputed value."""
+def compare_value(row, value: float) -> str:
+    """Published (as printed, with its relation; a row as a Series or dict) vs one recomputed value."""
     if not np.isfinite(value):
         return "differs"
     printed, rel = float(row["value"]), row["relation"]

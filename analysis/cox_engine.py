@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.stats import chi2
 
-from analysis.cox_aggregate import combine, risk_set_sums
+from analysis.cox_aggregate import combine, event_times, risk_set_sums
 
 R_EPS = 1e-9                           # coxph.control(eps)
 TOLER_CHOL = np.finfo(float).eps ** 0.75  # coxph.control(toler.chol)
@@ -148,8 +148,10 @@ def fit_cox(x, time, status, strata=None, ties: str = "efron",
     scale = np.where(spread > 0, 1.0 / np.where(spread > 0, spread, 1.0), 1.0)
     xs = xc * scale
 
+    times = event_times(time, status, strata)  # where to evaluate: the same at every beta
+
     def lik(cols):
-        return lambda b: combine([risk_set_sums(xs[:, cols], time, status, b, strata)], ties)
+        return lambda b: combine([risk_set_sums(xs[:, cols], time, status, b, strata, times)], ties)
 
     fit = fit_likelihood(lik, p, scale, names)
     keep = np.flatnonzero(~fit.aliased)

@@ -10,8 +10,9 @@
   ...)`: the legend between the title and the plotting area, the test line as its title.
 * `risk_table(tab, times, rows)`: numbers at risk on an axes that shares the x axis of the
   curves above it, so every count sits under its time tick.
-* `render(fig, name, title)`: PNG (300 dpi) and SVG bytes of a figure, reproducible byte for
-  byte (fixed SVG hash salt, text as paths, no dates or versions in the metadata).
+* `render(fig, name, title)`: PNG (300 dpi) and SVG bytes of a figure from one layout,
+  reproducible byte for byte (fixed SVG hash salt, text as paths, no dates or versions in
+  the metadata); `png_bytes` writes the PNG.
 
 Nothing here changes global rcParams; everything draws inside `rc_context(RC)`.
 """
@@ -19,10 +20,13 @@ Nothing here changes global rcParams; everything draws inside `rc_context(RC)`.
 from __future__ import annotations
 
 import io
+import struct
 import textwrap
+import zlib
 from dataclasses import dataclass
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -93,8 +97,6 @@ def legend_columns(labels: list[str], width_in: float, fontsize: float = 8) -> i
 def time_ticks(t_max: float, most: int = 8):
     """Ticks 0, step, 2·step, ... covering [0, t_max] with at most `most` intervals, the
     step taken from 1, 3, 6, 12, 24, 36, 60, 120, ... (months)."""
-    import numpy as np
-
     t_max = max(float(t_max), 1e-9)
     steps = [1, 3, 6, 12, 24, 36, 60, 120, 240, 480, 960]
     step = next((s for s in steps if t_max / s <= most), steps[-1] * np.ceil(t_max / (most * steps[-1])))
@@ -112,6 +114,7 @@ def risk_table(tab, times, rows: list[tuple[str, str, list[int]]], title: str = 
     for tick, (_, col, _) in zip(tab.get_yticklabels(), rows, strict=True):
         tick.set_color(col)
     tab.tick_params(axis="both", length=0, labelbottom=False)
+    tab.xaxis.set_visible(False)  # shares the curves' x ticks; drawing none of its own saves time
     tab.tick_params(axis="y", pad=16)  # clear of the counts centred on the first tick
     for side in ("top", "right", "bottom", "left"):
         tab.spines[side].set_visible(False)
@@ -122,10 +125,42 @@ def risk_table(tab, times, rows: list[tuple[str, str, list[int]]], title: str = 
 
 
 def render(fig, name: str, title: str) -> Figure:
-    """PNG (DPI) + SVG bytes of a matplotlib figure (closed afterwards)."""
+    """PNG (DPI) + SVG bytes of a matplotlib figure (closed afterwards).
+
+    One layout for both: the figure is drawn once at DPI (constrained layout runs in that
+    draw), its layout engine is then removed so the SVG draw reuses those positions
+    (`savefig` with a layout engine draws twice and lays out each time). The PNG is the
+    Agg canvas as it stands, written by `png_bytes`.
+    """
     with matplotlib.rc_context(RC):
-        png, svg = io.BytesIO(), io.BytesIO()
-        fig.savefig(png, format="png", dpi=DPI, metadata={"Software": None})
+        fig.dpi = DPI
+        fig.canvas.draw()
+        png = png_bytes(np.asarray(fig.canvas.buffer_rgba()), DPI)
+        fig.set_layout_engine(None)
+        svg = io.BytesIO()
         fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)
-    return Figure(name=name, title=title, png=png.getvalue(), svg=svg.getvalue())
+    return Figure(name=name, title=title, png=png, svg=svg.getvalue())
+
+
+PNG_LEVEL = 3  # zlib level: unfiltered rows at 3 are ~20% larger than Pillow's filtered level 6, ~3x faster
+
+
+def png_bytes(rgba, dpi: int) -> bytes:
+    """A PNG of an (h, w, 4) uint8 RGBA image (the Agg canvas, as matplotlib writes it):
+    rows unfiltered, resolution `dpi` in pHYs, no text chunks (no dates or versions: the
+    same pixels give the same bytes)."""
+    h, w, _ = rgba.shape
+    rows = np.empty((h, 1 + w * 4), dtype=np.uint8)
+    rows[:, 0] = 0  # filter type None on every row
+    rows[:, 1:] = rgba.reshape(h, w * 4)
+    ppm = int(dpi / 0.0254 + 0.5)
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
+            + chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1))
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), PNG_LEVEL))
+            + chunk(b"IEND", b""))

@@ -7,7 +7,8 @@
 * `kinetics_figure`: Fig. 4-style peak CAR copies per group (log scale), points and the
   median, with p.
 * `build_figures(results, df)`: every figure of a `PlanResults`, in report order, ending
-  with the proportional-hazards diagnostics of each Cox model (`analysis.figures_zph`).
+  with the proportional-hazards diagnostics of each Cox model (`analysis.figures_zph`);
+  `figure_jobs` gives the same figures as jobs not yet drawn, `draw` runs jobs.
 
 Colours, resolution (300 dpi PNG plus SVG), titles and layout come from
 `analysis.figure_style`, the one place every figure takes them from. Output is
@@ -16,6 +17,8 @@ versions in the PNG/SVG metadata, no global rcParams changed.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import matplotlib
 import numpy as np
@@ -221,8 +224,21 @@ def build_figures(results, df: pd.DataFrame) -> list[Figure]:
     `df` (analysis_patient) is only needed for the kinetics points, which the result
     objects summarize but do not list.
     """
+    return draw(figure_jobs(results, df))
+
+
+def draw(jobs) -> list[Figure]:
+    """Run figure jobs in order (a job may give None: no figure)."""
+    return [f for f in (job() for job in jobs) if f is not None]
+
+
+def figure_jobs(results, df: pd.DataFrame) -> list:
+    """`build_figures`' figures as jobs, not yet drawn: callables without arguments that
+    each return one Figure (or None), in report order. Cheap to make; the drawing is the
+    cost, so a caller may run them where it likes (`etl.analyze` splits them over two
+    processes)."""
     plan = results.plan
-    figures: list[Figure] = []
+    jobs: list = []
     if plan.response:
         for comp in plan.response.compare_by:
             eps = [ep for ep in plan.response.endpoints if (comp, ep) in results.response]
@@ -232,8 +248,8 @@ def build_figures(results, df: pd.DataFrame) -> list[Figure]:
             tests = {ep: (results.response[(comp, ep)].p_value, results.response[(comp, ep)].test)
                      for ep in eps}
             lab = _label(plan, comp)
-            figures.append(response_figure(
-                summ, tests, name=f"response_{comp}", title=f"Response by {lab}",
+            jobs.append(partial(
+                response_figure, summ, tests, name=f"response_{comp}", title=f"Response by {lab}",
                 comparison_label=lab, labels=ENDPOINT_TITLES, group_labels=level_labels(plan, comp)))
     if plan.survival:
         for ep in plan.survival.endpoints:
@@ -242,8 +258,8 @@ def build_figures(results, df: pd.DataFrame) -> list[Figure]:
                 if sc is None:
                     continue
                 lab = _label(plan, comp)
-                figures.append(km_figure(
-                    sc.km, sc.logrank.p_value, sc.logrank.test, name=f"km_{ep}_{comp}",
+                jobs.append(partial(
+                    km_figure, sc.km, sc.logrank.p_value, sc.logrank.test, name=f"km_{ep}_{comp}",
                     title=f"{ENDPOINT_TITLES.get(ep, ep)} by {lab}", comparison_label=lab,
                     group_labels=level_labels(plan, comp)))
     if plan.kinetics and df is not None:  # no patient points in a federated report
@@ -256,17 +272,15 @@ def build_figures(results, df: pd.DataFrame) -> list[Figure]:
                 vals = pd.DataFrame({"group": variables[comp].map(level_name, na_action="ignore"),
                                      "value": pd.to_numeric(df[spec.column], errors="coerce")})
                 lab = _label(plan, comp)
-                figures.append(kinetics_figure(
-                    vals, res.p_value, res.test, name=f"kinetics_{ep}_{comp}",
+                jobs.append(partial(
+                    kinetics_figure, vals, res.p_value, res.test, name=f"kinetics_{ep}_{comp}",
                     title=f"{ENDPOINT_TITLES.get(ep, ep)} by {lab}", comparison_label=lab,
                     group_labels=level_labels(plan, comp)))
     if plan.cox:
         from analysis.figures_zph import zph_figure  # imports this module: import here, not at top
         for ep, res in results.cox.items():
-            fig = zph_figure(res, name=f"ph_{ep}",
-                             title=f"Proportional hazards: {ENDPOINT_TITLES.get(ep, ep)}",
-                             term_labels={v: _label(plan, v) for v in plan.variables})
-            if fig is not None:
-                figures.append(fig)
-    return figures
+            jobs.append(partial(zph_figure, res, name=f"ph_{ep}",
+                                title=f"Proportional hazards: {ENDPOINT_TITLES.get(ep, ep)}",
+                                term_labels={v: _label(plan, v) for v in plan.variables}))
+    return jobs
 

@@ -7,10 +7,13 @@
   event (dashed) per group, with Gray's test per cause and the numbers at risk aligned
   under the time axis (taken from the Kaplan–Meier curve of the same patients,
   `cif_risk_set`).
-* `build_beyond_figures(results)`: every such figure of a `PlanResults`.
+* `build_beyond_figures(results)`: every such figure of a `PlanResults`;
+  `beyond_figure_jobs` gives them as jobs not yet drawn.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import matplotlib
 import matplotlib.ticker
@@ -35,6 +38,7 @@ from analysis.figures import (
     ENDPOINT_TITLES,
     _label,
     curves_and_table,
+    draw,
     group_label,
     level_labels,
     order_levels,
@@ -183,14 +187,19 @@ def cif_risk_set(results, comparison: str, endpoint: str, res: CIFResult):
 
 def build_beyond_figures(results) -> list[Figure]:
     """Forest plots (heterogeneity) and CIF plots (competing risks) of a `PlanResults`."""
+    return draw(beyond_figure_jobs(results))
+
+
+def beyond_figure_jobs(results) -> list:
+    """`build_beyond_figures`' figures as jobs not yet drawn (see `analysis.figures.figure_jobs`)."""
     plan, b = results.plan, results.beyond
-    figures: list[Figure] = []
+    jobs: list = []
     if plan.beyond_paper is None:
-        return figures
+        return jobs
     h = plan.beyond_paper.heterogeneity
     for (x, ep), res in b.heterogeneity.items():
-        figures.append(forest_figure(
-            res, name=f"forest_{ep}_{x}",
+        jobs.append(partial(
+            forest_figure, res, name=f"forest_{ep}_{x}",
             title=f"{ENDPOINT_TITLES.get(ep, ep)}: {_label(plan, x)} by center",
             center_labels=level_labels(plan, h.center) if h else None))
     cr = plan.beyond_paper.competing_risks
@@ -198,9 +207,9 @@ def build_beyond_figures(results) -> list[Figure]:
         spec = cr.endpoints[ep]
         lab = _label(plan, comp) if comp != "all" else ""
         causes = ", ".join(spec.labels.get(c, c).lower() for c in [spec.event, *spec.competing])
-        figures.append(cif_figure(
-            res, name=f"cif_{ep}_{comp}", at_risk=cif_risk_set(results, comp, ep, res),
+        jobs.append(partial(
+            cif_figure, res, name=f"cif_{ep}_{comp}", at_risk=cif_risk_set(results, comp, ep, res),
             title=f"Cumulative incidence of {causes}" + (f" by {lab}" if lab else ""),
             comparison_label=lab, group_labels=level_labels(plan, comp) if lab else None,
             cause_labels=spec.labels))
-    return figures
+    return jobs

@@ -31,14 +31,15 @@ from analysis.figures import (
     ENDPOINT_TITLES,
     TEST_NAMES,
     Figure,
-    build_figures,
+    draw,
+    figure_jobs,
     format_p,
     group_label,
     level_labels,
     order_levels,
 )
 from analysis.figures import _label as _label
-from analysis.figures_beyond import build_beyond_figures
+from analysis.figures_beyond import beyond_figure_jobs
 from analysis.formatting import format_number  # noqa: F401  (also the report API)
 from analysis.labels import code_labels, level_text
 
@@ -65,9 +66,9 @@ def _env() -> jinja2.Environment:
 
 
 def _rows(table: pd.DataFrame, **where) -> pd.DataFrame:
-    m = pd.Series(True, index=table.index)
+    m = np.ones(len(table), dtype=bool)  # on the arrays: a pandas mask per call cost 1 s a report
     for k, v in where.items():
-        m &= table[k] == v
+        m &= table[k].to_numpy() == v
     return table[m]
 
 
@@ -371,16 +372,24 @@ def _data_uri(fig: Figure) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(fig.svg).decode("ascii")
 
 
+def report_figure_jobs(results, analysis_patient_df: pd.DataFrame | None) -> list:
+    """Every figure of the report as a job not yet drawn, in report order (`draw` runs them)."""
+    return figure_jobs(results, analysis_patient_df) + beyond_figure_jobs(results)
+
+
 def render_report(results, analysis_patient_df: pd.DataFrame, meta: dict | None = None,
-                  audit=None, codes: dict[str, dict[str, str]] | None = None) -> Report:
+                  audit=None, codes: dict[str, dict[str, str]] | None = None,
+                  figures: list[Figure] | None = None) -> Report:
     """The report page and its figures. `audit` (an AuditResult) adds a short summary.
     `codes` ({variable: {code: label}}) names the levels of coded variables; by default
-    the code lists the data dictionary names (`analysis.labels.code_labels`)."""
+    the code lists the data dictionary names (`analysis.labels.code_labels`). `figures`:
+    the drawn `report_figure_jobs` (default: drawn here, one after the other)."""
     meta = dict(meta or {})
     from analysis import report_beyond
 
     codes = code_labels(results.plan) if codes is None else codes
-    figures = build_figures(results, analysis_patient_df) + build_beyond_figures(results)
+    if figures is None:
+        figures = draw(report_figure_jobs(results, analysis_patient_df))
     by_name = {f.name: {"name": f.name, "title": f.title, "src": _data_uri(f)}
                for f in figures}
     fu = results.followup.summary.iloc[0].to_dict() if results.followup is not None else None

@@ -53,3 +53,36 @@ def test_long_titles_are_wrapped_to_the_figure():
     title = "Cumulative incidence of relapse and non-relapse mortality by CRS grade (none, 1-2, >= 3)"
     assert max(len(line) for line in S.wrap(title, 3.0, 10).splitlines()) <= 3.0 * 72 / 6
     assert S.wrap("a\nb", 6.0) == "a\nb"
+
+
+@pytest.mark.parametrize("alpha", [255, 128])
+def test_png_bytes_decode_to_the_same_pixels(alpha):
+    """`png_bytes` is a plain PNG: Pillow reads back the exact pixels and the resolution."""
+    import io
+
+    from PIL import Image
+
+    rgba = np.random.default_rng(1).integers(0, 256, (7, 5, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    rgba[0, 0, 3] = alpha
+    img = Image.open(io.BytesIO(S.png_bytes(rgba, 300)))
+    assert img.mode == "RGBA" and round(img.info["dpi"][0]) == 300
+    assert (np.asarray(img) == rgba).all()
+
+
+def test_render_lays_out_once_and_png_matches_the_canvas():
+    """The PNG is the figure as constrained layout placed it at 300 dpi, and the SVG is
+    drawn from the same layout (no layout engine left to move anything)."""
+    import io
+
+    from PIL import Image
+
+    fig = S.new_figure(3, 2)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1])
+    S.titles(fig, "A title")
+    out = S.render(fig, "x", "A title")
+    assert fig.get_layout_engine() is None
+    img = Image.open(io.BytesIO(out.png))
+    assert img.size == (900, 600)
+    assert b"<svg" in out.svg[:2000]
