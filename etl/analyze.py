@@ -11,18 +11,10 @@ result set, staged and switched in atomically beside the warehouse run it was co
 (warehouse.results); the published DuckDB file is only ever opened read-only. `out/report`
 is a link to the current warehouse run's report.
 The statistics themselves do no I/O; this module is the only place that reads and writes.
-The report's figures, most of the time taken, are drawn in two processes on Linux
-(`draw_split`: one forked child that dies with its parent), else in one.
 """
 from __future__ import annotations
 
-import ctypes
-import os
-import pickle
 import shutil
-import signal
-import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,95 +43,13 @@ def load_analysis_input(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, d
     return df, settings
 
 
-def analyze_frame(df: pd.DataFrame, plan_path: Path | None, meta: dict, split: bool = True):
-    """Plan results, audit and rendered report for one analysis_patient frame; the
-    figures are drawn in two processes when `split` and it pays (`draw_split`)."""
+def analyze_frame(df: pd.DataFrame, plan_path: Path | None, meta: dict):
+    """Plan results, audit and rendered report for one analysis_patient frame."""
     plan = load_plan(plan_path) if plan_path else load_plan()
     results = run_plan(df, plan)
     audited = audit(load_published(), results.table)
-    jobs = report_figure_jobs(results, df)
-    figures = draw_split(jobs) if split else draw(jobs)
-    report = render_report(results, df, meta=meta, audit=audited, figures=figures)
+    report = render_report(results, df, meta=meta, audit=audited, figures=draw(report_figure_jobs(results, df)))
     return results, audited, report
-
-
-SPLIT_FROM = 8  # figure jobs: below this a second process costs more than it saves
-
-
-def spare_core(window_s: float = 0.3) -> bool:
-    """Whether a core is free for a second drawing process: 2+ cores, and while this
-    process waits `window_s`, other work leaves at least 1.5 of them idle (one for this
-    process, one for the child; /proc/stat). The load average cannot tell: it lags by a
-    minute, and holds this analyze's own first seconds or not."""
-    cores = os.cpu_count() or 1
-    if cores < 2:
-        return False
-    first = _cpu_times()
-    time.sleep(window_s)
-    second = _cpu_times()
-    if first is None or second is None or second[1] <= first[1]:
-        return False
-    idle_share = (second[0] - first[0]) / (second[1] - first[1])
-    return idle_share * cores >= 1.5
-
-
-def _cpu_times() -> tuple[int, int] | None:
-    """(idle, total) jiffies of all cores since boot, from /proc/stat (None if unreadable)."""
-    try:
-        with open("/proc/stat", encoding="ascii") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields[:8])
-
-
-def draw_split(jobs: list) -> list:
-    """`analysis.figures.draw(jobs)`, with every second job drawn by one forked child
-    (2 cores: the report's figures are most of analyze's time). Same figures, same
-    order, same bytes. Linux only, and only when a core is idle (`spare_core`): on a
-    machine other work keeps busy, a second process only competes with it (measured: more
-    CPU and no shorter wall time). Otherwise, or with few jobs: one process.
-
-    The child dies with its parent (PR_SET_PDEATHSIG): a killed analyze leaves no
-    process behind. If the child fails in any way, the parent draws its share itself,
-    so an error in a figure surfaces here as it would without the split.
-    """
-    if len(jobs) < SPLIT_FROM or not sys.platform.startswith("linux") or not spare_core():
-        return draw(jobs)
-    sys.stdout.flush(), sys.stderr.flush()
-    parent = os.getpid()
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: draw the odd jobs, send them, exit without running the parent's code
-        code = 1
-        try:
-            os.close(read_fd)
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-            if os.getppid() == parent:
-                with os.fdopen(write_fd, "wb") as out:
-                    pickle.dump([job() for job in jobs[1::2]], out, protocol=pickle.HIGHEST_PROTOCOL)
-                code = 0
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    theirs = None
-    try:
-        ours = [job() for job in jobs[0::2]]
-        with os.fdopen(read_fd, "rb") as inp:
-            data = inp.read()
-        _, status = os.waitpid(pid, 0)
-        pid = 0
-        if status == 0:
-            theirs = pickle.loads(data)
-    finally:
-        if pid:  # the parent failed or was interrupted: the child goes too
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-    if theirs is None or len(theirs) != len(jobs[1::2]):
-        theirs = [job() for job in jobs[1::2]]
-    merged = [None] * len(jobs)
-    merged[0::2], merged[1::2] = ours, theirs
-    return [f for f in merged if f is not None]
 
 
 def analyze_warehouse(cfg: Config, plan_path: Path | None, snapshot: str | None, log,
