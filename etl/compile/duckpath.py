@@ -223,7 +223,8 @@ def _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key
         # computed for those rows alone (DuckDB evaluates a CASE branch on its matching rows only)
         ruled = sc.ident(col + "__rule")
         values += [f"{comp.value} AS {sc.ident(col)}", f"{rule} AS {ruled}"]
-        outer += [sc.ident(col), ruled, f"CASE WHEN {ruled} IS NOT NULL THEN {shown} END AS {sc.ident(col + '__shown')}",
+        outer += [sc.ident(col), ruled,
+                  f"CASE WHEN {ruled} IS NOT NULL THEN {shown} END AS {sc.ident(col + '__shown')}",
                   f"CASE WHEN {ruled} IS NOT NULL THEN {expected} END AS {sc.ident(col + '__exp')}"]
     lab = tname == "lab" and "value" in specs
     units = ""

@@ -76,7 +76,7 @@ class Masker:
             values = frame[col]
             if col == "local_id":
                 ids = {v: self.hash_id(str(v)) for v in pd.unique(values) if not _blank(v)}
-                frame[col] = values.map(lambda v: ids.get(v, v))
+                frame[col] = [ids.get(v, v) for v in values]
             elif values.dtype == object:
                 hit = {v for v in pd.unique(values) if isinstance(v, str) and self.matcher.found_in(v)}
                 if hit:
