@@ -21,6 +21,11 @@ MAX_ALIASES = 1_000           # uses of anchors (*name)
 MAX_NODES = 200_000           # values after expanding every alias
 
 
+# libyaml's parser under PyYAML's safe constructor where PyYAML has it (about 10x faster than
+# the pure-Python parser; the same nodes, marks and values); else the pure-Python safe loader
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_yaml(path: Path) -> tuple[object, dict[tuple, int]]:
     """Parse YAML and return (data, {key path tuple: line number})."""
     try:
@@ -37,10 +42,12 @@ def read_yaml(path: Path) -> tuple[object, dict[tuple, int]]:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=LOADER)
         check_expansion(path, node)  # before anything walks or copies the expanded tree
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
+        if "nesting depth" in str(getattr(exc, "problem", "")):   # libyaml's own limit
+            raise ConfigError(f"{path}: nested too deeply to be a config file") from None
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from None
