@@ -15,7 +15,6 @@ written into a fresh directory; publishing it atomically is `warehouse.publish`'
 """
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,6 @@ from warehouse.dictionary import (
 )
 
 VIEWS_DIR = Path(__file__).resolve().parent / "views"
-MEMORY_LIMIT = os.environ.get("CARPOOL_DUCKDB_MEMORY", "512MB")  # bounded; DuckDB spills beyond it
 STORAGE_VERSION = "v1.4.0"  # the oldest DuckDB that must open the file: the 1.4 LTS line
 META_TABLES: dict[str, list[tuple[str, str, str]]] = {
     "quarantine": [
@@ -125,7 +123,7 @@ def build(dest: Path, data: WarehouseInput) -> Path:
     _codelist_parquet(root)
     results.attach_empty(dest)   # analysis_result: an empty result set until `carpool analyze`
     db_path = dest / "warehouse.duckdb"
-    con = duckdb.connect(str(db_path), config={"memory_limit": MEMORY_LIMIT,
+    con = duckdb.connect(str(db_path), config={"memory_limit": layout.MEMORY_LIMIT,
                                                "storage_compatibility_version": STORAGE_VERSION})
     try:
         stored = table_columns()

@@ -56,6 +56,12 @@ def typed_select(columns: list[tuple[str, str]], have: set[str] | None = None) -
                      for c, t in columns)
 
 
+# DuckDB's memory_limit for the large queries (a site's lab table, the warehouse build); it
+# spills to disk beyond it. 384 MB keeps a 100,000-patient, 8-site refresh under 1 GB of
+# resident memory (512 MB: 1,036 MB, and ~9% less time; docs/performance.md)
+MEMORY_LIMIT = os.environ.get("CARPOOL_DUCKDB_MEMORY", "384MB")
+
+
 @cache
 def scratch() -> duckdb.DuckDBPyConnection:
     """One in-memory connection for small reads and writes (frames, file schemas): opening

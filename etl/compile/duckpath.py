@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import date
@@ -53,7 +52,6 @@ from warehouse import layout
 ROW_RULES = {"duplicate", "duplicate_exact", "orphan", "cascade", "unmapped", "read"}
 FIELD_RULES = {"field_type", "field_date", "field_required", "field_codelist", "field_range", "value_limit",
                "date_limit"}   # pandera's model, and sqlcompile.limit_checks
-MEMORY_LIMIT = os.environ.get("CARPOOL_DUCKDB_MEMORY", "512MB")
 
 
 class NotSqlable(Exception):
@@ -115,7 +113,7 @@ def run_table(mapping: SiteMapping, tname: str, export_dir: Path, work_dir: Path
     path = export_dir / source.path
     work_dir.mkdir(parents=True, exist_ok=True)
     csv_path, header, header_line = _utf8(path, source, work_dir)
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(work_dir / "spill"),
+    con = duckdb.connect(config={"memory_limit": layout.MEMORY_LIMIT, "temp_directory": str(work_dir / "spill"),
                                  "preserve_insertion_order": "false"})
     try:
         return _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key, patients, causes,
