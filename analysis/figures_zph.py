@@ -15,7 +15,7 @@ from __future__ import annotations
 import matplotlib
 import numpy as np
 
-from analysis.figure_style import NEUTRAL, RC, Figure, color, new_figure, render, titles, wrap
+from analysis.figure_style import NEUTRAL, RASTER_ABOVE, RC, Figure, color, new_figure, render, titles, wrap
 from analysis.figures import p_text
 
 
@@ -39,7 +39,8 @@ def zph_figure(result, *, name: str, title: str, term_labels: dict[str, str] | N
         for k, term in enumerate(terms):
             ax = axes[k // cols][k % cols]
             y = res[term].to_numpy(dtype=float)
-            ax.scatter(x, y, s=10, color=color(0), alpha=0.6)
+            ax.scatter(x, y, s=10, color=color(0), alpha=0.6,
+                       rasterized=len(x) > RASTER_ABOVE)  # every residual: 50,000 points at 100k patients
             ax.axhline(1.0 if term in factor else float(coef[term]), color=NEUTRAL, lw=1,
                        ls="--")
             if len(np.unique(x)) > 4:

@@ -86,3 +86,25 @@ def test_render_lays_out_once_and_png_matches_the_canvas():
     img = Image.open(io.BytesIO(out.png))
     assert img.size == (900, 600)
     assert b"<svg" in out.svg[:2000]
+
+
+@pytest.mark.parametrize("points, raster", [(200, False), (3000, True)])
+def test_ph_figure_draws_a_large_point_cloud_as_one_bitmap(points, raster):
+    """The PH-test figure plots every scaled Schoenfeld residual: at 100,000 patients ~50,000
+    a panel, which as SVG markers took ~20 s per figure. Above RASTER_ABOVE the points are
+    one embedded bitmap (text and lines stay vector); a small cloud stays vector."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from analysis.figures_zph import zph_figure
+
+    rng = np.random.default_rng(1)
+    x = np.sort(rng.uniform(0, 1, points))
+    result = SimpleNamespace(
+        ph_test=pd.DataFrame({"term": ["age", "GLOBAL"], "p_value": [0.4, 0.4]}),
+        ph_residuals=pd.DataFrame({"transformed": x, "time": x * 24, "age": rng.normal(0, 1, points)}),
+        factors=pd.DataFrame({"variable": []}), summary=pd.DataFrame({"term": ["age"], "coef": [0.1]}))
+    fig = zph_figure(result, name="zph", title="PH test")
+    assert (b"<image" in fig.svg) is raster
+    assert fig.svg.count(b"<path") < (200 if raster else points + 200)
