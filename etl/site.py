@@ -89,7 +89,7 @@ def map_site(mapping: SiteMapping, raw: dict[str, RawTable], skip: set[str] = fr
     findings = list(mapper.findings) + cell_findings(mapping, raw, tables)
     findings += harmonize_site(tables, births, {n: mt.reported for n, mt in mapped.items()})
     for name, mt in mapped.items():
-        findings += validate_table(name, tables[name], mt.reported)
+        findings += validate_table(name, tables[name], mt.reported, con=mapper.con)   # the site's connection
         findings += oversize_findings(name, tables[name])
     findings += cross_table_findings(tables, names, cutoff, site_rules=mapping.rules)
     findings = annotate(findings, mapping, {n: mt.groups for n, mt in mapped.items()})

@@ -152,7 +152,7 @@ def validate_table(name: str, frame: pd.DataFrame, reported: set[tuple[int, str]
     """The model run over a mapped frame registered in DuckDB; findings except those
     already reported for the same row and column (by the mapper, or by harmonization: a
     grade out of its scale is one GRADE_OUT_OF_SCALE, not also OUT_OF_RANGE)."""
-    con = con or _scratch()
+    con = con or duckdb.connect()
     con.register("_pandera_frame", frame)
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE _pandera_table AS SELECT "
@@ -163,12 +163,6 @@ def validate_table(name: str, frame: pd.DataFrame, reported: set[tuple[int, str]
         con.execute("DROP TABLE IF EXISTS _pandera_table")
     return [finding(f.rule_id, name, f.key, f.column, f.value, local_id=f.local_id, expected=f.expected)
             for f in found if (f.key, f.column) not in reported]
-
-
-@cache
-def _scratch() -> duckdb.DuckDBPyConnection:
-    """One in-memory connection for validating frames (opening one costs ~20 ms per table)."""
-    return duckdb.connect()
 
 
 def _py(v: object) -> object:
