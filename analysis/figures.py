@@ -235,8 +235,7 @@ def draw(jobs) -> list[Figure]:
 def figure_jobs(results, df: pd.DataFrame) -> list:
     """`build_figures`' figures as jobs, not yet drawn: callables without arguments that
     each return one Figure (or None), in report order. Cheap to make; the drawing is the
-    cost, so a caller may run them where it likes (`etl.analyze` splits them over two
-    processes)."""
+    cost (`draw` runs them, in this process)."""
     plan = results.plan
     jobs: list = []
     if plan.response:
