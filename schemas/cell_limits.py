@@ -28,9 +28,14 @@ def oversize_findings(table: str, frame: pd.DataFrame) -> list[Finding]:
     for col in frame.columns:
         if col.startswith("_") or frame[col].dtype != object:
             continue
-        lengths = frame[col].map(lambda v: len(v) if isinstance(v, str) else 0)
-        for i in lengths.index[lengths > limit]:
+        try:   # vectorized narrowing (.str.len() also measures lists); the loop decides
+            long = frame[col].str.len() > limit
+        except AttributeError:   # a column holding no text at all
+            continue
+        for i in long.index[long.to_numpy(dtype=bool, na_value=False)]:
             text = frame.at[i, col]
+            if not isinstance(text, str):
+                continue
             row_id = int(frame.at[i, "_row_id"]) if "_row_id" in frame else None
             lid = local.at[i] if local is not None and col != "local_id" else None
             out.append(finding(RULE, table, row_id, col, shown(text), local_id=lid,

@@ -80,6 +80,9 @@ class Harmonized:
     problem: GradeOutOfScale | None = None
 
 
+_NO_AGE = object()   # harmonize_frame: the age part of a CRS row's key
+
+
 def _missing(value: object) -> bool:
     """None, NaN, NaT and pd.NA are missing; anything else is a value."""
     try:
@@ -315,18 +318,31 @@ def harmonize_frame(toxicity: pd.DataFrame, patient: pd.DataFrame | None = None)
             ["site_id", "local_id"]
         )
         rows = rows.merge(ages, on=["site_id", "local_id"], how="left").set_axis(toxicity.index)
-    out, seen = [], {}
+    # rows with the same graded values get the same answer: each distinct one is graded once.
+    # A row's key: each graded column's value with its type (None where missing); a CRS
+    # grade does not depend on age, so a CRS row's key leaves the age out
     used = ["tox_type", "source_scale", "source_grade", "age_years", *CRS_COMPONENTS, *ICANS_COMPONENTS]
-    for record in rows.to_dict("records"):
-        # rows with the same graded values get the same answer: each distinct one is graded once
-        key = tuple(None if _missing(v := record.get(c)) else (type(v), v) for c in used
-                    if c != "age_years" or record.get("tox_type") != "CRS")
-        if key not in seen:
-            h = harmonize(record)
-            rule = RULE_OUT_OF_SCALE if h.problem else RULE_DISAGREES if h.warning else None
-            seen[key] = (h.grade_astct, h.grade_method, rule, str(h.problem or "") or h.warning)
-        out.append(seen[key])
+    n = len(rows)
+    crs = (rows["tox_type"] == "CRS").to_numpy(dtype=bool, na_value=False) if "tox_type" in rows else [False] * n
+    parts = []
+    for c in used:
+        if c not in rows.columns:
+            parts.append([None] * n)
+            continue
+        missing = rows[c].isna().to_numpy()
+        values = [None if m else (type(v), v) for m, v in zip(missing, rows[c].tolist(), strict=True)]
+        if c == "age_years":
+            values = [_NO_AGE if is_crs else v for is_crs, v in zip(crs, values, strict=True)]
+        parts.append(values)
+    first: dict[tuple, int] = {}
+    which = [first.setdefault(key, i) for i, key in enumerate(zip(*parts, strict=True))] if n else []
+    graded = {}
+    for i, record in zip(first.values(), rows.iloc[list(first.values())].to_dict("records"), strict=True):
+        h = harmonize(record)
+        rule = RULE_OUT_OF_SCALE if h.problem else RULE_DISAGREES if h.warning else None
+        graded[i] = (h.grade_astct, h.grade_method, rule, str(h.problem or "") or h.warning)
     frame = pd.DataFrame(
-        out, index=toxicity.index, columns=["grade_astct", "grade_method", "rule_id", "message"]
+        [graded[i] for i in which], index=toxicity.index,
+        columns=["grade_astct", "grade_method", "rule_id", "message"]
     )
     return frame.astype({"grade_astct": "Int64"})
