@@ -56,6 +56,14 @@ def _grade_in_scale(d):
     return t.source_grade.isnull() | ((t.source_grade >= 0) & (t.source_grade <= top))
 
 
+def warm_models() -> None:
+    """Build every table's model (importing pandera's ibis backend) in the calling thread."""
+    import ibis.backends.duckdb  # noqa: F401 - loaded here, not first in a site thread
+
+    for name in common_schema():
+        table_model(name)
+
+
 @cache
 def table_model(name: str):
     """The pandera (ibis) model of one table."""

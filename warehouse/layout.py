@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from functools import cache
+import threading
 from pathlib import Path
 
 import duckdb
@@ -62,11 +62,17 @@ def typed_select(columns: list[tuple[str, str]], have: set[str] | None = None) -
 MEMORY_LIMIT = os.environ.get("CARPOOL_DUCKDB_MEMORY", "384MB")
 
 
-@cache
+_local = threading.local()
+
+
 def scratch() -> duckdb.DuckDBPyConnection:
-    """One in-memory connection for small reads and writes (frames, file schemas): opening
-    a connection costs ~20 ms, a small COPY ~3 ms."""
-    return duckdb.connect()
+    """One in-memory connection per thread for small reads and writes (frames, file schemas):
+    opening a connection costs ~20 ms, a small COPY ~3 ms. Per thread: a DuckDB connection
+    must not run two statements at once, and a refresh maps its sites in threads."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = _local.con = duckdb.connect()
+    return con
 
 
 def conforms(path: Path, columns: list[tuple[str, str]]) -> bool:

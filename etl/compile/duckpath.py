@@ -26,6 +26,7 @@ from __future__ import annotations
 import codecs
 import csv
 import shutil
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -112,6 +113,19 @@ def run_table(mapping: SiteMapping, tname: str, export_dir: Path, work_dir: Path
     source = mapping.sources[tmap.source]
     path = export_dir / source.path
     work_dir.mkdir(parents=True, exist_ok=True)
+    with _ONE_AT_A_TIME:
+        return _run_locked(mapping, tname, path, source, work_dir, key, patients, causes, identifiers, shared,
+                           cutoff)
+
+
+# one table on this path at a time, whatever the number of sites mapped concurrently: its
+# connection's memory_limit then bounds the refresh's large-table memory, and the DuckDB
+# scan already uses every core (the sites' pandas-side work overlaps it)
+_ONE_AT_A_TIME = threading.Lock()
+
+
+def _run_locked(mapping, tname, path, source, work_dir, key, patients, causes, identifiers, shared,
+                cutoff) -> SqlTable:
     csv_path, header, header_line = _utf8(path, source, work_dir)
     con = duckdb.connect(config={"memory_limit": layout.MEMORY_LIMIT, "temp_directory": str(work_dir / "spill"),
                                  "preserve_insertion_order": "false"})
@@ -187,7 +201,8 @@ def _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key
     scan = (f"read_csv({sc.lit(str(csv_path))}, header=false, skip={header_line}, delim={sc.lit(source.delimiter)}, "
             f"quote='\"', escape='\"', all_varchar=true, auto_detect=false, columns={columns}, "
             f"null_padding=false, strict_mode=true)")
-    blank = " AND ".join(f"nullif(trim(s{i}), '') IS NULL" for i in range(len(header)))
+    # every cell empty or spaces (trim strips spaces only): one trim of the cells joined
+    blank = f"trim(concat({', '.join(f's{i}' for i in range(len(header)))})) = ''"
     raw = ", ".join(f"{sc.missing_to_null(src_cols[h])} AS {src_cols[h]}" for h in sorted(needed))
     where = " AND ".join(sc.one_of(sc.norm(src_cols[c]), [convert.norm_text(a) for a in allowed])
                          for c, allowed in (tmap.where or {}).items()) or "TRUE"
@@ -251,17 +266,20 @@ def _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key
             LEFT JOIN units u ON u.su = o.source_unit AND u.tu = a.unit)"""
     # one scan of the file, materialized once (DuckDB spills it to work_dir beyond its memory_limit):
     # every check below and the loaded rows' COPY read this table, never the CSV again
+    # the file is read in order (a row keeps its line number: WITH ORDINALITY, one thread) into
+    # `r` as text alone; the conversions below then run over `r` on every core
+    con.execute(f"CREATE TEMP TABLE r AS SELECT CAST(ordinality AS BIGINT) + {header_line} AS _row, * "
+                f"FROM {scan} WITH ORDINALITY")
     con.execute(f"""
         CREATE TEMP TABLE m AS (
-          WITH src AS (
-            SELECT CAST(ordinality AS BIGINT) + {header_line} AS _row, ({blank}) AS _blank, {raw}
-            FROM {scan} WITH ORDINALITY),
+          WITH src AS (SELECT _row, ({blank}) AS _blank, {raw} FROM r),
           kept AS (SELECT _row, coalesce({where}, FALSE) AS _used, * EXCLUDE (_row, _blank) FROM src WHERE NOT _blank),
           b AS (SELECT {', '.join(inner)} FROM kept {' '.join(joins)}),
           p AS (SELECT {', '.join(mid)} FROM b),
           v AS (SELECT {', '.join(values)} FROM p),
           o AS (SELECT {', '.join(outer)} FROM v){units}
           SELECT * FROM {'u' if lab else 'o'})""")
+    con.execute("DROP TABLE r")
     rows_read = con.execute("SELECT count(*) FROM m").fetchone()[0]
     n_blank_ok = _line_count(csv_path) - header_line
     if rows_read != n_blank_ok:

@@ -38,8 +38,10 @@ def ident(name: str) -> str:
 
 
 def missing_to_null(expr: str) -> str:
-    t = f"trim({expr})"   # a short constant IN list: cheaper per cell than list_contains
-    return f"CASE WHEN {t} IN ({', '.join(lit(v) for v in MISSING)}) THEN NULL ELSE {t} END"
+    t = f"trim({expr})"
+    # an OR of equalities: DuckDB plans a constant IN list as a mark join, measured 1.6x the
+    # cost per cell (1.25M rows x 5 columns: 0.56 s more CPU); list_contains costs the same
+    return f"CASE WHEN {' OR '.join(f'{t} = {lit(v)}' for v in MISSING)} THEN NULL ELSE {t} END"
 
 
 def one_of(expr: str, values) -> str:
