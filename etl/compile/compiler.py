@@ -369,7 +369,7 @@ class Compiler:
         frame = self.con.execute(f"SELECT _row_id, _source_row, _source_rows, {cols} FROM m ORDER BY _row_id").df()
         label = raw.label
         frame.insert(1, "_source_file", label)
-        frame["_source_rows"] = [tuple((label, int(r)) for r in rows) for rows in frame["_source_rows"]]
+        frame["_source_rows"] = [tuple([(label, r) for r in rows.tolist()]) for rows in frame["_source_rows"]]
         out.frame = typed(table, frame)
         return out
 
