@@ -13,7 +13,8 @@ import hmac
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -248,7 +249,7 @@ def _load_cached(cfg: Config, outcome: RefreshOutcome, summary: SiteOutput, key:
     except sitecache.CORRUPT as exc:
         warn(f"{summary.site_id}: cached output unreadable ({type(exc).__name__}: {str(exc)[:120]}); "
              "rebuilding this site from its export")
-    result = _run_sites(cfg, [cfg.site(summary.site_id)], key)[0]
+    result = next(_run_sites(cfg, [cfg.site(summary.site_id)], key))
     if isinstance(result, InputError):
         outcome.failures[summary.site_id] = str(result)
         return summary
@@ -283,24 +284,30 @@ def _work_dir(cfg: Config, site_id: str) -> Path:
 SITE_THREADS = int(os.environ.get("CARPOOL_SITE_THREADS", "2"))
 
 
-def _run_sites(cfg: Config, sites: list, key: bytes) -> list:
-    """Each site's output (or its InputError), in the order of `sites`."""
+def _run_sites(cfg: Config, sites: list, key: bytes) -> Iterator:
+    """Each site's output (or its InputError), in the order of `sites`, as each is ready:
+    the caller saves one and drops it before the next (at most SITE_THREADS are held)."""
     def one(site):
         try:
             return run_site(cfg, site, key, work_dir=_work_dir(cfg, site.id))
         except InputError as exc:
             return exc
     if len(sites) < 2 or SITE_THREADS < 2:
-        return [one(site) for site in sites]
+        yield from map(one, sites)
+        return
     warm_models()   # import pandera's ibis backend once, before the threads need it
-    with ThreadPoolExecutor(max_workers=min(SITE_THREADS, len(sites)), thread_name_prefix="site") as pool:
-        futures = [pool.submit(one, site) for site in sites]
+    todo = deque(sites)
+    with ThreadPoolExecutor(max_workers=SITE_THREADS, thread_name_prefix="site") as pool:
+        running = deque(pool.submit(one, todo.popleft()) for _ in range(min(SITE_THREADS, len(todo))))
         try:
-            return [f.result() for f in futures]
-        except BaseException:   # a bug in one site: the sites not yet started are not started
-            for f in futures:
+            while running:
+                result = running.popleft().result()
+                if todo:
+                    running.append(pool.submit(one, todo.popleft()))
+                yield result
+        finally:   # a bug in one site, or the caller stopped: the sites not yet started are not
+            for f in running:
                 f.cancel()
-            raise
 
 
 def _signature(cfg: Config, sites: list[SiteOutput]) -> str:

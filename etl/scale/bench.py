@@ -183,6 +183,10 @@ def main() -> int:
     print(f"carpool bench: {', '.join(f'{p:,}' for p in sizes)} patients, {sites} sites, {labs} lab rows each; "
           f"median of {n}; in {root}")
     print(f"machine: {machine()}")
+    from etl.pipeline import SITE_THREADS
+    from warehouse.layout import MEMORY_LIMIT
+    print(f"refresh settings: {SITE_THREADS} site thread(s) (CARPOOL_SITE_THREADS), "
+          f"DuckDB memory_limit {MEMORY_LIMIT} (CARPOOL_DUCKDB_MEMORY)")
     scaling = []
     for patients in sizes:
         t0 = time.perf_counter()
