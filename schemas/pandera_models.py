@@ -15,7 +15,7 @@ pandera ran selects the failing rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import duckdb
 import pandas as pd
@@ -91,11 +91,11 @@ def failures(con: duckdb.DuckDBPyConnection, relation: str, name: str, key: str 
     from pandera.api.ibis.types import IbisData
     from pandera.errors import SchemaErrorReason, SchemaErrors
 
-    t = ibis.duckdb.from_connection(con).table(relation)
-    model = table_model(name)
-    counts = failing_counts(t, model)
+    counts = counted(con, relation, name)
     if not any(counts.values()):
         return []
+    t = ibis.duckdb.from_connection(con).table(relation)
+    model = failing_part(name, frozenset(k for k, n in counts.items() if n))
     try:
         model.validate(t, lazy=True)
         return []
@@ -134,11 +134,56 @@ def failures(con: duckdb.DuckDBPyConnection, relation: str, name: str, key: str 
     return sorted(out, key=lambda f: f.key)
 
 
-def failing_counts(t, model) -> dict[tuple[str | None, str], int]:
+@lru_cache(maxsize=256)
+def failing_part(name: str, failing: frozenset) -> object:
+    """`name`'s model cut to the checks the aggregate found failing (`(column or None,
+    check)`): pandera validates and reports exactly those. Every other check of the model
+    counted 0 failing rows in `counted`, which ran the same check functions."""
+    import pandera.ibis as pa
+
+    model = table_model(name)
+    columns = {}
+    for column, spec in model.columns.items():
+        checks = [c for c in spec.checks if (column, c.name) in failing]
+        nulls = (column, "not_nullable") in failing
+        if checks or nulls:
+            columns[column] = pa.Column(nullable=not nulls, checks=checks, required=True, title=spec.title)
+    frame_checks = [c for c in model.checks if (None, c.name) in failing]
+    return pa.DataFrameSchema(columns, checks=frame_checks, name=name, strict=False)
+
+
+def counted(con: duckdb.DuckDBPyConnection, relation: str, name: str) -> dict[tuple[str | None, str], int]:
     """The model's checks counted in one SQL aggregate: (column or None, check) -> failing
     rows. A table where all are 0 passes `model.validate` (the same expressions, which also
     need every column); pandera then runs only on tables with failures, for its report.
-    This saves pandera's one query per column and check on the clean tables."""
+    This saves pandera's one query per column and check on the clean tables. The SQL is
+    compiled by ibis once per table, relation name and column types, then run as plain SQL
+    (every site's table of the same shape runs the same statement)."""
+    shape = tuple(tuple(r[:2]) for r in con.execute(f"DESCRIBE {relation}").fetchall())
+    sql, keys = _counts_sql(con, relation, name, shape)
+    if not keys:
+        return {}
+    row = con.execute(sql).fetchall()[0]
+    return {k: int(row[i] or 0) for i, k in enumerate(keys)}
+
+
+_COUNTS_SQL: dict[tuple, tuple[str, tuple]] = {}
+
+
+def _counts_sql(con, relation: str, name: str, shape: tuple) -> tuple[str, tuple]:
+    key = (relation, name, shape)
+    if key not in _COUNTS_SQL:   # a race computes it twice, the same
+        import ibis
+
+        t = ibis.duckdb.from_connection(con).table(relation)
+        exprs = failing_exprs(t, table_model(name))
+        agg = t.aggregate(**{f"n{i}": e.cast("int64").sum() for i, e in enumerate(exprs.values())})
+        _COUNTS_SQL[key] = (str(ibis.to_sql(agg, dialect="duckdb")), tuple(exprs)) if exprs else ("", ())
+    return _COUNTS_SQL[key]
+
+
+def failing_exprs(t, model) -> dict:
+    """(column or None, check) -> the ibis expression true on the rows failing that check."""
     from pandera.api.ibis.types import IbisData
 
     exprs = {}
@@ -149,10 +194,7 @@ def failing_counts(t, model) -> dict[tuple[str | None, str], int]:
             exprs[(column, chk.name)] = ~chk._check_fn(IbisData(t, column)) & t[column].notnull()
     for chk in model.checks:
         exprs[(None, chk.name)] = ~chk._check_fn(IbisData(t, None))
-    if not exprs:
-        return {}
-    row = t.aggregate(**{f"n{i}": e.cast("int64").sum() for i, e in enumerate(exprs.values())}).to_pyarrow()
-    return {k: int(row.column(f"n{i}")[0].as_py() or 0) for i, k in enumerate(exprs)}
+    return exprs
 
 
 def validate_table(name: str, frame: pd.DataFrame, reported: set[tuple[int, str]],
