@@ -6,6 +6,7 @@ Split out of `analysis.audit_rules` so rule modules can import it without a cycl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -28,11 +29,17 @@ class Context:
     integer_endpoints: set
     resolution: dict  # endpoint -> recorded precision; Table 1 drops trailing zeros ("2" = 2.0)
 
+    @cached_property
+    def _columns(self) -> dict[str, np.ndarray]:
+        """The published table's columns as arrays, taken once: `rows` runs ~300 times."""
+        return {k: self.pub[k].to_numpy() for k in self.pub.columns}
+
     def rows(self, **where) -> pd.DataFrame:
-        mask = pd.Series(True, index=self.pub.index)
+        """The published rows whose columns equal (or, for a list, are in) the given values."""
+        mask = np.ones(len(self.pub), dtype=bool)
         for k, v in where.items():
-            mask &= self.pub[k].isin(v) if isinstance(v, (list, tuple, set)) else (
-                self.pub[k] == v)
+            col = self._columns[k]
+            mask &= np.isin(col, list(v)) if isinstance(v, (list, tuple, set)) else (col == v)
         return self.pub[mask]
 
     def bounds(self, i: int) -> tuple[float, float]:

@@ -138,13 +138,15 @@ def design_matrix(df: pd.DataFrame, covariates: Sequence[str],
 def cox_ph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str],
            categorical: Mapping[str, str] | None = None, conf_level: float = 0.95,
            ties: str = "efron", strata: str | None = None,
-           status_coding: tuple | None = None) -> CoxResult:
+           status_coding: tuple | None = None, diagnostics: bool = True) -> CoxResult:
     """Fit `coxph(Surv(duration, event) ~ covariates [+ strata(strata)], ties = ties)`.
 
     Complete cases only: rows missing the duration, event, strata or any
     covariate are excluded and counted in `n_excluded`. `event` must be 0/1 or
     boolean unless `status_coding=(censored, event)` names the coding.
     Raises `SurvivalInputError` (a ValueError) for unusable input.
+    `diagnostics=False` skips the concordance (NaN) and cox.zph (`ph_test` None): for
+    the many auxiliary fits (the univariate screen, per-center models) nobody reads them.
     """
     cols = [duration, event, *covariates, *([strata] if strata else [])]
     complete, n_excl = complete_rows(df, cols, f"Cox model for {duration!r}")
@@ -162,6 +164,9 @@ def cox_ph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str
     def refit(cols: list[int]) -> float:
         return fit_cox(xm[:, cols], time, status, strata_codes, ties).loglik[1]
 
+    if not diagnostics:
+        return cox_result(fit, names, terms, refit, n=len(complete), events=int(status.sum()),
+                          n_excluded=n_excl, conf_level=conf_level, ties=ties, strata=strata)
     conc = concordance(time, status, fit.linear_predictor, strata_codes)
     zph = _ph_test(xm, time, status, fit, terms, names, strata_codes, ties)
     return cox_result(fit, names, terms, refit, n=len(complete), events=int(status.sum()),
@@ -243,8 +248,9 @@ def _wald(beta: pd.Series, cov: pd.DataFrame, names: list[str]) -> float:
 def univariate_screen(df: pd.DataFrame, duration: str, event: str, candidates: Sequence[str],
                       categorical: Mapping[str, str] | None = None,
                       threshold: float = 0.1) -> ScreenResult:
-    """One Cox model per candidate; keep candidates with p < `threshold`."""
-    return screen_models(lambda var, cat: cox_ph(df, duration, event, [var], cat),
+    """One Cox model per candidate; keep candidates with p < `threshold`. The models are
+    fitted without diagnostics (no concordance, no cox.zph: the screen reports p only)."""
+    return screen_models(lambda var, cat: cox_ph(df, duration, event, [var], cat, diagnostics=False),
                          candidates, categorical, threshold)
 
 

@@ -194,9 +194,10 @@ def fit_likelihood(lik: Callable[[np.ndarray], LikelihoodFn], p: int, scale: np.
     coef[keep] = b_s * scale[keep]
     var[np.ix_(keep, keep)] = var_s * np.outer(scale[keep], scale[keep])
     vk = var[np.ix_(keep, keep)]
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # separation: a negative variance, se NaN
         wald = float(coef[keep] @ np.linalg.solve(vk, coef[keep])) if k else 0.0
-    return CoxFit(coef=coef, se=np.sqrt(np.diag(var)), var=var, aliased=aliased,
+        se = np.sqrt(np.diag(var))
+    return CoxFit(coef=coef, se=se, var=var, aliased=aliased,
                   loglik=(float(ll0), float(ll)), score=score, wald=wald,
                   lr=float(2 * (ll - ll0)), df=k, iterations=iters, linear_predictor=np.zeros(0),
                   warnings=tuple(warns))

@@ -96,7 +96,7 @@ def center_heterogeneity(df: pd.DataFrame, duration: str, event: str, exposure: 
         raise ValueError(f"no complete rows in {[duration, event, exposure, center]}")
     data = data.assign(**{_X: _binary(data[exposure], exposure),
                           center: data[center].map(level_name)})
-    stratified = cox_ph(data, duration, event, [_X], strata=center)
+    stratified = cox_ph(data, duration, event, [_X], strata=center, diagnostics=False)
     stratified = _renamed(stratified, exposure)
     lr = logrank(data, duration, event, _X, strata=center)
     status = event_indicator(data[event], event).to_numpy()
@@ -111,7 +111,7 @@ def center_heterogeneity(df: pd.DataFrame, duration: str, event: str, exposure: 
         why = _monotone(time[m], status[m], data[_X].to_numpy()[m])
         if not why:
             try:
-                s = cox_ph(data[m], duration, event, [_X]).summary.iloc[0]
+                s = cox_ph(data[m], duration, event, [_X], diagnostics=False).summary.iloc[0]
                 row.update({k: float(s[k]) for k in ("coef", "se", "hr", "hr_lower",
                                                       "hr_upper", "p_value")}, estimable=True)
             except FIT_ERRORS as exc:
@@ -133,7 +133,7 @@ def _interaction(data, duration, event, center, centers, base: CoxResult):
     if not terms:
         return float("nan"), 0, float("nan")
     wide = data.assign(**terms)
-    full = cox_ph(wide, duration, event, [_X, *terms], strata=center)
+    full = cox_ph(wide, duration, event, [_X, *terms], strata=center, diagnostics=False)
     dof = int(full.summary["coef"].notna().sum()) - int(base.summary["coef"].notna().sum())
     stat = 2 * (full.log_likelihood - base.log_likelihood)
     return float(stat), dof, float(chi2.sf(stat, dof)) if dof > 0 else float("nan")

@@ -120,3 +120,23 @@ def test_bool_covariate_is_one_term():
                        "steroids": [True, False, True, False, True, True, False, False]})
     res = cox_ph(df, "t", "e", ["steroids"])
     assert res.summary["term"].tolist() == ["steroids"] and res.factors.empty
+
+
+def test_a_fit_without_diagnostics_is_the_same_fit(lung):
+    """`diagnostics=False` (the screen's and the per-center fits) skips only the concordance
+    and cox.zph: every coefficient, test and log-likelihood is the same, bit for bit."""
+    full = cox_ph(lung, "time", "status", ["age", "ecog"], {"ecog": "0"})
+    lean = cox_ph(lung, "time", "status", ["age", "ecog"], {"ecog": "0"}, diagnostics=False)
+    pd.testing.assert_frame_equal(lean.summary, full.summary, check_exact=True)
+    pd.testing.assert_frame_equal(lean.factors, full.factors, check_exact=True)
+    assert (lean.log_likelihood, lean.lr_chi2, lean.wald_chi2, lean.score_chi2) == (
+        full.log_likelihood, full.lr_chi2, full.wald_chi2, full.score_chi2)
+    assert full.ph_test is not None and np.isfinite(full.concordance)
+    assert lean.ph_test is None and lean.ph_residuals is None and np.isnan(lean.concordance)
+
+
+def test_screen_models_skip_the_diagnostics(lung):
+    """The screen reports each candidate's p only: its models compute no cox.zph or
+    concordance (41 fits in the demo plan, most of them auxiliary)."""
+    res = univariate_screen(lung, "time", "status", ["age", "sex"])
+    assert all(m.ph_test is None and np.isnan(m.concordance) for m in res.models.values())
