@@ -2,11 +2,14 @@
 run inside DuckDB through pandera's ibis backend.
 
 Field and row rules live here: required fields, code sets, plausible ranges, grade
-within its scale. Each pandera check is named after its catalog rule id. pandera
-validates the site's DuckDB table in SQL (`lazy=True`: every failing check, counted in
-the database); only for a check that fails are its failing rows fetched, by the table's
-row key, so a failure maps straight back to a quarantine finding. Nothing is copied to
-pandas but the failing rows.
+within its scale. Each pandera check is named after its catalog rule id. Every check of
+a table's model is first counted in one SQL aggregate of the checks' own expressions
+(`counted`: compiled by ibis once per table shape, then plain SQL for every site); a
+table where none fails is done. Otherwise pandera validates the site's DuckDB table in
+SQL against the failing part of the model (`lazy=True`, `failing_part`) and must find
+exactly those checks failing; then only for a check that fails are its failing rows
+fetched, by the table's row key, so a failure maps straight back to a quarantine
+finding. Nothing is copied to pandas but the failing rows.
 
 The checks are written as ibis expressions over the whole table (not pandera's builtin
 `isin`/`in_range`, whose ibis output carries no row key), so the same expression that
