@@ -113,30 +113,24 @@ def run_table(mapping: SiteMapping, tname: str, export_dir: Path, work_dir: Path
     source = mapping.sources[tmap.source]
     path = export_dir / source.path
     work_dir.mkdir(parents=True, exist_ok=True)
-    with _ONE_AT_A_TIME:
-        return _run_locked(mapping, tname, path, source, work_dir, key, patients, causes, identifiers, shared,
-                           cutoff)
+    with _ONE_AT_A_TIME:   # see below
+        csv_path, header, header_line = _utf8(path, source, work_dir)
+        con = duckdb.connect(config={"memory_limit": layout.MEMORY_LIMIT, "temp_directory": str(work_dir / "spill"),
+                                     "preserve_insertion_order": "false"})
+        try:
+            return _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key, patients, causes,
+                        identifiers, shared, cutoff)
+        finally:
+            con.close()
+            if csv_path != path:
+                csv_path.unlink(missing_ok=True)
+            shutil.rmtree(work_dir / "spill", ignore_errors=True)
 
 
 # one table on this path at a time, whatever the number of sites mapped concurrently: its
 # connection's memory_limit then bounds the refresh's large-table memory, and the DuckDB
 # scan already uses every core (the sites' pandas-side work overlaps it)
 _ONE_AT_A_TIME = threading.Lock()
-
-
-def _run_locked(mapping, tname, path, source, work_dir, key, patients, causes, identifiers, shared,
-                cutoff) -> SqlTable:
-    csv_path, header, header_line = _utf8(path, source, work_dir)
-    con = duckdb.connect(config={"memory_limit": layout.MEMORY_LIMIT, "temp_directory": str(work_dir / "spill"),
-                                 "preserve_insertion_order": "false"})
-    try:
-        return _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key, patients, causes,
-                    identifiers, shared, cutoff)
-    finally:
-        con.close()
-        if csv_path != path:
-            csv_path.unlink(missing_ok=True)
-        shutil.rmtree(work_dir / "spill", ignore_errors=True)
 
 
 def _utf8(path: Path, source, work_dir: Path) -> tuple[Path, list[str], int]:
