@@ -195,8 +195,12 @@ def _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key
     scan = (f"read_csv({sc.lit(str(csv_path))}, header=false, skip={header_line}, delim={sc.lit(source.delimiter)}, "
             f"quote='\"', escape='\"', all_varchar=true, auto_detect=false, columns={columns}, "
             f"null_padding=false, strict_mode=true)")
-    # every cell empty or spaces (trim strips spaces only): one trim of the cells joined
-    blank = f"trim(concat({', '.join(f's{i}' for i in range(len(header)))})) = ''"
+    # every cell empty or spaces (trim strips Unicode spaces, not tabs): one trim of the cells
+    # joined, only for a row where no cell starts with an ASCII character other than a space,
+    # which trim would keep (1.25M rows: 0.60 -> 0.13 s CPU)
+    cells = [f"s{i}" for i in range(len(header))]
+    kept = " OR ".join(f"coalesce(ascii({c}) BETWEEN 1 AND 127 AND ascii({c}) <> 32, FALSE)" for c in cells)
+    blank = f"CASE WHEN {kept} THEN FALSE ELSE trim(concat({', '.join(cells)})) = '' END"
     raw = ", ".join(f"{sc.missing_to_null(src_cols[h])} AS {src_cols[h]}" for h in sorted(needed))
     where = " AND ".join(sc.one_of(sc.norm(src_cols[c]), [convert.norm_text(a) for a in allowed])
                          for c, allowed in (tmap.where or {}).items()) or "TRUE"
@@ -262,8 +266,8 @@ def _run(con, mapping, tname, path, csv_path, header, header_line, work_dir, key
     # every check below and the loaded rows' COPY read this table, never the CSV again
     # the file is read in order (a row keeps its line number: WITH ORDINALITY, one thread) into
     # `r` as text alone; the conversions below then run over `r` on every core
-    con.execute(f"CREATE TEMP TABLE r AS SELECT CAST(ordinality AS BIGINT) + {header_line} AS _row, * "
-                f"FROM {scan} WITH ORDINALITY")
+    con.execute(f"CREATE TEMP TABLE r AS SELECT CAST(ordinality AS BIGINT) + {header_line} AS _row, "
+                f"* EXCLUDE (ordinality) FROM {scan} WITH ORDINALITY")
     con.execute(f"""
         CREATE TEMP TABLE m AS (
           WITH src AS (SELECT _row, ({blank}) AS _blank, {raw} FROM r),

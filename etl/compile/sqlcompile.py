@@ -37,11 +37,17 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+MISSING_LONGEST = max(len(v.encode()) for v in MISSING)
+
+
 def missing_to_null(expr: str) -> str:
     t = f"trim({expr})"
     # an OR of equalities: DuckDB plans a constant IN list as a mark join, measured 1.6x the
-    # cost per cell (1.25M rows x 5 columns: 0.56 s more CPU); list_contains costs the same
-    return f"CASE WHEN {' OR '.join(f'{t} = {lit(v)}' for v in MISSING)} THEN NULL ELSE {t} END"
+    # cost per cell (1.25M rows x 5 columns: 0.56 s more CPU); list_contains costs the same.
+    # A cell longer than every marker is never one (most cells): the equalities are skipped
+    # for it (1.25M rows x 5 columns: 1.15 -> 0.88 s CPU)
+    return (f"CASE WHEN strlen({t}) > {MISSING_LONGEST} THEN {t} "
+            f"WHEN {' OR '.join(f'{t} = {lit(v)}' for v in MISSING)} THEN NULL ELSE {t} END")
 
 
 def one_of(expr: str, values) -> str:

@@ -118,6 +118,31 @@ def test_dedicated_lab_file_with_every_defect(tmp_path):
     assert labs["rows_read"] == labs["rows_loaded"] + labs["rows_quarantined"] == 16
 
 
+def test_rows_of_spaces_and_cells_led_by_spaces(tmp_path):
+    """A record whose cells hold only spaces is blank (skipped, later rows keep their
+    numbers), Unicode spaces included; a record whose first cells are spaces but a later one
+    is not is read; a cell of spaces around a missing marker is missing. Both paths agree."""
+    text = (LABS.replace("A0001;IL-6;abc", " ; ;  ;\u00a0; \u3000\nA0001;IL-6;abc")
+            .replace("A0001;CRP;1;mg/L", "  ;  ;1;mg/L;05/02/2017\nA0001; NA ;  N/A ;null;  .  \nA0001;CRP;1;mg/L"))
+    a, b = _both(_lab_site(tmp_path, text), "center_a", tmp_path)
+    _assert_same(a, b)
+    labs = b.files[b.files["source"] == "labs"].iloc[0]
+    assert labs["rows_read"] == 18   # 16 + the two records with a value; the spaces-only record is blank
+
+
+@pytest.mark.parametrize("cell", ["", " ", "NA", " NA ", "N/A", "na", "NULL", "null", ".", " . ", "NULLS", "nul",
+                                  "x", "  x  ", "NA\t", "\u00a0NA", "ñull", "12345", "1.0", None])
+def test_missing_markers_in_sql_are_the_markers(cell):
+    """sqlcompile.missing_to_null (a length test first, then the markers) is NULL exactly for
+    a marker after trim, and the trimmed text otherwise: the length test changes nothing."""
+    import duckdb
+
+    markers = " OR ".join(f"trim($c) = {sqlcompile.lit(m)}" for m in sqlcompile.MISSING)
+    got, defined = duckdb.execute(f"SELECT {sqlcompile.missing_to_null('$c')}, "
+                                  f"CASE WHEN {markers} THEN NULL ELSE trim($c) END", {"c": cell}).fetchone()
+    assert got == defined
+
+
 def test_blank_lines_fall_back_to_the_pandas_path(tmp_path):
     """Row numbers are CSV lines; with blank lines inside, the SQL path hands the table back."""
     text = LABS.replace("A0001;IL-6;abc", "\nA0001;IL-6;abc")
