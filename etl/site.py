@@ -13,7 +13,7 @@ import pandas as pd
 
 from etl.compile import convert, duckpath
 from etl.compile.compiler import Compiler
-from etl.compile.harmonize import harmonize_site
+from etl.compile.harmonize import birth_dates_needed, harmonize_site
 from etl.compile.mapping import SiteMapping, load_mapping
 from etl.config import Config, SiteConfig
 from etl.errors import ConfigError
@@ -85,7 +85,7 @@ def map_site(mapping: SiteMapping, raw: dict[str, RawTable], skip: set[str] = fr
     tables = {name: mt.frame for name, mt in mapped.items()}
     for frame in tables.values():
         frame["site_id"] = mapping.site_id
-    names, births, ident_values = _identifiers(mapping, raw)
+    names, births, ident_values = _identifiers(mapping, raw, birth_dates_needed(tables))
     findings = list(mapper.findings) + cell_findings(mapping, raw, tables)
     findings += harmonize_site(tables, births, {n: mt.reported for n, mt in mapped.items()})
     for name, mt in mapped.items():
@@ -174,7 +174,10 @@ def discard_work(cfg: Config, site_id: str) -> None:
         pass  # other sites' work, or none
 
 
-def _identifiers(mapping: SiteMapping, raw: dict[str, RawTable]) -> tuple[pd.Series, pd.Series, set[str]]:
+def _identifiers(mapping: SiteMapping, raw: dict[str, RawTable], births_of: set[str]
+                 ) -> tuple[pd.Series, pd.Series, set[str]]:
+    """Names and birth dates by local id, and every identifier value (for masking). Birth
+    dates are parsed only for the local ids in `births_of` (the ones harmonization reads)."""
     ids = mapping.identifiers
     frame = raw[ids.source].frame
     missing = [c for c in [ids.local_id, *ids.columns] if c not in frame.columns]
@@ -185,7 +188,9 @@ def _identifiers(mapping: SiteMapping, raw: dict[str, RawTable]) -> tuple[pd.Ser
     births = pd.Series(dtype=object)
     if ids.birth_date is not None:
         fmts = mapping.formats_for(ids.birth_date)
-        births = pd.Series([_try_date(v, fmts) for v in frame[ids.birth_date.from_]], index=local)
+        wanted = local.isin(births_of).to_numpy()
+        births = pd.Series([_try_date(v, fmts) for v in frame.loc[wanted, ids.birth_date.from_]],
+                           index=local[wanted], dtype=object)
     names = names[names.map(lambda v: not convert.is_missing(v))]
     births = births[births.notna()]
     names = names[~names.index.duplicated()]

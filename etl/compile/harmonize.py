@@ -73,6 +73,14 @@ def _dex_equivalent(tt: pd.DataFrame) -> None:
                                     * tt.loc[need, "agent"].map(factors)).round(4)
 
 
+def birth_dates_needed(tables: dict[str, pd.DataFrame]) -> set[str]:
+    """The local ids whose birth date `harmonize_site` reads: patients without an age."""
+    patient = tables.get("patient")
+    if patient is None or "infusion" not in tables:
+        return set()
+    return set(patient.loc[patient["age_years"].isna(), "local_id"].dropna())
+
+
 def _age(patient: pd.DataFrame, infusion: pd.DataFrame, birth_dates: pd.Series,
          explained: set[tuple[int, str]]) -> None:
     """Age at the first infusion from the birth date. With a birth date but no infusion date

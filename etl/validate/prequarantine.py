@@ -125,6 +125,6 @@ def from_duckdb(con, relation: str, failing_rows_sql: str, table: str, masker: M
         ORDER BY __r""").fetchdf().drop(columns="__r")
     for c in cols:
         if common_schema()[table].column(c).type == "date":
-            sample[c] = pd.to_datetime(sample[c])
+            sample[c] = pd.to_datetime(sample[c], cache=False)
     non_null = {c: int(n) for c, n in zip(cols, stats[1:], strict=True)}
     return TableProfile(table, int(stats[0]), non_null, int(n_bad), masker.mask(sample))
