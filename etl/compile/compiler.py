@@ -72,7 +72,7 @@ def load_local_names(path: Path) -> dict[str, str]:
 def lookup(table: dict, key: str) -> tuple[str, str]:
     """(is the key known, its value) for a small dict, as SQL list lookups."""
     keys = "[" + ", ".join(sc.lit(k) for k in table) + "]"
-    vals = "[" + ", ".join(sc.lit(v) for v in table.values()) + "]"
+    vals = "[" + ", ".join("NULL" if v is None else sc.lit(v) for v in table.values()) + "]"
     return (f"list_contains({keys}, {key})", f"list_extract({vals}, list_position({keys}, {key}))")
 
 
@@ -99,6 +99,7 @@ class Compiler:
         self.findings: list[Finding] = []
         self.con = duckdb.connect()
         self.rel: dict[str, str] = {}
+        self._clean: dict[str, dict[str, str | None]] = {}   # code list -> its targets as cells read them
         self.cols: dict[str, set[str]] = {}
         for i, name in enumerate(raw):
             self.rel[name] = f"src{i}"
@@ -209,14 +210,14 @@ class Compiler:
         native = rec.native_date(spec.from_) if spec.from_ else None
         if spec.codes:
             codes = load_codes(self.m.site_dir / spec.codes)
-            known, value = lookup(codes, sc.norm(base))
+            known, value = lookup(self._targets(spec.codes, codes), sc.norm(base))
             inner += [f"({base} IS NOT NULL AND NOT {known}) AS u{i}", f"{sc.norm(base)} AS r{i}"]
             classes = class_codes(c.codelist) if c.codelist and c.local_column else []
             if classes:  # a local value mapped to a class code keeps its own name (e.g. agent_local)
                 names = load_local_names(self.m.site_dir / spec.codes)
                 own = f"coalesce({lookup(names, sc.norm(base))[1]}, {sc.norm(base)})" if names else sc.norm(base)
                 inner.append(f"CASE WHEN {known} AND {sc.one_of(value, classes)} THEN {own} END AS loc{i}")
-            base = f"CASE WHEN {known} THEN {sc.missing_to_null(value)} END"
+            base = f"CASE WHEN {known} THEN {value} END"
             native = None
         inner.append(f"{base} AS {b}")
         if native:
@@ -246,6 +247,17 @@ class Compiler:
                                f"CASE WHEN k{i} THEN kv{i} ELSE {comp.shown} END",
                                f"CASE WHEN k{i} THEN {sc.lit(spec.unknown.reason)} ELSE {comp.expected} END")
         return _Cell(inner, comp)
+
+    def _targets(self, path: str, codes: dict[str, str]) -> dict[str, str | None]:
+        """A code list's target values as a looked-up cell reads them (`sc.missing_to_null`, NULL
+        for a missing marker), worked out once here: the compiled statement carries the
+        constants, not the expression around every lookup (its size is DuckDB's binding time)."""
+        if path not in self._clean:
+            expr = sc.missing_to_null("v")
+            done = self.con.execute(f"SELECT list_transform($v, lambda v: {expr})", {"v": list(codes.values())}
+                                    ).fetchone()[0] if codes else []
+            self._clean[path] = dict(zip(codes, done, strict=True))
+        return self._clean[path]
 
     def _relative(self, spec, rec: Record, b: str, p: str, decimal: str, i: int, inner: list[str]) -> sc.Compiled:
         """Days after a reference date (etl.compile.convert.add_days + storable_date)."""
