@@ -183,7 +183,8 @@ def _identifiers(mapping: SiteMapping, raw: dict[str, RawTable], births_of: set[
     missing = [c for c in [ids.local_id, *ids.columns] if c not in frame.columns]
     if missing:
         raise ConfigError(f"{mapping.path}: identifiers: source {ids.source!r} has no column(s) {missing}")
-    local = frame[ids.local_id].map(lambda v: None if convert.is_missing(v) else convert.norm_text(v))
+    # each distinct value looked at once: a long-format source repeats a patient's cells per row
+    local = _per_value(frame[ids.local_id], lambda v: None if convert.is_missing(v) else convert.norm_text(v))
     names = pd.Series(frame[ids.name].values, index=local) if ids.name else pd.Series(dtype=object)
     births = pd.Series(dtype=object)
     if ids.birth_date is not None:
@@ -191,18 +192,26 @@ def _identifiers(mapping: SiteMapping, raw: dict[str, RawTable], births_of: set[
         wanted = local.isin(births_of).to_numpy()
         births = pd.Series([_try_date(v, fmts) for v in frame.loc[wanted, ids.birth_date.from_]],
                            index=local[wanted], dtype=object)
-    names = names[names.map(lambda v: not convert.is_missing(v))]
+    names = names[~_per_value(names, convert.is_missing).astype(bool)]
     births = births[births.notna()]
     names = names[~names.index.duplicated()]
     births = births[~births.index.duplicated()]
     values = set()
     for col in ids.columns:
-        for v in frame[col]:
+        for v in pd.unique(frame[col].to_numpy(dtype=object)):
             if not convert.is_missing(v):
                 values.add(str(v).strip())
                 if hasattr(v, "isoformat"):
                     values.add(v.isoformat()[:10])
     return names, births, values
+
+
+def _per_value(values: pd.Series, fn) -> pd.Series:
+    """`values.map(fn)`, calling `fn` once per distinct value (missing cells: once each kind)."""
+    seen = {}   # keyed by type too: 1, 1.0 and True are one dict key
+    done = [seen[k] if (k := (type(v), v)) in seen else seen.setdefault(k, fn(v))
+            for v in values.to_numpy(dtype=object)]
+    return pd.Series(done, index=values.index, dtype=object)
 
 
 def _try_date(v: object, formats: list[str]):

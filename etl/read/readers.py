@@ -96,12 +96,13 @@ def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, dict]:
             if line >= source.header_row and any(h.strip() for h in record):
                 header = [h.strip() for h in record]
             continue
-        if not any(cell.strip() for cell in record):
+        cells = [c.strip() for c in record]
+        if not any(cells):
             continue  # blank line: nothing to load, nothing lost
         if len(record) != len(header):
             raise InputError(f"{path}: line {line}: {len(record)} fields, header has {len(header)} "
                              f"(truncated file or wrong delimiter {source.delimiter!r}?)")
-        rows.append([c.strip() for c in record])
+        rows.append(cells)
         numbers.append(line)
     if header is None:
         raise InputError(f"{path}: no header row (expected on line {source.header_row})")

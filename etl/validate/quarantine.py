@@ -75,7 +75,7 @@ def resolve(site_id: str, tables: dict[str, pd.DataFrame], findings: list[Findin
 
     loaded, q_rows, used = {}, set(), set()
     for name, frame in tables.items():
-        is_bad = frame["_row_id"].map(lambda r, n=name: (n, int(r)) in bad).astype(bool)
+        is_bad = frame["_row_id"].isin([r for t, r in bad if t == name]).to_numpy(dtype=bool)
         loaded[name] = frame[~is_bad].reset_index(drop=True)
         for rows in frame["_source_rows"]:
             used.update(rows)
