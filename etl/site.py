@@ -197,8 +197,8 @@ def _identifiers(mapping: SiteMapping, raw: dict[str, RawTable], births_of: set[
     names = names[~names.index.duplicated()]
     births = births[~births.index.duplicated()]
     values = set()
-    for col in ids.columns:
-        for v in pd.unique(frame[col].to_numpy(dtype=object)):
+    for col in ids.columns:   # each distinct value once (by type too: 1 and 1.0 are two texts)
+        for _, v in dict.fromkeys((type(v), v) for v in frame[col].to_numpy(dtype=object)):
             if not convert.is_missing(v):
                 values.add(str(v).strip())
                 if hasattr(v, "isoformat"):

@@ -96,3 +96,18 @@ def test_an_oversized_value_is_shown_by_its_start_under_any_rule():
     out = mask_quarantine(q(("UNKNOWN_CODE", "sex", big, f"sex = {big!r} is not in code list sex")), set())
     assert len(out.iloc[0]["value"]) < 100 and len(out.iloc[0]["message"]) < 200
     assert out.iloc[0]["value"].startswith("xxxx")
+
+
+def test_identifier_values_are_looked_at_once_per_value_and_type():
+    """etl.site._per_value calls its function once per distinct value, and 1, 1.0 and True
+    (one dict key in Python) stay three values: their texts differ."""
+    import pandas as pd
+
+    from etl.site import _per_value
+
+    calls = []
+    cells = pd.Series(["A1", "A1", 1, 1.0, True, "A1", None, None], index=range(10, 18))
+    out = _per_value(cells, lambda v: calls.append(v) or str(v))
+    assert out.tolist() == ["A1", "A1", "1", "1.0", "True", "A1", "None", "None"]
+    assert list(out.index) == list(range(10, 18))
+    assert calls == ["A1", 1, 1.0, True, None]
