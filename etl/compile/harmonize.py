@@ -78,7 +78,12 @@ def birth_dates_needed(tables: dict[str, pd.DataFrame]) -> set[str]:
     patient = tables.get("patient")
     if patient is None or "infusion" not in tables:
         return set()
-    return set(patient.loc[patient["age_years"].isna(), "local_id"].dropna())
+    return set(patient.loc[_ageless(patient), "local_id"].dropna())
+
+
+def _ageless(patient: pd.DataFrame) -> pd.Series:
+    """The patients whose age `_age` fills from the birth date."""
+    return patient["age_years"].isna()
 
 
 def _age(patient: pd.DataFrame, infusion: pd.DataFrame, birth_dates: pd.Series,
@@ -89,7 +94,7 @@ def _age(patient: pd.DataFrame, infusion: pd.DataFrame, birth_dates: pd.Series,
     REQUIRED_MISSING is the finding."""
     first = infusion.groupby("local_id")["infusion_date"].min().to_dict()
     births = birth_dates.to_dict()
-    need = patient["age_years"].isna()
+    need = _ageless(patient)
     ages = {}
     for i, lid, rid in zip(patient.index[need], patient.loc[need, "local_id"], patient.loc[need, "_row_id"],
                            strict=True):

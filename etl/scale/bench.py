@@ -34,20 +34,20 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-RAW = """
+# the standalone scripts timed below (`python -c`) start alike
+PRELUDE = """
 import sys, duckdb
 con = duckdb.connect()
-files = sys.argv[2:]
 quote = lambda s: "'" + s.replace("'", "''") + "'"  # noqa: E731 (paths as SQL literals)
+"""
+RAW = PRELUDE + """
+files = sys.argv[2:]
 con.execute(f"COPY (SELECT * FROM read_csv([{', '.join(map(quote, files))}])) TO {quote(sys.argv[1])} "
             "(FORMAT PARQUET)")
 """
 # the same files, each read in file order WITH ORDINALITY (the row number a person sees,
 # which every refresh keeps; DuckDB's read_csv has no file_row_number): one thread per file
-RAW_NUMBERED = """
-import sys, duckdb
-con = duckdb.connect()
-quote = lambda s: "'" + s.replace("'", "''") + "'"  # noqa: E731 (paths as SQL literals)
+RAW_NUMBERED = PRELUDE + """
 for i, f in enumerate(sys.argv[2:]):
     con.execute(f"COPY (SELECT ordinality AS source_row, * FROM read_csv({quote(f)}) WITH ORDINALITY) "
                 f"TO {quote(sys.argv[1] + str(i))} (FORMAT PARQUET)")
@@ -57,10 +57,8 @@ for i, f in enumerate(sys.argv[2:]):
 # minimal mapping (trimmed cells, the analyte through the site's code list, the value as a
 # number, the date parsed, a hash of the patient id); no missing markers, no rule columns,
 # no checks, no patient-level tables, no quarantine. argv: out prefix, then (labs, codes) pairs
-RAW_MAPPED = """
-import sys, threading, duckdb
-con = duckdb.connect()
-quote = lambda s: "'" + s.replace("'", "''") + "'"  # noqa: E731 (paths as SQL literals)
+RAW_MAPPED = PRELUDE + """
+import threading
 pairs = list(enumerate(zip(sys.argv[2::2], sys.argv[3::2])))
 def work():
     cur = con.cursor()
