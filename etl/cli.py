@@ -19,7 +19,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from etl.config import DEMO_BANNER
@@ -159,6 +158,8 @@ def runs(config: Path = CONFIG, limit: int = typer.Option(10, "--limit", "-n", h
     from etl.commands import do_runs
 
     rows = run(lambda: do_runs(config, limit, log))
+    from rich.table import Table
+
     table = Table("run_id", "status", "started_at", "sites", "key", "message")
     for r in rows:
         sites = r.get("sites")
@@ -185,6 +186,8 @@ def quality(config: Path = CONFIG,
     from etl.commands import do_quality
 
     summary, bad, run_id = run(lambda: do_quality(config))
+    from rich.table import Table
+
     table = Table("check", "type", "checks", "passed", "failed", "threshold", title=f"quality checks, run {run_id}")
     for r in summary.itertuples():
         table.add_row(plain(r.check_id), plain(r.check_type), str(r.checks), str(r.passed),

@@ -8,9 +8,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-
-import duckdb
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from etl.config import DEMO_BANNER, load_config, pseudonym_key
 from etl.errors import CarpoolError, UsageError, storage_error, storage_fault
@@ -19,9 +17,13 @@ from etl.pipeline import RefreshOutcome, new_run_id, refresh
 from etl.validate import datadocs
 from etl.validate.datadocs import site_docs
 from etl.validate.unmapped import unmapped_text
-from etl.validate.validation_report import write_validation_report
-from etl.validate.where import location
 from warehouse.runlog import read_runs, try_append_run
+
+# pandas and DuckDB are imported by the commands that use them: a no-change refresh and
+# `carpool --help` load neither (docs/performance.md)
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
 
 
 @contextmanager
@@ -56,15 +58,11 @@ def _record(cfg, exc: CarpoolError, record: dict) -> None:
 
 def do_refresh(config: Path, only: list[str] | None, full: bool, log, allow_shrink: bool = False,
                docs: bool = False) -> RefreshOutcome:
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     cfg = load_config(config)
     warn = lambda m: log("warning", f"warning: {m}", style="yellow")  # noqa: E731
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  transient=True, disable=not _tty()) as bar:
-        task = bar.add_task("refresh", total=None)
+    with _spinner() as show:
         outcome = refresh(cfg, datetime.now(UTC), only=only, full=full,
-                          progress=lambda m: (bar.update(task, description=m), log("progress", m)),
+                          progress=lambda m: (show(m), log("progress", m)),
                           warn=warn, docs=docs, allow_shrink=allow_shrink)
     for s in outcome.sites:
         log("site", f"{s.site_id}: {s.patients_loaded} patients loaded, {s.patients_quarantined} quarantined, "
@@ -121,6 +119,8 @@ def do_docs(config: Path, only: list[str] | None, log) -> int:
 
 def do_validate(config: Path, site_id: str, log) -> int:
     from etl.site import discard_work, quarantine_threshold, run_site, site_mapping
+    from etl.validate.validation_report import write_validation_report
+    from etl.validate.where import location
 
     cfg = load_config(config)
     site = cfg.site(site_id)
@@ -191,6 +191,8 @@ def do_views(name: str | None, dialect: str) -> list[tuple[str, str]]:
 
 
 def _read_only_warehouse(config: Path) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
     return duckdb.connect(str(warehouse_path(load_config(config))), read_only=True)
 
 
@@ -219,6 +221,8 @@ def do_export_omop(config: Path, out: Path, vocabulary: Path | None):
 def do_quality(config: Path) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """The last published refresh's dataset checks (warehouse table quality_check): the
     DQD-style summary per check, the failed results, and the run id."""
+    import duckdb
+
     from warehouse.quality import TABLE, summary
 
     cfg = load_config(config)
@@ -241,11 +245,12 @@ def do_docs_status(config: Path) -> list[str]:
     from warehouse import sitecache
 
     cfg = load_config(config)
-    checks = datadocs.published_quality(cfg.out)
+    enabled = [s.id for s in cfg.sites if s.enabled]
+    digests = datadocs.site_digests(datadocs.published_quality(cfg.out), enabled)
     lines = []
     for site in (s for s in cfg.sites if s.enabled):
         if sitecache.check(cfg.out, site.id)[0] is not None:
-            why = datadocs.staleness(cfg.out, sitecache.summary(cfg.out, site.id), checks)
+            why = datadocs.staleness(cfg.out, sitecache.summary(cfg.out, site.id), digests)
             lines += [datadocs.stale_line(cfg, site.id, why)] if why else []
     return lines
 
@@ -355,3 +360,17 @@ def _tty() -> bool:
     import sys
 
     return sys.stderr.isatty()
+
+
+@contextmanager
+def _spinner():
+    """A transient progress line on a terminal; under cron or Airflow (no TTY) nothing, and
+    rich's progress module is not even imported. Yields `show(message)`."""
+    if not _tty():
+        yield lambda _m: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task("refresh", total=None)
+        yield lambda m: bar.update(task, description=m)

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import pandas as pd
-from jinja2 import BaseLoader, Environment
 from rich.text import Text
+
+if TYPE_CHECKING:   # imported where used: a no-change refresh and `--help` load neither
+    import pandas as pd
+    from jinja2 import BaseLoader, Environment
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
@@ -27,6 +29,8 @@ PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 def html_env(loader: BaseLoader) -> Environment:
     """A Jinja environment that autoescapes every template it loads (HTML out)."""
+    from jinja2 import Environment
+
     return Environment(loader=loader, autoescape=True)
 
 
@@ -39,6 +43,8 @@ def neutralize_cell(value):
 
 def neutralize_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy with every text cell and every header neutralized; numeric columns unchanged."""
+    import pandas as pd
+
     out = frame.copy()
     for col in range(out.shape[1]):  # by position: result columns may share a name
         values = out.iloc[:, col]

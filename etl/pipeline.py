@@ -20,22 +20,26 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
+from etl.compile.mapping import export_dir, quarantine_threshold, site_mapping
 from etl.config import DEMO_BANNER, Config, pseudonym_key
 from etl.errors import InputError, StorageError, storage_error, storage_fault
 from etl.outdir import check_output_dir, claim
-from etl.site import export_dir, quarantine_threshold, run_site, site_mapping
 from etl.validate import datadocs
-from etl.validate.validation_report import write_validation_report
 from etl.version import code_version
-from schemas.pandera_models import warm_models
-from warehouse import publish, quality, sitecache
-from warehouse.build import WarehouseInput, build
+from warehouse import publish, sitecache
 from warehouse.lock import refresh_lock
 from warehouse.runlog import read_runs, refresh_runs, try_append_run
 from warehouse.sitecache import SiteOutput
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# A no-change refresh (cron, an Airflow sensor) decides from the lock, the input hashes and
+# the published run's build.json, and imports none of pandas, pyarrow, DuckDB or the mapping
+# engine: they are imported below where a site is read or the warehouse is built
+# (tests/functional/test_refresh_imports.py).
 
 Progress = Callable[[str], None]
 
@@ -109,7 +113,8 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
                 holder.phase("validation docs")
                 if docs:
                     datadocs.build(cfg, outcome.sites, warn or say, say)
-                outcome.stale_docs = datadocs.check(cfg, outcome.sites, warn or say)
+                outcome.stale_docs = datadocs.check(cfg, outcome.sites, warn or say,
+                                                    _built(publish.current(out)).get("quality_digests"))
         except Exception as exc:  # noqa: BLE001 - storage faults and build failures: keep the old warehouse
             _failed(out, outcome, exc, holder.record["phase"])
         holder.phase("recording the run")
@@ -164,6 +169,11 @@ def _refresh(cfg: Config, now: datetime, outcome: RefreshOutcome, holder, key: b
         outcome.message = "no changes"
         return
     say("building the pooled warehouse")
+    import pandas as pd
+
+    from warehouse import quality
+    from warehouse.build import WarehouseInput
+
     holder.phase("loading cached sites")
     outcome.sites = [_load_cached(cfg, outcome, s, key, warn) if s.reused else s for s in outcome.sites]
     if outcome.failures:
@@ -191,11 +201,20 @@ def _refresh(cfg: Config, now: datetime, outcome: RefreshOutcome, holder, key: b
                                          for r in quality.site_checks(s.site_id, s.pre_quarantine, s.previous_rows)]))
     holder.phase("building the warehouse")
     build(run_dir, data)
-    (run_dir / "build.json").write_text(json.dumps({"signature": signature, "run_id": outcome.run_id}))
+    digests = datadocs.site_digests(datadocs.published_quality(out, run_dir / "warehouse.duckdb"), data.site_ids)
+    (run_dir / "build.json").write_text(json.dumps({"signature": signature, "run_id": outcome.run_id,
+                                                    "quality_digests": digests}))
     publish.mark_published(run_dir)
     holder.phase("publishing")
     publish.publish(out, run_dir)
     outcome.warehouse = out / "warehouse.duckdb"
+
+
+def build(run_dir: Path, data) -> None:
+    """`warehouse.build.build`, imported when a warehouse is built."""
+    from warehouse.build import build as build_warehouse
+
+    build_warehouse(run_dir, data)
 
 
 def _failed(out: Path, outcome: RefreshOutcome, exc: Exception, phase: str) -> None:
@@ -229,6 +248,8 @@ def _run_and_save(cfg: Config, outcome: RefreshOutcome, todo: list[tuple], key: 
         if isinstance(result, InputError):
             outcome.failures[site.id] = str(result)
             continue
+        from etl.validate.validation_report import write_validation_report
+
         write_validation_report(cfg.out / "validation" / site.id, result, cfg.path, outcome.run_id,  # every refresh
                                 f"Data Docs not rebuilt for this run: run `{datadocs.command(cfg)}`")
         why = None if allow_shrink else shrink_reason(sitecache.cached(cfg.out, site.id), result,
@@ -246,7 +267,7 @@ def _load_cached(cfg: Config, outcome: RefreshOutcome, summary: SiteOutput, key:
     """A reused site's tables; a cache that cannot be read is rebuilt from the site's export."""
     try:
         return sitecache.load(cfg.out, summary.site_id)
-    except sitecache.CORRUPT as exc:
+    except sitecache.corrupt_errors() as exc:
         warn(f"{summary.site_id}: cached output unreadable ({type(exc).__name__}: {str(exc)[:120]}); "
              "rebuilding this site from its export")
     result = next(_run_sites(cfg, [cfg.site(summary.site_id)], key))
@@ -287,6 +308,11 @@ SITE_THREADS = int(os.environ.get("CARPOOL_SITE_THREADS", "2"))
 def _run_sites(cfg: Config, sites: list, key: bytes) -> Iterator:
     """Each site's output (or its InputError), in the order of `sites`, as each is ready:
     the caller saves one and drops it before the next (at most SITE_THREADS are held)."""
+    if not sites:
+        return
+    from etl.site import run_site
+    from schemas.pandera_models import warm_models
+
     def one(site):
         try:
             return run_site(cfg, site, key, work_dir=_work_dir(cfg, site.id))
@@ -315,14 +341,22 @@ def _signature(cfg: Config, sites: list[SiteOutput]) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 
-def _built_from(run_dir: Path) -> str | None:
+def _built(run_dir: Path | None) -> dict:
+    """A published run's build.json: the signature it was built from, the quality digests."""
     try:
-        return json.loads((run_dir / "build.json").read_text())["signature"]
-    except (OSError, ValueError, KeyError):
-        return None
+        built = json.loads((run_dir / "build.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return {}
+    return built if isinstance(built, dict) else {}
+
+
+def _built_from(run_dir: Path) -> str | None:
+    return _built(run_dir).get("signature")
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    import pandas as pd
+
     frames = [f for f in frames if f is not None and len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -333,6 +367,8 @@ def _files(sites: list[SiteOutput]) -> pd.DataFrame:
 
 
 def _runs_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
     runs = runs.copy()
     for col in ("started_at", "finished_at"):
         runs[col] = pd.to_datetime(runs[col], utc=True, format="ISO8601", errors="coerce").dt.tz_convert(None)

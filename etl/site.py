@@ -14,12 +14,10 @@ import pandas as pd
 from etl.compile import convert, duckpath
 from etl.compile.compiler import Compiler
 from etl.compile.harmonize import birth_dates_needed, harmonize_site
-from etl.compile.mapping import SiteMapping, load_mapping
+from etl.compile.mapping import SiteMapping, export_dir, quarantine_threshold, site_mapping  # noqa: F401
 from etl.config import Config, SiteConfig
 from etl.errors import ConfigError
-from etl.onboarding.todos import refuse_todos
 from etl.outdir import remove
-from etl.read.paths import confine
 from etl.read.readers import RawTable, read_source
 from etl.validate import prequarantine
 from etl.validate.cell_findings import cell_findings
@@ -34,27 +32,6 @@ from schemas.pandera_models import validate_table
 from schemas.rules import cross_table_findings
 from warehouse.durable import sha256_file
 from warehouse.sitecache import SiteOutput
-
-
-def site_mapping(cfg: Config, site: SiteConfig) -> SiteMapping:
-    mapping = load_mapping(cfg.resolve(site.mapping))
-    if mapping.site_id != site.id:
-        raise ConfigError(f"{mapping.path}: site_id {mapping.site_id!r} does not match {cfg.path} site {site.id!r}")
-    refuse_todos(mapping)  # a scaffold draft's open questions: never load a guess
-    confine(mapping, export_dir(cfg, site, mapping))
-    return mapping
-
-
-def quarantine_threshold(cfg: Config, mapping: SiteMapping) -> tuple[float, str]:
-    """The site's quarantine threshold (percent of patients) and where it is set: the
-    mapping's `quality.max_quarantined_pct`, else carpool.yml's `quality.max_quarantined_pct`."""
-    if mapping.quality is not None:
-        return mapping.quality.max_quarantined_pct, f"{mapping.path} quality.max_quarantined_pct"
-    return cfg.quality.max_quarantined_pct, "quality.max_quarantined_pct"
-
-
-def export_dir(cfg: Config, site: SiteConfig, mapping: SiteMapping) -> Path:
-    return cfg.resolve(site.export_dir) if site.export_dir else mapping.site_dir
 
 
 def read_site(cfg: Config, site: SiteConfig, skip: set[str] = frozenset(),

@@ -22,9 +22,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:   # numpy is imported where used: carpool.yml's `federated:` loads without it
+    import numpy as np
 
 POLICY_ENV = "CARPOOL_FEDERATED_POLICY"
 DAYS_PER_MONTH = 365.25 / 12  # the warehouse's months (analysis_patient.sql)
@@ -62,6 +65,8 @@ def check_site(site: str, n_patients: int, policy: DisclosureConfig) -> None:
 
 def coarsen(months, days: float | None) -> np.ndarray:
     """Times in months rounded up to the end of their `days`-long interval (None: unchanged)."""
+    import numpy as np
+
     t = np.asarray(months, dtype=float)
     if days is None:
         return t

@@ -21,11 +21,13 @@ import os
 import shutil
 import threading
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from schemas.model import common_schema
 from warehouse.durable import sql_path
+
+if TYPE_CHECKING:   # imported by `scratch`: publishing and pruning runs need no DuckDB
+    import duckdb
 
 SQL_TYPES = {"string": "VARCHAR", "int": "INTEGER", "float": "DOUBLE", "bool": "BOOLEAN", "date": "DATE"}
 FILE = "data_0.parquet"
@@ -71,6 +73,8 @@ def scratch() -> duckdb.DuckDBPyConnection:
     must not run two statements at once, and a refresh maps its sites in threads."""
     con = getattr(_local, "con", None)
     if con is None:
+        import duckdb
+
         con = _local.con = duckdb.connect()
     return con
 

@@ -19,21 +19,30 @@ import os
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from etl.outdir import remove
 from warehouse import layout
 from warehouse.durable import sha256_file, sql_path
+
+# pandas and pyarrow are imported where rows are read or written: deciding that nothing
+# changed (`input_hash`, `check`, `summary`) needs neither
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
 USED = "__used__"
 PRE_DIR = "pre_quarantine"   # masked pre-quarantine samples (etl.validate.prequarantine), one file per table
 MANIFEST_KEYS = {"site_id": str, "input_hash": str, "tables": list, "patients_read": int,
                  "patients_quarantined": int, "warnings": int}
-CORRUPT = (OSError, ValueError, KeyError, TypeError, pa.ArrowException)   # what a damaged cache raises
+
+
+def corrupt_errors() -> tuple[type[BaseException], ...]:
+    """What reading a damaged cache raises (`except sitecache.corrupt_errors():`, evaluated
+    only when something was raised, so pyarrow is imported only then)."""
+    import pyarrow as pa
+
+    return OSError, ValueError, KeyError, TypeError, pa.ArrowException
 
 
 @dataclass(frozen=True)
@@ -41,8 +50,8 @@ class SiteOutput:
     site_id: str
     input_hash: str
     tables: dict[str, pd.DataFrame | Path]   # a Path: a Parquet file (DuckDB path; every table once saved)
-    quarantine: pd.DataFrame
-    files: pd.DataFrame
+    quarantine: pd.DataFrame | None   # None in a `summary` (counts only)
+    files: pd.DataFrame | None
     patients_read: int
     patients_quarantined: int
     warnings: int
@@ -142,27 +151,51 @@ def check(out: Path, site_id: str) -> tuple[dict | None, str | None]:
     if bad:
         return None, f"{manifest} lacks or has a wrong {', '.join(bad)}"
     for name in [*m["tables"], "quarantine", "files"]:
-        try:
-            pq.read_metadata(d / f"{name}.parquet")
-        except CORRUPT as exc:
-            return None, f"{d / (name + '.parquet')} is missing or unreadable ({type(exc).__name__})"
+        why = parquet_frame_problem(d / f"{name}.parquet")
+        if why:
+            return None, f"{d / (name + '.parquet')} is missing or unreadable ({why})"
     return m, None
 
 
+def parquet_frame_problem(path: Path) -> str | None:
+    """What is wrong with a Parquet file's frame, or None: the magic `PAR1` at both ends and
+    a footer length that fits between them (the last 8 bytes). A file cut short, or
+    overwritten, loses them. Read without pyarrow: a no-change refresh checks every cached
+    file and imports nothing to do it."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            size = f.seek(0, os.SEEK_END)
+            if size < 12:
+                return f"{size} bytes, shorter than any Parquet file"
+            f.seek(size - 8)
+            tail = f.read(8)
+    except OSError as exc:
+        return type(exc).__name__
+    if head != b"PAR1" or tail[4:] != b"PAR1":
+        return "no Parquet magic at its start and end: cut short or overwritten"
+    if int.from_bytes(tail[:4], "little") > size - 12:
+        return "its footer length runs past the file's start: cut short"
+    return None
+
+
 def summary(out: Path, site_id: str) -> SiteOutput:
-    """A reused site's counts from its manifest, without reading its tables (`load` does)."""
+    """A reused site's counts from its manifest, and nothing else: no tables, quarantine or
+    pre-quarantine profiles (`load` gives them). What a no-change refresh needs, read
+    without pandas or pyarrow."""
     d = out / "sites" / site_id
     m = json.loads((d / "manifest.json").read_text())
-    return SiteOutput(site_id, m["input_hash"], {}, pd.DataFrame(), pd.DataFrame(), m["patients_read"],
-                      m["patients_quarantined"], m["warnings"], reused=True, pre_quarantine=_pre(d, m),
-                      previous_rows=m.get("previous_rows", {}),
-                      unmapped=m.get("unmapped") or {})
+    return SiteOutput(site_id, m["input_hash"], {}, None, None, m["patients_read"],
+                      m["patients_quarantined"], m["warnings"], reused=True,
+                      previous_rows=m.get("previous_rows", {}), unmapped=m.get("unmapped") or {})
 
 
 def load(out: Path, site_id: str) -> SiteOutput:
     """A reused site: its tables as the paths of their Parquet files (no rows read)."""
     d = out / "sites" / site_id
     m = json.loads((d / "manifest.json").read_text())
+    import pandas as pd
+
     tables = {name: d / f"{name}.parquet" for name in m["tables"]}
     return SiteOutput(site_id, m["input_hash"], tables, pd.read_parquet(d / "quarantine.parquet"),
                       pd.read_parquet(d / "files.parquet"), m["patients_read"], m["patients_quarantined"],
@@ -220,6 +253,8 @@ def save(out: Path, result: SiteOutput) -> SiteOutput:
 
 def _write_sample(frame: pd.DataFrame, dest: Path) -> None:
     """A masked pre-quarantine sample; a column of mixed Python types is kept as text."""
+    import pyarrow as pa
+
     try:
         frame.to_parquet(dest, index=False)
     except (pa.ArrowException, TypeError, ValueError):

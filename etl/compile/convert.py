@@ -13,8 +13,6 @@ from __future__ import annotations
 import math
 from datetime import date, datetime, timedelta
 
-import pandas as pd
-
 DATE_FORMATS = {"iso": "%Y-%m-%d", "dmy": "%d/%m/%Y", "ymd_slash": "%Y/%m/%d", "mdy": "%m/%d/%Y"}
 EXCEL_EPOCH = date(1899, 12, 30)
 TRUE = {"1", "true", "t", "yes", "y", "是", "阳性", "positive", "pos", "+"}
@@ -116,12 +114,10 @@ def parse_bool(v: object) -> bool:
 
 def parse_date(v: object, formats: list[str]) -> date:
     """Parse with the first matching format; native dates pass through."""
-    if isinstance(v, datetime):
+    if isinstance(v, datetime):   # pandas' Timestamp too
         return v.date()
     if isinstance(v, date):
         return v
-    if isinstance(v, pd.Timestamp):
-        return v.date()
     s = str(v).strip()
     for fmt in formats:
         if fmt == "excel_serial":
@@ -142,8 +138,10 @@ def parse_date(v: object, formats: list[str]) -> date:
     raise ValueError(" or ".join(formats))
 
 
-# dates a table column can hold (pandas datetime64[ns]: 1677-09-22 .. 2262-04-11)
-DATE_MIN, DATE_MAX = pd.Timestamp.min.date() + timedelta(days=1), pd.Timestamp.max.date()
+# dates a table column can hold: pandas' datetime64[ns], whole days within Timestamp.min ..
+# Timestamp.max (tests/unit/test_convert.py checks them against pandas; written out here so
+# that reading a mapping does not import pandas)
+DATE_MIN, DATE_MAX = date(1677, 9, 22), date(2262, 4, 11)
 
 
 def storable_date(d: date) -> date:

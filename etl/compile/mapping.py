@@ -16,12 +16,16 @@ Three row shapes cover the exports carpool has met:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from etl.compile.convert import DATE_FORMATS
+from etl.errors import ConfigError
 from etl.yamlfile import load_model
+
+if TYPE_CHECKING:
+    from etl.config import Config, SiteConfig
 
 Scalar = str | int | float | bool
 
@@ -260,3 +264,29 @@ def load_mapping(path: Path) -> SiteMapping:
     path = Path(path).resolve()
     mapping = load_model(path, SiteMapping)
     return mapping.model_copy(update={"path": path})
+
+
+def site_mapping(cfg: Config, site: SiteConfig) -> SiteMapping:
+    """The mapping carpool.yml names for `site`, checked: its site_id, no open scaffold
+    questions, every path inside its folder (what a refresh reads before hashing the inputs)."""
+    from etl.onboarding.todos import refuse_todos
+    from etl.read.paths import confine
+
+    mapping = load_mapping(cfg.resolve(site.mapping))
+    if mapping.site_id != site.id:
+        raise ConfigError(f"{mapping.path}: site_id {mapping.site_id!r} does not match {cfg.path} site {site.id!r}")
+    refuse_todos(mapping)  # a scaffold draft's open questions: never load a guess
+    confine(mapping, export_dir(cfg, site, mapping))
+    return mapping
+
+
+def quarantine_threshold(cfg: Config, mapping: SiteMapping) -> tuple[float, str]:
+    """The site's quarantine threshold (percent of patients) and where it is set: the
+    mapping's `quality.max_quarantined_pct`, else carpool.yml's `quality.max_quarantined_pct`."""
+    if mapping.quality is not None:
+        return mapping.quality.max_quarantined_pct, f"{mapping.path} quality.max_quarantined_pct"
+    return cfg.quality.max_quarantined_pct, "quality.max_quarantined_pct"
+
+
+def export_dir(cfg: Config, site: SiteConfig, mapping: SiteMapping) -> Path:
+    return cfg.resolve(site.export_dir) if site.export_dir else mapping.site_dir

@@ -18,13 +18,14 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-
-import duckdb
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from warehouse.durable import fault_point
+
+if TYPE_CHECKING:   # imported where the rows are read: `check` with the build's digests needs neither
+    import pandas as pd
 
 DOCS_STAMP = ".input_hash"
 CHECKS_STAMP = ".quality_digest"   # the site's quality_check rows the docs show (pooled rates change them)
@@ -48,9 +49,10 @@ def command(cfg) -> str:
     return f"carpool docs --config {shown}"
 
 
-def staleness(out: Path, site, checks: pd.DataFrame | None) -> str | None:
+def staleness(out: Path, site, digests: dict[str, str]) -> str | None:
     """Why a site's docs do not show its current data (None: they do). `site` is a SiteOutput
-    (its input_hash), `checks` the published quality_check rows (None: no warehouse)."""
+    (its input_hash), `digests` the digest of each site's published quality_check rows
+    (`site_digests`; a site without one: no warehouse)."""
     docs = docs_dir(out, site.site_id)
     built, checked = (_read_stamp(docs / name) for name in (DOCS_STAMP, CHECKS_STAMP))
     if built is None:
@@ -58,18 +60,21 @@ def staleness(out: Path, site, checks: pd.DataFrame | None) -> str | None:
                 else "Data Docs not built from the published data (a dry run or an interrupted build wrote them)")
     if built != site.input_hash:
         return "Data Docs older than the site's data (built from an earlier export or mapping)"
-    if checked != digest(_site_rows(checks, site.site_id)):
+    if checked != digests.get(site.site_id, digest(None)):
         return "Data Docs show older dataset checks (the pooled rates changed)"
     return None
 
 
-def check(cfg, sites, warn: Callable[[str], None]) -> dict[str, str]:
+def check(cfg, sites, warn: Callable[[str], None], digests: dict[str, str] | None = None) -> dict[str, str]:
     """No GX: for each site whose docs are missing or stale, one warning line naming the
-    command that rebuilds them, and the same line on its validation report; returns them."""
-    checks = published_quality(cfg.out)
+    command that rebuilds them, and the same line on its validation report; returns them.
+    `digests`: the published warehouse's `site_digests`, as its build recorded them (read
+    from the warehouse when not given, or when a site lacks one)."""
+    if digests is None or any(s.site_id not in digests for s in sites):
+        digests = site_digests(published_quality(cfg.out), [s.site_id for s in sites])
     stale = {}
     for s in sites:
-        why = staleness(cfg.out, s, checks)
+        why = staleness(cfg.out, s, digests)
         mark_report(cfg.out, s.site_id, f"{why}: run `{command(cfg)}`" if why else "")
         if why:
             stale[s.site_id] = why
@@ -89,9 +94,10 @@ def build(cfg, sites, warn: Callable[[str], None], say: Callable[[str], None] | 
 
     say = say or (lambda _m: None)
     checks = published_quality(cfg.out)
+    digests = site_digests(checks, [s.site_id for s in sites])
     built = []
     for s in sites:
-        why = staleness(cfg.out, s, checks)
+        why = staleness(cfg.out, s, digests)
         if why is None:
             mark_report(cfg.out, s.site_id, "")
             continue
@@ -134,11 +140,14 @@ def mark_report(out: Path, site_id: str, note: str) -> None:
         os.replace(tmp, page)
 
 
-def published_quality(out: Path) -> pd.DataFrame | None:
-    """The published warehouse's `quality_check` rows (None when there is none to read)."""
+def published_quality(out: Path, path: Path | None = None) -> pd.DataFrame | None:
+    """The published warehouse's `quality_check` rows (None when there is none to read);
+    `path`: another warehouse file (a run being built)."""
+    import duckdb
+
     from warehouse.quality import TABLE
 
-    path = out / "warehouse.duckdb"
+    path = path or out / "warehouse.duckdb"
     if not path.exists():
         return None
     con = duckdb.connect(str(path.resolve()), read_only=True)
@@ -148,6 +157,13 @@ def published_quality(out: Path) -> pd.DataFrame | None:
         return None
     finally:
         con.close()
+
+
+def site_digests(checks: pd.DataFrame | None, site_ids: Iterable[str]) -> dict[str, str]:
+    """Each site's `digest` of its rows of `checks` (a warehouse's quality_check rows): what
+    a site's docs stamp `.quality_digest` must equal. A refresh records them beside the
+    warehouse it builds, so that a no-change refresh compares stamps without opening it."""
+    return {sid: digest(_site_rows(checks, sid)) for sid in site_ids}
 
 
 def _site_rows(checks: pd.DataFrame | None, site_id: str) -> pd.DataFrame | None:

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from etl.compile.mapping import SiteMapping
-from etl.read.readers import ROW, RawTable
-from etl.read.relations import DATE_TWIN
-from etl.validate.cell_findings import mentioned_columns
+
+if TYPE_CHECKING:
+    from etl.read.readers import RawTable
 
 
 def unmapped_columns(mapping: SiteMapping, raw: dict[str, RawTable], folder: Path) -> dict[str, list[str]]:
     """Source file (its label) -> its unmapped columns, in file order; only files that have some."""
+    from etl.read.readers import ROW
+    from etl.read.relations import DATE_TWIN
+    from etl.validate.cell_findings import mentioned_columns
+
     used = mentioned_columns(mapping)
     out: dict[str, list[str]] = {}
     for name, source in mapping.sources.items():

@@ -16,11 +16,9 @@ import json
 import re
 from pathlib import Path
 
-from jinja2 import FileSystemLoader
 from markupsafe import Markup, escape
 
 from etl.escape import html_env, write_csv
-from etl.validate.where import location
 from schemas.catalog import catalog
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -37,6 +35,8 @@ def docs_line(note: str = "") -> str:
 
 def write_validation_report(out_dir: Path, result, config: Path, run_id: str = "dry run",
                             docs_note: str = "") -> Path:
+    from etl.validate.where import location
+
     out_dir.mkdir(parents=True, exist_ok=True)
     q = result.quarantine.copy()
     fixes = {r: c.how_to_fix for r, c in catalog().items()}
@@ -57,6 +57,8 @@ def write_validation_report(out_dir: Path, result, config: Path, run_id: str = "
                "rules": [{k: r[k] for k in ("rule_id", "severity", "count", "category", "how_to_fix")} for r in rules],
                "unmapped_columns": getattr(result, "unmapped", {}) or {}}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    from jinja2 import FileSystemLoader
+
     env = html_env(FileSystemLoader(TEMPLATES))
     html = env.get_template("validation.html.j2").render(s=summary, rules=rules, config=str(config),
                                                          gx_docs=Markup(docs_line(docs_note)))

@@ -239,6 +239,35 @@ def test_no_change_refresh_says_no_changes_and_reuses_every_site(work):
     assert read_runs(out)[-1]["status"] == "no_changes"
 
 
+HEAVY = ("pandas", "pyarrow", "duckdb", "numpy", "ibis", "pandera", "jinja2", "great_expectations")
+
+
+def test_no_change_refresh_loads_no_data_engine_and_checks_docs_as_before(work):
+    """What a scheduler polls: a no-change refresh decides from the input hashes and the
+    published run's build.json (its signature and each site's quality digest), and imports
+    none of pandas, pyarrow, DuckDB, numpy or the mapping engine. It says the same about
+    each site's Data Docs as when the digests are read from the warehouse itself (a run
+    built before build.json kept them)."""
+    probe = ("import atexit, sys\n"
+             f"atexit.register(lambda: print('LOADED=' + ','.join(sorted({{m.split('.')[0] for m in sys.modules}} "
+             f"& set({HEAVY!r}))), file=sys.stderr))\n"
+             "from etl.cli import app\n"
+             f"app(['--log-json', 'refresh', '--config', {str(work)!r}])\n")
+    env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert read_runs(work.parent / "out")[-1]["status"] == "no_changes"
+    assert "LOADED=\n" in r.stderr, r.stderr[-3000:]
+    said = sorted(e["message"] for e in events(r.stderr) if e["event"] == "warning")
+    build = (work.parent / "out" / "current").resolve() / "build.json"
+    recorded = json.loads(build.read_text())
+    assert set(recorded["quality_digests"]) == set(SITES)
+    build.write_text(json.dumps({k: v for k, v in recorded.items() if k != "quality_digests"}))
+    r = cli("refresh", "--config", str(work))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(e["message"] for e in events(r.stderr) if e["event"] == "warning") == said
+
+
 def test_full_rereads_every_site_and_publishes(work):
     out = work.parent / "out"
     before = (out / "current").resolve()

@@ -116,3 +116,14 @@ def test_storable_date_and_add_days():
     assert convert.add_days(date(2023, 1, 1), 30) == date(2023, 1, 31)
     with pytest.raises(ValueError):
         convert.add_days(date(9999, 12, 31), 1)
+
+
+def test_date_bounds_are_the_days_pandas_can_hold():
+    """DATE_MIN/DATE_MAX are written out (no pandas import to read a mapping); they are the
+    first and last whole days of pandas' Timestamp range."""
+    from datetime import timedelta
+
+    assert convert.DATE_MIN == (pd.Timestamp.min + timedelta(days=1)).date()
+    assert convert.DATE_MAX == pd.Timestamp.max.date()
+    assert pd.Timestamp(convert.DATE_MIN) >= pd.Timestamp.min
+    assert pd.Timestamp(convert.DATE_MAX) <= pd.Timestamp.max
