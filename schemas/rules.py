@@ -104,21 +104,24 @@ def site_findings(s: Site, names: pd.Series | None = None) -> list[Finding]:
 def duplicates(s: Site, name: str, where: str = "TRUE") -> list[tuple]:
     """(key, rule, column, detail, local_id) of rows sharing the table's natural key: all of
     them when their values differ (DUPLICATE_CONFLICT), else every copy after the first
-    (DUPLICATE_EXACT). The repeated keys are found with a plain count first, so the costly
-    part runs on few rows. `where`: which rows take part (a SQL condition)."""
+    (DUPLICATE_EXACT). The repeated keys are counted first, in a statement of their own: most
+    tables have none, and the statement that describes them (one aggregate per column) costs
+    more to plan than the count costs to run. `where`: which rows take part (a SQL condition)."""
     table, rel, k, row = common_schema()[name], s.rel[name], q(s.key), q(s.row)
     keys = [q(c) for c in table.keys if c in s.cols[name]]
     values = [c for c in table.column_names if c in s.cols[name] and c not in table.keys]
     if not keys:
+        return []
+    known = " AND ".join(f"{c} IS NOT NULL" for c in keys)
+    repeated = f"SELECT {', '.join(keys)} FROM {rel} WHERE {where} AND {known} GROUP BY ALL HAVING count(*) > 1"
+    if not s.rows(f"SELECT EXISTS ({repeated})")[0][0]:
         return []
     on = " AND ".join(f"d.{c} = g.{c}" for c in keys)
     differ = " || ".join(f"CASE WHEN count(DISTINCT coalesce(CAST({q(v)} AS VARCHAR), chr(0))) > 1 "
                          f"THEN ',{v}' ELSE '' END" for v in values) or "''"
     shown = conflicting_values(table, values, k, row)
     sql = f"""
-        WITH dups AS (SELECT * FROM {rel} t SEMI JOIN (
-                SELECT {', '.join(keys)} FROM {rel} WHERE {where} AND {' AND '.join(f'{c} IS NOT NULL' for c in keys)}
-                GROUP BY ALL HAVING count(*) > 1) d USING ({', '.join(keys)}) WHERE {where}),
+        WITH dups AS (SELECT * FROM {rel} t SEMI JOIN ({repeated}) d USING ({', '.join(keys)}) WHERE {where}),
              g AS (SELECT {', '.join(keys)}, ltrim({differ}, ',') AS differ, min({k}) AS first_key,
                           arg_min({row}, {k}) AS first_row,
                           string_agg(CAST({row} AS VARCHAR), ', ' ORDER BY {k}) AS rows, {shown} AS shown
