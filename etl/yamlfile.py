@@ -41,10 +41,13 @@ def read_yaml(path: Path) -> tuple[object, dict[tuple, int]]:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    loader = LOADER(text)   # parsed once: the values are constructed from the checked nodes, as yaml.load does
     try:
-        node = yaml.compose(text, Loader=LOADER)
+        node = loader.get_single_node()
         check_expansion(path, node)  # before anything walks or copies the expanded tree
-        data = yaml.load(text, Loader=LOADER)  # noqa: S506 - a safe loader
+        _no_duplicate_keys(path, node)
+        lines = _key_lines(node, ())   # both before constructing, which merges `<<:` keys into the nodes
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         if "nesting depth" in str(getattr(exc, "problem", "")):   # libyaml's own limit
             raise ConfigError(f"{path}: nested too deeply to be a config file") from None
@@ -56,8 +59,9 @@ def read_yaml(path: Path) -> tuple[object, dict[tuple, int]]:
     except ValueError as exc:  # a scalar YAML cannot construct, e.g. the date 2023-02-30
         line, key = _bad_scalar(node, ()) or ("?", "(unknown key)")
         raise ConfigError(f"{path}:{line}: {key}: invalid value ({exc})") from None
-    _no_duplicate_keys(path, node)
-    return data, _key_lines(node, ())
+    finally:
+        loader.dispose()
+    return data, lines
 
 
 def _no_duplicate_keys(path: Path, node, visited: set | None = None) -> None:
