@@ -204,13 +204,13 @@ def _row(label: str, r: dict, floor: float | None) -> str:
     ratio = f"{r['median'] / floor:.2f}" if floor else ""
     flag = "" if r["exit"] == 0 else f" (exit {r['exit']})"
     return (f"| {label + flag:<46} | {r['median']:8.2f} | {r['min']:5.1f}-{r['max']:<5.1f} | {ratio:>7} | "
-            f"{r['rss'] / 2**20:10.0f} | {r['tree'] / 2**20:11.0f} | {r['cpu']:7.2f} |")
+            f"{r['rss'] / 2**20:11.0f} | {r['tree'] / 2**20:12.0f} | {r['cpu']:7.2f} |")
 
 
 def _header() -> None:
-    print(f"| {'step':<46} | {'median s':>8} | {'min-max s':>11} | {'x floor':>7} | {'RSS max MB':>10} | "
-          f"{'RSS tree MB':>11} | {'CPU s':>7} |")
-    print(f"|{'-' * 48}|{'-' * 9}:|{'-' * 12}:|{'-' * 8}:|{'-' * 11}:|{'-' * 12}:|{'-' * 8}:|")
+    print(f"| {'step':<46} | {'median s':>8} | {'min-max s':>11} | {'x floor':>7} | {'RSS max MiB':>11} | "
+          f"{'RSS tree MiB':>12} | {'CPU s':>7} |")
+    print(f"|{'-' * 48}|{'-' * 9}:|{'-' * 12}:|{'-' * 8}:|{'-' * 12}:|{'-' * 13}:|{'-' * 8}:|")
 
 
 def main() -> int:
@@ -273,7 +273,7 @@ def main() -> int:
     print("\nscaling: refresh --full / floor (target <= 1.5x), peak RSS of the process tree (target <= 1 GB)")
     for patients, raw, full, numbered, mapped in scaling:
         print(f"  {patients:>9,} patients: {full['median']:7.2f} s / {raw['median']:6.2f} s = "
-              f"{full['median'] / raw['median']:5.2f}x   RSS tree {full['tree'] / 2**20:6.0f} MB   "
+              f"{full['median'] / raw['median']:5.2f}x   RSS tree {full['tree'] / 2**20:6.0f} MiB  "
               f"CPU {full['cpu']:7.1f} s / {raw['cpu']:5.1f} s = {full['cpu'] / raw['cpu']:5.1f}x   "
               f"(floor with row numbers: {numbered['median'] / raw['median']:4.2f}x; "
               f"lower bound {mapped['median'] / raw['median']:4.2f}x)")
