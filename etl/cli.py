@@ -7,12 +7,14 @@ Exit codes (also in docs/operations.md):
   2  usage or configuration error, another refresh holds the lock, or analyze results
      superseded by a refresh that published meanwhile (run analyze again)
   3  the output folder is full, read-only or failing (nothing published was changed)
+  130 stopped by Ctrl-C (refresh, docs, analyze, demo): at once, as a kill would
 A data problem or a storage fault never prints a traceback: it is a quarantine record or
 a one-line error.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,10 +58,26 @@ def _main(log_json: bool = typer.Option(False, "--log-json", help="Write logs as
     _State.json_log = log_json
 
 
-def run(fn):
-    """Run a command body; turn carpool errors into their exit code and one message."""
+INTERRUPTED = 130   # 128 + SIGINT, as a shell reports it
+STOPPED = ("interrupted (Ctrl-C): stopped at once, as a kill would; what is published stays whole, "
+           "and the next run records this one as interrupted and clears what it left")
+
+
+def run(fn, stop_at_once: bool = False):
+    """Run a command body; turn carpool errors into their exit code and one message.
+
+    `stop_at_once` (the commands that hold the refresh lock or publish results): Ctrl-C
+    ends the process at once, with one line and exit 130, instead of waiting for the sites
+    running in threads (minutes at consortium scale). Nothing is unwound: the lock is still
+    held when the process ends, exactly as after `kill -9`, which every such command
+    survives (docs/operations.md, the fault matrix); the next run takes the lock over."""
+    import signal
+    import threading
+
     from etl.errors import storage_error
 
+    main = threading.current_thread() is threading.main_thread()   # only there can a handler be set
+    before = signal.signal(signal.SIGINT, _stop_now) if stop_at_once and main else None
     try:
         return fn()
     except CarpoolError as exc:
@@ -69,6 +87,15 @@ def run(fn):
         err = storage_error(exc, "running the command")
         log("error", f"error: {err}" if not _State.json_log else str(err), style="red", exit_code=err.exit_code)
         raise typer.Exit(err.exit_code) from None
+    finally:
+        if before is not None:   # the caller's own handler again (a test runner, an embedding program)
+            signal.signal(signal.SIGINT, before)
+
+
+def _stop_now(_signum, _frame) -> None:
+    log("error", STOPPED if _State.json_log else f"error: {STOPPED}", style="red", exit_code=INTERRUPTED)
+    sys.stderr.flush()
+    os._exit(INTERRUPTED)
 
 
 @app.command()
@@ -89,7 +116,7 @@ def refresh(config: Path = CONFIG,
     """
     from etl.commands import do_refresh
 
-    outcome = run(lambda: do_refresh(config, site or None, full, log, allow_shrink, docs))
+    outcome = run(lambda: do_refresh(config, site or None, full, log, allow_shrink, docs), stop_at_once=True)
     raise typer.Exit(outcome.exit_code)
 
 
@@ -105,7 +132,7 @@ def docs_(config: Path = CONFIG,
     """
     from etl.commands import do_docs
 
-    raise typer.Exit(run(lambda: do_docs(config, site or None, log)))
+    raise typer.Exit(run(lambda: do_docs(config, site or None, log), stop_at_once=True))
 
 
 @app.command()
@@ -215,7 +242,7 @@ def analyze(config: Path = CONFIG,
     """
     from etl.commands import do_analyze
 
-    run(lambda: do_analyze(config, plan, snapshot, log))
+    run(lambda: do_analyze(config, plan, snapshot, log), stop_at_once=True)
 
 
 @app.command()
@@ -311,10 +338,10 @@ def demo(config: Path = CONFIG) -> None:
     """
     from etl.commands import do_analyze, do_refresh
 
-    outcome = run(lambda: do_refresh(config, None, False, log))
+    outcome = run(lambda: do_refresh(config, None, False, log), stop_at_once=True)
     if outcome.status == "failed":
         raise typer.Exit(outcome.exit_code)
-    run(lambda: do_analyze(config, None, None, log))
+    run(lambda: do_analyze(config, None, None, log), stop_at_once=True)
     raise typer.Exit(outcome.exit_code if outcome.storage_fault else 0)
 
 

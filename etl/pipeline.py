@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 # A no-change refresh (cron, an Airflow sensor) decides from the lock, the input hashes and
 # the published run's build.json, and imports none of pandas, pyarrow, DuckDB or the mapping
 # engine: they are imported below where a site is read or the warehouse is built
-# (tests/functional/test_refresh_imports.py).
+# (tests/functional/test_operations.py::test_no_change_refresh_loads_no_data_engine_and_checks_docs_as_before).
 
 Progress = Callable[[str], None]
 

@@ -134,7 +134,8 @@ def cached(out: Path, site_id: str) -> dict | None:
 def check(out: Path, site_id: str) -> tuple[dict | None, str | None]:
     """(manifest, None) for a usable cache; (None, None) when there is none; (None, what is wrong)
     for a damaged one. Parquet files are checked by their footer, which a cut or overwritten
-    file loses; damage inside a file is caught when it is loaded (`load` raises CORRUPT)."""
+    file loses (`parquet_frame_problem`); damage inside a file is caught when it is loaded
+    (`load` raises one of `corrupt_errors()`)."""
     d = out / "sites" / site_id
     manifest = d / "manifest.json"
     if not d.exists():

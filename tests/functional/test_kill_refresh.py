@@ -123,3 +123,47 @@ def test_sigkill_of_the_main_process_leaves_no_process_and_the_next_refresh_runs
         if record:  # the dead holder's lock was taken over, and said so in one line
             assert any("stale lock" in w for w in warned), f"kill {i}: takeover not reported: {warned}"
     assert killed >= KILLS - 1, f"only {killed} of {KILLS} refreshes were still running when killed"
+
+
+def test_ctrl_c_stops_a_refresh_at_once_with_one_line_and_the_next_refresh_runs(tmp_path):
+    """Ctrl-C (SIGINT) while sites are read in threads: the refresh does not wait for them.
+    It ends with exit 130 and one line, holding the lock as a killed run would; nothing is
+    left running, the published warehouse is unchanged, and the next refresh takes the lock
+    over, records the run as interrupted and succeeds."""
+    import json
+
+    from warehouse.runlog import read_runs
+
+    cfg_path = _config(tmp_path)
+    out = load_config(cfg_path).out
+    first, _ = _refresh(cfg_path, full=True)
+    assert first.status == "ok", first.message
+    good, current = _counts(out), (out / "current").resolve()
+    env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
+    proc = subprocess.Popen([CARPOOL, "--log-json", "refresh", "--full", "--config", str(cfg_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        _wait_for(proc, "center_a: reading")
+        os.kill(proc.pid, signal.SIGINT)
+        rest = proc.stderr.read()
+        code = proc.wait(timeout=120)                 # a guard against a hang, not a timing
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.stderr.close()
+    assert code == 130, rest[-3000:]
+    assert "Traceback" not in rest
+    errors = [json.loads(line) for line in rest.splitlines() if '"event": "error"' in line]
+    assert len(errors) == 1 and errors[0]["exit_code"] == 130 and "Ctrl-C" in errors[0]["message"], errors
+    time.sleep(0.2)
+    assert _session(proc.pid) == []
+    assert (out / "current").resolve() == current and _counts(out) == good
+    assert (out / ".refresh.lock").read_text().strip() not in ("", "{}")   # ended holding it, as a kill
+    outcome, warned = _refresh(cfg_path, full=False)
+    assert outcome.status in ("ok", "no_changes"), outcome.message
+    assert any("stale lock" in w for w in warned), warned
+    assert any(r.get("status") == "interrupted" for r in read_runs(out)), read_runs(out)[-3:]
+    assert _counts(out) == good

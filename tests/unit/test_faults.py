@@ -85,6 +85,34 @@ def test_sitecache_check_names_what_is_damaged(tmp_path):
     assert "lacks or has a wrong input_hash" in sitecache.check(tmp_path, "center_a")[1]
 
 
+def test_parquet_frame_check_finds_files_cut_or_overwritten_and_passes_whole_ones(tmp_path):
+    """The cache check reads a Parquet file's frame without pyarrow. Where it finds damage,
+    pyarrow's footer read fails too, except for an overwritten head, which pyarrow does not
+    look at (the check is stricter there: the site is rebuilt)."""
+    import pyarrow.parquet as pq
+
+    good = tmp_path / "good.parquet"
+    pd.DataFrame({"a": list(range(1000)), "b": ["x"] * 1000}).to_parquet(good)
+    data = good.read_bytes()
+    assert sitecache.parquet_frame_problem(good) is None
+    pq.read_metadata(good)
+    bad = {
+        "cut": data[: len(data) // 2],
+        "tail cut": data[:-1],
+        "zeroed": bytes(len(data)),
+        "short": b"PAR1 cut",
+        "footer too long": data[:-8] + len(data).to_bytes(4, "little") + b"PAR1",
+    }
+    for name, content in {**bad, "head overwritten": b"XXXX" + data[4:]}.items():
+        path = tmp_path / f"{name}.parquet"
+        path.write_bytes(content)
+        assert sitecache.parquet_frame_problem(path), name
+        if name in bad:
+            with pytest.raises(sitecache.corrupt_errors()):
+                pq.read_metadata(path)
+    assert "FileNotFoundError" in sitecache.parquet_frame_problem(tmp_path / "gone.parquet")
+
+
 def test_results_prune_keeps_linked_and_newer_sets_and_leftovers_are_found(tmp_path):
     out = tmp_path
     run = out / "runs" / "R1"
