@@ -247,7 +247,8 @@ def test_no_change_refresh_loads_no_data_engine_and_checks_docs_as_before(work):
     published run's build.json (its signature and each site's quality digest), and imports
     none of pandas, pyarrow, DuckDB, numpy or the mapping engine. It says the same about
     each site's Data Docs as when the digests are read from the warehouse itself (a run
-    built before build.json kept them)."""
+    built before build.json kept them). `carpool --help`, every command's start, loads
+    none of them either."""
     probe = ("import atexit, sys\n"
              f"atexit.register(lambda: print('LOADED=' + ','.join(sorted({{m.split('.')[0] for m in sys.modules}} "
              f"& set({HEAVY!r}))), file=sys.stderr))\n"
@@ -266,6 +267,10 @@ def test_no_change_refresh_loads_no_data_engine_and_checks_docs_as_before(work):
     r = cli("refresh", "--config", str(work))
     assert r.returncode == 0, r.stderr[-3000:]
     assert sorted(e["message"] for e in events(r.stderr) if e["event"] == "warning") == said
+    help_probe = probe.replace(f"app(['--log-json', 'refresh', '--config', {str(work)!r}])", "app(['--help'])")
+    r = subprocess.run([sys.executable, "-c", help_probe], capture_output=True, text=True, env=env, cwd=ROOT,
+                       timeout=300)
+    assert r.returncode == 0 and "LOADED=\n" in r.stderr, r.stderr[-3000:]
 
 
 def test_full_rereads_every_site_and_publishes(work):
