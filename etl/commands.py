@@ -118,7 +118,8 @@ def do_docs(config: Path, only: list[str] | None, log) -> int:
 
 
 def do_validate(config: Path, site_id: str, log) -> int:
-    from etl.site import discard_work, quarantine_threshold, run_site, site_mapping
+    from etl.compile.mapping import quarantine_threshold, site_mapping
+    from etl.site import discard_work, run_site
     from etl.validate.validation_report import write_validation_report
     from etl.validate.where import location
 

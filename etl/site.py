@@ -14,7 +14,7 @@ import pandas as pd
 from etl.compile import convert, duckpath
 from etl.compile.compiler import Compiler
 from etl.compile.harmonize import birth_dates_needed, harmonize_site
-from etl.compile.mapping import SiteMapping, export_dir, quarantine_threshold, site_mapping  # noqa: F401
+from etl.compile.mapping import SiteMapping, export_dir, site_mapping
 from etl.config import Config, SiteConfig
 from etl.errors import ConfigError
 from etl.outdir import remove
@@ -175,7 +175,7 @@ def _identifiers(mapping: SiteMapping, raw: dict[str, RawTable], births_of: set[
     births = births[~births.index.duplicated()]
     values = set()
     for col in ids.columns:   # each distinct value once (by type too: 1 and 1.0 are two texts)
-        for _, v in dict.fromkeys((type(v), v) for v in frame[col].to_numpy(dtype=object)):
+        for v in _distinct(frame[col]):
             if not convert.is_missing(v):
                 values.add(str(v).strip())
                 if hasattr(v, "isoformat"):
@@ -184,11 +184,19 @@ def _identifiers(mapping: SiteMapping, raw: dict[str, RawTable], births_of: set[
 
 
 def _per_value(values: pd.Series, fn) -> pd.Series:
-    """`values.map(fn)`, calling `fn` once per distinct value (missing cells: once each kind)."""
-    seen = {}   # keyed by type too: 1, 1.0 and True are one dict key
-    done = [seen[k] if (k := (type(v), v)) in seen else seen.setdefault(k, fn(v))
-            for v in values.to_numpy(dtype=object)]
-    return pd.Series(done, index=values.index, dtype=object)
+    """`values.map(fn)`, calling `fn` once per distinct value (`_distinct`)."""
+    done = {k: fn(k[1]) for k in dict.fromkeys(_keys(values))}
+    return pd.Series([done[k] for k in _keys(values)], index=values.index, dtype=object)
+
+
+def _distinct(values: pd.Series) -> list:
+    """The distinct cells of `values`, in order, told apart by type too: 1, 1.0 and True are
+    one dict key but three texts (missing cells: once per kind)."""
+    return [v for _, v in dict.fromkeys(_keys(values))]
+
+
+def _keys(values: pd.Series):
+    return ((type(v), v) for v in values.to_numpy(dtype=object))
 
 
 def _try_date(v: object, formats: list[str]):

@@ -184,23 +184,27 @@ def summary(out: Path, site_id: str) -> SiteOutput:
     """A reused site's counts from its manifest, and nothing else: no tables, quarantine or
     pre-quarantine profiles (`load` gives them). What a no-change refresh needs, read
     without pandas or pyarrow."""
-    d = out / "sites" / site_id
-    m = json.loads((d / "manifest.json").read_text())
-    return SiteOutput(site_id, m["input_hash"], {}, None, None, m["patients_read"],
-                      m["patients_quarantined"], m["warnings"], reused=True,
-                      previous_rows=m.get("previous_rows", {}), unmapped=m.get("unmapped") or {})
+    return _counts(site_id, _manifest(out, site_id))
 
 
 def load(out: Path, site_id: str) -> SiteOutput:
     """A reused site: its tables as the paths of their Parquet files (no rows read)."""
-    d = out / "sites" / site_id
-    m = json.loads((d / "manifest.json").read_text())
     import pandas as pd
 
-    tables = {name: d / f"{name}.parquet" for name in m["tables"]}
-    return SiteOutput(site_id, m["input_hash"], tables, pd.read_parquet(d / "quarantine.parquet"),
-                      pd.read_parquet(d / "files.parquet"), m["patients_read"], m["patients_quarantined"],
-                      m["warnings"], reused=True, pre_quarantine=_pre(d, m), previous_rows=m.get("previous_rows", {}),
+    d, m = out / "sites" / site_id, _manifest(out, site_id)
+    return replace(_counts(site_id, m), tables={name: d / f"{name}.parquet" for name in m["tables"]},
+                   quarantine=pd.read_parquet(d / "quarantine.parquet"), files=pd.read_parquet(d / "files.parquet"),
+                   pre_quarantine=_pre(d, m))
+
+
+def _manifest(out: Path, site_id: str) -> dict:
+    return json.loads((out / "sites" / site_id / "manifest.json").read_text())
+
+
+def _counts(site_id: str, m: dict) -> SiteOutput:
+    """A reused site as its manifest states it: counts, previous rows, unmapped columns."""
+    return SiteOutput(site_id, m["input_hash"], {}, None, None, m["patients_read"], m["patients_quarantined"],
+                      m["warnings"], reused=True, previous_rows=m.get("previous_rows", {}),
                       unmapped=m.get("unmapped") or {})
 
 

@@ -13,8 +13,8 @@ as subprocesses, with the median over BENCH_REPEATS runs:
   went (the refresh's own progress events, timed here as they arrive on stderr);
 - `carpool docs` right after it (the GX Data Docs of every site, its own step), beside it.
 At the largest size it also times the no-change refresh beside the interpreter's start
-(`python -c pass`) and the CLI's (`carpool --help`), `carpool analyze`, and the demo cold (`carpool demo` into
-an empty output folder). Nothing here is a test: the targets in docs/performance.md are
+(`python -c pass`) and the CLI's (`carpool --help`), `carpool analyze`, and the demo cold
+(`carpool demo` into an empty output folder). Nothing here is a test: the targets in docs/performance.md are
 goals, not assertions.
 """
 from __future__ import annotations

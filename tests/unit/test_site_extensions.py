@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from markupsafe import escape
 
-from etl.compile.mapping import load_mapping
+from etl.compile.mapping import load_mapping, quarantine_threshold
 from etl.errors import ConfigError
 from etl.read.readers import read_source
-from etl.site import map_site, quarantine_threshold
+from etl.site import map_site
 from etl.validate.unmapped import unmapped_columns, unmapped_text
 from etl.validate.where import location
 from schemas.catalog import catalog
