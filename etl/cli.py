@@ -13,6 +13,7 @@ a one-line error.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -20,8 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from etl.config import DEMO_BANNER
 from etl.errors import CarpoolError
@@ -31,8 +30,37 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   rich_markup_mode="markdown",
                   help="carpool: pooled, validated, pseudonymized CAR-T outcome data.\n\n"
                        "Example: `carpool demo` builds the demo warehouse and report under out/.")
-console = Console(stderr=True, soft_wrap=True)  # one problem, one line: greppable logs
-stdout = Console()
+
+
+# rich is loaded on first use: a command that prints to no terminal and no table (a scheduled
+# refresh) never loads it
+@functools.cache
+def console():
+    """rich on stderr, for a terminal: one problem, one line (greppable logs)."""
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
+
+
+@functools.cache
+def stdout():
+    """rich on stdout: the tables of `runs`, `quality`, `sql`, `profile`."""
+    from rich.console import Console
+
+    return Console()
+
+
+def styled(text: str, style: str = ""):
+    """`text` as a rich Text in `style`, never read as markup."""
+    from rich.text import Text
+
+    return Text(text, style=style)
+
+
+# what rich's Text drops from a line (rich.control.strip_control_codes): bell, backspace,
+# vertical tab, form feed, carriage return; a line written without rich drops the same
+_CONTROL = dict.fromkeys((7, 8, 11, 12, 13))
+
 CONFIG = typer.Option(Path("carpool.yml"), "--config", "-c", help="Run configuration file.")
 
 
@@ -49,8 +77,16 @@ def log(event: str, message: str, style: str | None = None, **fields) -> None:
     if _State.json_log:
         rec = {"ts": datetime.now(UTC).isoformat(timespec="seconds"), "event": event, "message": message, **fields}
         print(json.dumps(rec, default=str), file=sys.stderr, flush=True)
-    else:
-        console.print(Text(message, style=style or ""), highlight=False)
+    elif _terminal():
+        console().print(styled(message, style or ""), highlight=False)
+    else:   # a log file or a scheduler's capture: the line without loading rich (~40 ms of a
+        # no-change refresh), as rich writes it there but for a tab, kept rather than expanded
+        print(message.translate(_CONTROL), file=sys.stderr, flush=True)
+
+
+def _terminal() -> bool:
+    """Colour only where rich would colour: a terminal, or FORCE_COLOR set."""
+    return sys.stderr.isatty() or bool(os.environ.get("FORCE_COLOR"))
 
 
 @app.callback()
@@ -160,7 +196,7 @@ def sql(query: str = typer.Argument(..., help="One SELECT (or WITH ... SELECT) s
     """
     from etl.commands import do_sql
 
-    run(lambda: do_sql(config, query, fmt, out, stdout))
+    run(lambda: do_sql(config, query, fmt, out, stdout()))
 
 
 @app.command()
@@ -193,11 +229,11 @@ def runs(config: Path = CONFIG, limit: int = typer.Option(10, "--limit", "-n", h
         key = r.get("key_source") or "?"
         table.add_row(*map(plain, (r["run_id"], r["status"], r["started_at"][:19],
                                    str(len(sites)) if isinstance(sites, dict) else "")),
-                      Text(DEMO_BANNER, style="bold yellow") if key == "demo" else plain(key),
+                      styled(DEMO_BANNER, "bold yellow") if key == "demo" else plain(key),
                       plain(str(r.get("message") or "")))
     if any(r.get("key_source") == "demo" for r in rows):
-        stdout.print(Text(DEMO_BANNER, style="bold yellow"))
-    stdout.print(table)
+        stdout().print(styled(DEMO_BANNER, "bold yellow"))
+    stdout().print(table)
 
 
 @app.command()
@@ -218,13 +254,13 @@ def quality(config: Path = CONFIG,
     table = Table("check", "type", "checks", "passed", "failed", "threshold", title=f"quality checks, run {run_id}")
     for r in summary.itertuples():
         table.add_row(plain(r.check_id), plain(r.check_type), str(r.checks), str(r.passed),
-                      Text(str(r.failed), style="red" if r.failed else ""), plain(r.threshold))
-    stdout.print(table)
+                      styled(str(r.failed), "red" if r.failed else ""), plain(r.threshold))
+    stdout().print(table)
     for r in bad.head(failed).itertuples():
-        stdout.print(Text(f"FAILED {r.check_id} {r.site_id} {r.table_name}"
-                          f"{'.' + r.column_name if r.column_name else ''}: {r.message}", style="red"))
+        stdout().print(styled(f"FAILED {r.check_id} {r.site_id} {r.table_name}"
+                              f"{'.' + r.column_name if r.column_name else ''}: {r.message}", "red"))
     if len(bad) > failed:
-        stdout.print(f"... {len(bad) - failed} more failed results: "
+        stdout().print(f"... {len(bad) - failed} more failed results: "
                      "carpool sql \"SELECT * FROM quality_check WHERE NOT passed\"")
     from etl.commands import do_docs_status
 
@@ -406,7 +442,7 @@ def profile(paths: list[Path] = typer.Argument(..., help="Export files: CSV, XLS
     """
     from etl.commands import do_profile
 
-    report, errors = run(lambda: do_profile(paths, dictionary, out, stdout))
+    report, errors = run(lambda: do_profile(paths, dictionary, out, stdout()))
     log("profile", f"report: {report}")
     raise typer.Exit(1 if errors else 0)
 

@@ -17,11 +17,10 @@ import re
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from rich.text import Text
-
-if TYPE_CHECKING:   # imported where used: a no-change refresh and `--help` load neither
+if TYPE_CHECKING:   # imported where used: a no-change refresh and `--help` load none of them
     import pandas as pd
     from jinja2 import BaseLoader, Environment
+    from rich.text import Text
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
@@ -62,4 +61,6 @@ def write_csv(frame: pd.DataFrame, target: Path | IO[str], **kwargs) -> None:
 
 def plain(value) -> Text:
     """A value for a rich table or line: printed as data, markup characters and all."""
+    from rich.text import Text
+
     return Text("" if value is None else str(value))

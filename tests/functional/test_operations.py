@@ -242,24 +242,34 @@ def test_no_change_refresh_says_no_changes_and_reuses_every_site(work):
 HEAVY = ("pandas", "pyarrow", "duckdb", "numpy", "ibis", "pandera", "jinja2", "great_expectations")
 
 
+def _loaded(args: list[str], watched: tuple[str, ...], cwd: Path) -> subprocess.CompletedProcess:
+    """Run `carpool <args>` in a fresh interpreter; stderr ends with LOADED= and the `watched`
+    top-level packages it imported."""
+    probe = ("import atexit, sys\n"
+             f"atexit.register(lambda: print('LOADED=' + ','.join(sorted({{m.split('.')[0] for m in sys.modules}} "
+             f"& set({watched!r}))), file=sys.stderr))\n"
+             "from etl.cli import app\n"
+             f"app({args!r})\n")
+    env = {k: v for k, v in os.environ.items() if k not in (KEY_ENV, "FORCE_COLOR")}
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=300)
+
+
 def test_no_change_refresh_loads_no_data_engine_and_checks_docs_as_before(work):
     """What a scheduler polls: a no-change refresh decides from the input hashes and the
     published run's build.json (its signature and each site's quality digest), and imports
-    none of pandas, pyarrow, DuckDB, numpy or the mapping engine. It says the same about
-    each site's Data Docs as when the digests are read from the warehouse itself (a run
-    built before build.json kept them). `carpool --help`, every command's start, loads
-    none of them either."""
-    probe = ("import atexit, sys\n"
-             f"atexit.register(lambda: print('LOADED=' + ','.join(sorted({{m.split('.')[0] for m in sys.modules}} "
-             f"& set({HEAVY!r}))), file=sys.stderr))\n"
-             "from etl.cli import app\n"
-             f"app(['--log-json', 'refresh', '--config', {str(work)!r}])\n")
-    env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
-    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    none of pandas, pyarrow, DuckDB, numpy or the mapping engine; writing its lines to a
+    log rather than a terminal, not rich either. It says the same about each site's Data
+    Docs as when the digests are read from the warehouse itself (a run built before
+    build.json kept them). `carpool --help`, every command's start, loads no data engine."""
+    r = _loaded(["--log-json", "refresh", "--config", str(work)], HEAVY, ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     assert read_runs(work.parent / "out")[-1]["status"] == "no_changes"
     assert "LOADED=\n" in r.stderr, r.stderr[-3000:]
     said = sorted(e["message"] for e in events(r.stderr) if e["event"] == "warning")
+    r = _loaded(["refresh", "--config", str(work)], (*HEAVY, "rich"), ROOT)
+    assert r.returncode == 0 and "no changes" in r.stderr, r.stderr[-3000:]
+    assert "LOADED=\n" in r.stderr, r.stderr[-3000:]
     build = (work.parent / "out" / "current").resolve() / "build.json"
     recorded = json.loads(build.read_text())
     assert set(recorded["quality_digests"]) == set(SITES)
@@ -267,9 +277,7 @@ def test_no_change_refresh_loads_no_data_engine_and_checks_docs_as_before(work):
     r = cli("refresh", "--config", str(work))
     assert r.returncode == 0, r.stderr[-3000:]
     assert sorted(e["message"] for e in events(r.stderr) if e["event"] == "warning") == said
-    help_probe = probe.replace(f"app(['--log-json', 'refresh', '--config', {str(work)!r}])", "app(['--help'])")
-    r = subprocess.run([sys.executable, "-c", help_probe], capture_output=True, text=True, env=env, cwd=ROOT,
-                       timeout=300)
+    r = _loaded(["--help"], HEAVY, ROOT)
     assert r.returncode == 0 and "LOADED=\n" in r.stderr, r.stderr[-3000:]
 
 

@@ -73,3 +73,27 @@ def test_unreadable_export_is_exit_1_one_line_naming_the_file(tmp_path):
 def test_sql_is_read_only(tmp_path):
     result = runner.invoke(app, ["sql", "--config", str(tmp_path / "x.yml"), "SELECT 1"])
     assert result.exit_code == 2  # no config: a usage error, not a crash
+
+
+@pytest.mark.parametrize("message", ["plain line", "[bold]markup[/bold] as typed [link=x]y[/link]",
+                                     "bell\x07 back\x08 vt\x0b ff\x0c cr\r end", "ünïcode ✓ 登记",
+                                     "a\ttab"])
+def test_a_log_line_reads_the_same_with_rich_and_without(message, capsys, monkeypatch):
+    """On a terminal a line goes through rich (colour); elsewhere (a log file, a scheduler's
+    capture) it is printed without loading rich, and must read as rich writes it: the same
+    control characters dropped. A tab is kept there; rich expands it to spaces."""
+    from etl import cli
+
+    monkeypatch.setattr(cli._State, "json_log", False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")    # rich: no colour codes, so the two lines compare as text
+    monkeypatch.setattr(cli, "_terminal", lambda: False)
+    cli.log("info", message)
+    without = capsys.readouterr().err
+    monkeypatch.setattr(cli, "_terminal", lambda: True)
+    cli.console.cache_clear()   # a Console bound to this test's captured stderr
+    cli.log("info", message)
+    with_rich = capsys.readouterr().err
+    cli.console.cache_clear()
+    assert with_rich == without.expandtabs(8)
+    assert "\r" not in without and "\x07" not in without
