@@ -374,7 +374,7 @@ def demo(config: Path = CONFIG) -> None:
     """
     from etl.commands import do_analyze, do_refresh
 
-    outcome = run(lambda: do_refresh(config, None, False, log), stop_at_once=True)
+    outcome = run(lambda: do_refresh(config, None, False, log, docs_next=True), stop_at_once=True)
     if outcome.status == "failed":
         raise typer.Exit(outcome.exit_code)
     run(lambda: do_analyze(config, None, None, log), stop_at_once=True)

@@ -57,13 +57,20 @@ def _record(cfg, exc: CarpoolError, record: dict) -> None:
 
 
 def do_refresh(config: Path, only: list[str] | None, full: bool, log, allow_shrink: bool = False,
-               docs: bool = False) -> RefreshOutcome:
+               docs: bool = False, docs_next: bool = False) -> RefreshOutcome:
+    """`carpool refresh`. `docs_next`: the caller builds the Data Docs next (`make demo`): the
+    sites whose docs are not current are one line saying so, not a warning each."""
     cfg = load_config(config)
     warn = lambda m: log("warning", f"warning: {m}", style="yellow")  # noqa: E731
     with _spinner() as show:
         outcome = refresh(cfg, datetime.now(UTC), only=only, full=full,
                           progress=lambda m: (show(m), log("progress", m)),
-                          warn=warn, docs=docs, allow_shrink=allow_shrink)
+                          warn=warn, docs=docs, allow_shrink=allow_shrink,
+                          docs_warn=(lambda _m: None) if docs_next else None)
+    if docs_next and outcome.stale_docs:
+        log("docs", f"Data Docs not current for {', '.join(sorted(outcome.stale_docs))}: "
+                    f"`{datadocs.command(cfg)}` builds them (as `make demo` does next)",
+            sites=sorted(outcome.stale_docs))
     for s in outcome.sites:
         log("site", f"{s.site_id}: {s.patients_loaded} patients loaded, {s.patients_quarantined} quarantined, "
                     f"{s.warnings} warnings{' (reused)' if s.reused else ''}", site=s.site_id, **s.counts())

@@ -75,13 +75,15 @@ def key_fingerprint(key: bytes) -> str:
 def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: bool = False,
             progress: Progress | None = None, warn: Progress | None = None,
             site_hook: Callable[[str], None] | None = None,
-            docs: bool = False, allow_shrink: bool = False) -> RefreshOutcome:
+            docs: bool = False, allow_shrink: bool = False,
+            docs_warn: Progress | None = None) -> RefreshOutcome:
     """One refresh under the lock. Every phase is named in the lock record (a run killed in it
     is logged as interrupted by the next one); a storage fault in any phase ends the run with
     one line, exit 3 and a run-log entry, and the published warehouse stays as it was.
     After publishing, still under the lock: with `docs`, the validation Data Docs of every site
     whose docs are missing or stale are built (what `carpool docs` does); without, they are only
-    checked, and each stale site is one warning naming `carpool docs` (no GX import)."""
+    checked, and each stale site is one warning naming `carpool docs` (no GX import), given to
+    `docs_warn` when set (else to `warn`)."""
     say = progress or (lambda _m: None)
     out = cfg.out
     run_id = new_run_id(now)
@@ -113,7 +115,7 @@ def refresh(cfg: Config, now: datetime, only: list[str] | None = None, full: boo
                 holder.phase("validation docs")
                 if docs:
                     datadocs.build(cfg, outcome.sites, warn or say, say)
-                outcome.stale_docs = datadocs.check(cfg, outcome.sites, warn or say,
+                outcome.stale_docs = datadocs.check(cfg, outcome.sites, docs_warn or warn or say,
                                                     _built(publish.current(out)).get("quality_digests"))
         except Exception as exc:  # noqa: BLE001 - storage faults and build failures: keep the old warehouse
             _failed(out, outcome, exc, holder.record["phase"])
