@@ -261,7 +261,7 @@ def quality(config: Path = CONFIG,
                               f"{'.' + r.column_name if r.column_name else ''}: {r.message}", "red"))
     if len(bad) > failed:
         stdout().print(f"... {len(bad) - failed} more failed results: "
-                     "carpool sql \"SELECT * FROM quality_check WHERE NOT passed\"")
+                       "carpool sql \"SELECT * FROM quality_check WHERE NOT passed\"")
     from etl.commands import do_docs_status
 
     for line in run(lambda: do_docs_status(config)):   # the Data Docs index shows these checks too
