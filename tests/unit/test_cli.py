@@ -97,3 +97,27 @@ def test_a_log_line_reads_the_same_with_rich_and_without(message, capsys, monkey
     cli.console.cache_clear()
     assert with_rich == without.expandtabs(8)
     assert "\r" not in without and "\x07" not in without
+
+
+def test_demo_says_the_demo_key_banner_once(monkeypatch):
+    """`carpool demo` is a refresh and an analysis of one run: the demo key's banner once."""
+    from types import SimpleNamespace
+
+    from etl import cli, commands
+    from etl.config import DEMO_BANNER
+
+    def refresh(config, only, full, log, **kw):
+        log("banner", DEMO_BANNER, style="bold yellow", key_source="demo")
+        return SimpleNamespace(status="ok", exit_code=0, storage_fault=False)
+
+    def analyze(config, plan, snapshot, log):
+        log("banner", DEMO_BANNER, style="bold yellow", key_source="demo")
+        log("report", "report: out/report/index.html")
+
+    said = []
+    monkeypatch.setattr(commands, "do_refresh", refresh)
+    monkeypatch.setattr(commands, "do_analyze", analyze)
+    monkeypatch.setattr(cli, "log", lambda event, message, **kw: said.append(event))
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert said == ["banner", "report"]
