@@ -225,17 +225,20 @@ LABELS = {
 }
 
 
+WIDTH = max(len(label) for label in LABELS.values())   # the step column, as wide as its longest label
+
+
 def _row(label: str, r: dict, floor: float | None) -> str:
     ratio = f"{r['median'] / floor:.2f}" if floor else ""
     flag = "" if r["exit"] == 0 else f" (exit {r['exit']})"
-    return (f"| {label + flag:<46} | {r['median']:8.2f} | {r['min']:5.1f}-{r['max']:<5.1f} | {ratio:>7} | "
+    return (f"| {label + flag:<{WIDTH}} | {r['median']:8.2f} | {r['min']:5.1f}-{r['max']:<5.1f} | {ratio:>7} | "
             f"{r['rss'] / 2**20:11.0f} | {r['tree'] / 2**20:12.0f} | {r['cpu']:7.2f} |")
 
 
 def _header() -> None:
-    print(f"| {'step':<46} | {'median s':>8} | {'min-max s':>11} | {'x floor':>7} | {'RSS max MiB':>11} | "
+    print(f"| {'step':<{WIDTH}} | {'median s':>8} | {'min-max s':>11} | {'x floor':>7} | {'RSS max MiB':>11} | "
           f"{'RSS tree MiB':>12} | {'CPU s':>7} |")
-    print(f"|{'-' * 48}|{'-' * 9}:|{'-' * 12}:|{'-' * 8}:|{'-' * 12}:|{'-' * 13}:|{'-' * 8}:|")
+    print(f"|{'-' * (WIDTH + 2)}|{'-' * 9}:|{'-' * 12}:|{'-' * 8}:|{'-' * 12}:|{'-' * 13}:|{'-' * 8}:|")
 
 
 def main() -> int:
