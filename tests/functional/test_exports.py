@@ -158,6 +158,8 @@ def test_athena_vocabulary_resolves_unmapped_codes(demo, tmp_path):
     finally:
         con.close()
     assert "ICD10CM D89.833" not in result.unresolved and "ICD10CM D89.831" in result.unresolved
+    # fetchall, not fetchone: DuckDB's shared default connection is left without an unfinished
+    # result, which would fail the next test that uses it
     n = duckdb.execute(f"SELECT count(*) FROM read_parquet('{tmp_path / 'omop' / 'condition_occurrence.parquet'}') "
-                       "WHERE condition_concept_id = 900002").fetchone()[0]
+                       "WHERE condition_concept_id = 900002").fetchall()[0][0]
     assert n == grade3

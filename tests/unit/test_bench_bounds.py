@@ -23,11 +23,13 @@ def test_the_checked_lower_bound_drops_repeated_keys_and_the_others_keep_every_r
     codes.write_text("source_value,target_value\nIL6,il6\nFERRITIN,ferritin\n", encoding="utf-8")
     key = ",".join(c for c in common_schema()["lab"].keys if c != "site_id")
     rows = {}
+    con = duckdb.connect()   # its own: the module's default connection is shared with other tests
     for step in ("mapped", "materialized", "checked"):
         subprocess.run([sys.executable, "-c", RAW_MAPPED, step, key, str(tmp_path / f"{step}."), str(labs),
                         str(codes)], check=True, capture_output=True)
-        rows[step] = duckdb.sql(f"SELECT source_row, analyte, value, sample_date FROM "
-                                f"read_parquet('{tmp_path / step}.0') ORDER BY source_row").fetchall()
+        rows[step] = con.execute(f"SELECT source_row, analyte, value, sample_date FROM "
+                                 f"read_parquet('{tmp_path / step}.0') ORDER BY source_row").fetchall()
+    con.close()
     assert len(rows["mapped"]) == 4 and rows["materialized"] == rows["mapped"]
     assert [r[0] for r in rows["checked"]] == [3, 4]
     assert rows["checked"][0][1:3] == ("ferritin", 300.0)

@@ -139,7 +139,7 @@ def test_missing_markers_in_sql_are_the_markers(cell):
 
     markers = " OR ".join(f"trim($c) = {sqlcompile.lit(m)}" for m in sqlcompile.MISSING)
     got, defined = duckdb.execute(f"SELECT {sqlcompile.missing_to_null('$c')}, "
-                                  f"CASE WHEN {markers} THEN NULL ELSE trim($c) END", {"c": cell}).fetchone()
+                                  f"CASE WHEN {markers} THEN NULL ELSE trim($c) END", {"c": cell}).fetchall()[0]
     assert got == defined
 
 
