@@ -50,13 +50,6 @@ def stdout():
     return Console()
 
 
-def styled(text: str, style: str = ""):
-    """`text` as a rich Text in `style`, never read as markup."""
-    from rich.text import Text
-
-    return Text(text, style=style)
-
-
 # what rich's Text drops from a line (rich.control.strip_control_codes): bell, backspace,
 # vertical tab, form feed, carriage return; a line written without rich drops the same
 _CONTROL = dict.fromkeys((7, 8, 11, 12, 13))
@@ -78,7 +71,7 @@ def log(event: str, message: str, style: str | None = None, **fields) -> None:
         rec = {"ts": datetime.now(UTC).isoformat(timespec="seconds"), "event": event, "message": message, **fields}
         print(json.dumps(rec, default=str), file=sys.stderr, flush=True)
     elif _terminal():
-        console().print(styled(message, style or ""), highlight=False)
+        console().print(plain(message, style or ""), highlight=False)
     else:   # a log file or a scheduler's capture: the line without loading rich (~40 ms of a
         # no-change refresh), as rich writes it there but for a tab, kept rather than expanded
         print(message.translate(_CONTROL), file=sys.stderr, flush=True)
@@ -229,10 +222,10 @@ def runs(config: Path = CONFIG, limit: int = typer.Option(10, "--limit", "-n", h
         key = r.get("key_source") or "?"
         table.add_row(*map(plain, (r["run_id"], r["status"], r["started_at"][:19],
                                    str(len(sites)) if isinstance(sites, dict) else "")),
-                      styled(DEMO_BANNER, "bold yellow") if key == "demo" else plain(key),
+                      plain(DEMO_BANNER, "bold yellow") if key == "demo" else plain(key),
                       plain(str(r.get("message") or "")))
     if any(r.get("key_source") == "demo" for r in rows):
-        stdout().print(styled(DEMO_BANNER, "bold yellow"))
+        stdout().print(plain(DEMO_BANNER, "bold yellow"))
     stdout().print(table)
 
 
@@ -254,10 +247,10 @@ def quality(config: Path = CONFIG,
     table = Table("check", "type", "checks", "passed", "failed", "threshold", title=f"quality checks, run {run_id}")
     for r in summary.itertuples():
         table.add_row(plain(r.check_id), plain(r.check_type), str(r.checks), str(r.passed),
-                      styled(str(r.failed), "red" if r.failed else ""), plain(r.threshold))
+                      plain(str(r.failed), "red" if r.failed else ""), plain(r.threshold))
     stdout().print(table)
     for r in bad.head(failed).itertuples():
-        stdout().print(styled(f"FAILED {r.check_id} {r.site_id} {r.table_name}"
+        stdout().print(plain(f"FAILED {r.check_id} {r.site_id} {r.table_name}"
                               f"{'.' + r.column_name if r.column_name else ''}: {r.message}", "red"))
     if len(bad) > failed:
         stdout().print(f"... {len(bad) - failed} more failed results: "

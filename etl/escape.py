@@ -59,8 +59,8 @@ def write_csv(frame: pd.DataFrame, target: Path | IO[str], **kwargs) -> None:
     neutralize_frame(frame).to_csv(target, **kwargs)
 
 
-def plain(value) -> Text:
-    """A value for a rich table or line: printed as data, markup characters and all."""
+def plain(value, style: str = "") -> Text:
+    """A value for a rich table or line, in `style`: printed as data, markup characters and all."""
     from rich.text import Text
 
-    return Text("" if value is None else str(value))
+    return Text("" if value is None else str(value), style=style)
