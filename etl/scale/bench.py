@@ -102,37 +102,68 @@ threads = [threading.Thread(target=work) for _ in range(2)]
 """
 
 
-# catalog lower bounds: what the issue's one engine must do for the lab files alone, in the
-# least SQL that does it. argv: the step ("held" or "written_once"), a JSON spec from
-# `catalog_spec` (every lab rule of the catalog as a SQL predicate, the lab table's key, the
-# analyte's units), out prefix, then (labs, codes, patient ids) triples, two sites at once.
-# Per site: the lab file WITH ORDINALITY, cells trimmed, the analyte and its unit through
-# one join (site code list x canonical units), the value as a number converted to the
-# canonical unit, the date parsed, and the first failing rule of the row from a CASE over
-# every lab rule (required cells, cell size, non-ASCII id, code, number, unit, date, range,
-# limits, date floor and cut-off); the repeated keys counted (duplicate rule); the study id
-# as two SHA-256 of key and id per patient (HMAC's shape), joined on, which finds the
-# orphans; the loaded rows and the failing rows' quarantine records written. Left out, so
-# it stays a lower bound: the six patient-level tables (the patient ids come from a file
-# prepared before the clock starts), the id rule beyond non-ASCII, messages, site rules,
-# sorting, the warehouse build.
+# catalog lower bounds: what the issue's one engine must do at least, in the least SQL
+# that does it. argv: the step ("held" or "written_once"), a JSON spec from `catalog_spec`
+# (every lab rule of the catalog as a SQL predicate, the lab table's key, the analyte's
+# units), out prefix, then a JSON list of sites from `catalog_sites`, two sites at once.
+# Per site: its patient-level export read (every source but the lab file: CSV by DuckDB,
+# other encodings decoded first, Excel sheets by python-calamine, SPSS by pyreadstat; cells
+# as text, SPSS's typed) and its patient ids taken from the identifiers' source; the study id as two
+# SHA-256 of key and id per patient (HMAC's shape). The lab file WITH ORDINALITY, cells
+# trimmed, the analyte and its unit through one join (site code list x canonical units),
+# the value as a number in the canonical unit, the date parsed, and the first failing rule
+# of the row from a CASE over every lab rule (required cells, cell size, non-ASCII id,
+# code, number, date, range, limits, date floor and cut-off); the repeated keys counted
+# (duplicate rule); the study ids joined on, which finds the orphans; the loaded rows and
+# the failing rows' quarantine records written. Left out, so it stays a lower bound:
+# mapping and checking the six patient-level tables, the id rule beyond non-ASCII,
+# messages, site rules, sorting, the warehouse build.
 #   held:         the mapped rows held in a table, then the loaded rows written (as a
 #                 refresh that writes only validated rows must: a duplicate is known only
 #                 after the file's last row);
 #   written_once: every mapped row written once with its rule and study id, the repeated
 #                 keys and the quarantine read back from that file (its rows are not all
-#                 validated: a design the warehouse contract rules out, timed to show that
-#                 writing once does not reach the target either).
+#                 validated: a design the warehouse contract rules out, timed to show how
+#                 little writing once would save).
 RAW_CATALOG = PRELUDE + """
-import json, threading
+import io, json, threading
 step, spec, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
-triples = list(enumerate(zip(sys.argv[4::3], sys.argv[5::3], sys.argv[6::3])))
+todo = list(enumerate(json.loads(sys.argv[4])))
+def read_source(cur, name, src):
+    # one source of the patient-level export as a DuckDB table of text cells (SPSS's typed)
+    if src["format"] == "csv" and (src.get("encoding") or "utf-8").lower().replace("_", "-") in ("utf-8", "utf8"):
+        cur.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM read_csv({quote(src['path'])}, all_varchar=true, "
+                    f"delim={quote(src.get('delimiter') or ',')}, header=true)")
+        return
+    import pyarrow as pa
+    if src["format"] == "csv":
+        import pyarrow.csv as pacsv
+        text = open(src["path"], encoding=src["encoding"], newline="").read()
+        delim = src.get("delimiter") or ","
+        head = text.partition(chr(10))[0].rstrip(chr(13)).split(delim)
+        table = pacsv.read_csv(io.BytesIO(text.encode("utf-8")), parse_options=pacsv.ParseOptions(delimiter=delim),
+                               convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in head},
+                                                                    strings_can_be_null=True))
+    elif src["format"] == "excel":
+        import python_calamine
+        rows = python_calamine.CalamineWorkbook.from_path(src["path"]).get_sheet_by_name(src["sheet"]).to_python()
+        rows = rows[int(src.get("header_row") or 1) - 1:]
+        head = [str(h) for h in rows[0]]
+        table = pa.table({h: pa.array([None if r[j] in ("", None) else str(r[j]) for r in rows[1:]], pa.string())
+                          for j, h in enumerate(head)})
+    else:   # sav: its cells typed already
+        import pyreadstat
+        table, _ = pyreadstat.read_sav(src["path"])
+    cur.register(name + "_arrow", table)
+    cur.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+    cur.unregister(name + "_arrow")
 keys, rules = spec["keys"], spec["rules"]
 first_rule = "CASE " + " ".join(f"WHEN {cond} THEN {quote(rule)}" for rule, cond in rules) + " END"
 units = ", ".join(f"({quote(a)}, {quote(u)}, {f!r})" for a, u, f in spec["units"])
 loaded = ", ".join(map(quote, spec["loaded_rules"])) or "NULL"
 def mapped(labs, i):
-    return (f"SELECT source_row, local_id, analyte, value, sample_date, source_value, source_unit, {first_rule} AS rule "
+    return (f"SELECT source_row, local_id, analyte, value, sample_date, source_value, source_unit, "
+            f"{first_rule} AS rule "
             f"FROM (SELECT x.*, k.analyte, x.num * k.factor AS value, k.factor FROM ("
             f"SELECT ordinality AS source_row, "
             f"greatest(strlen(r.patient_id), strlen(r.analyte), strlen(r.result), strlen(r.unit), "
@@ -144,17 +175,23 @@ def mapped(labs, i):
             f"LEFT JOIN k{i} k ON k.source_value = x.analyte_text AND k.unit = x.source_unit)")
 def work():
     cur = con.cursor()
-    while triples:
+    while todo:
         try:
-            i, (labs, codes, ids) = triples.pop(0)
+            i, site = todo.pop(0)
         except IndexError:
             return
+        labs, codes = site["labs"], site["codes"]
+        for j, (name, src) in enumerate(sorted(site["sources"].items())):
+            read_source(cur, f"s{i}_{j}", src)
+            if name == site["id_source"]:
+                ids = f"(SELECT DISTINCT trim({site['id_column']}) AS local_id FROM s{i}_{j} " \
+                      f"WHERE trim({site['id_column']}) IS NOT NULL)"
         cur.execute(f"CREATE TEMP TABLE k{i} AS SELECT c.source_value, u.unit, c.target_value AS analyte, u.factor "
                     f"FROM read_csv({quote(codes)}, all_varchar=true) c "
                     f"JOIN (VALUES {units}) u(analyte, unit, factor) ON u.analyte = c.target_value")
         cur.execute(f"CREATE TEMP TABLE p{i} AS SELECT local_id, "
                     f"sha256({quote(spec['key'])} || sha256({quote(spec['key'])} || local_id)) AS study_id "
-                    f"FROM read_parquet({quote(ids)})")
+                    f"FROM {ids}")
         dest, flagged = quote(out + str(i)), f"m{i}"
         if step == "held":
             cur.execute(f"CREATE TEMP TABLE m{i} AS {mapped(labs, i)}")
@@ -165,18 +202,22 @@ def work():
         cur.execute(f"CREATE TEMP TABLE d{i} AS SELECT {', '.join(keys)} FROM {flagged} "
                     f"WHERE {' AND '.join(k + ' IS NOT NULL' for k in keys)} GROUP BY ALL HAVING count(*) > 1")
         if step == "held":
-            cur.execute(f"COPY (SELECT p.study_id, m.* EXCLUDE (local_id, rule) FROM m{i} m JOIN p{i} p USING (local_id) "
+            cur.execute(f"COPY (SELECT p.study_id, m.* EXCLUDE (local_id, rule) "
+                        f"FROM m{i} m JOIN p{i} p USING (local_id) "
                         f"ANTI JOIN d{i} USING ({', '.join(keys)}) WHERE m.rule IS NULL OR m.rule IN ({loaded})) "
                         f"TO {dest} (FORMAT PARQUET)")
         pid = "m.study_id" if step != "held" else "p.study_id"
         join = "" if step != "held" else f"LEFT JOIN p{i} p USING (local_id)"
-        cur.execute(f"COPY (SELECT m.source_row, coalesce(m.rule, CASE WHEN d.local_id IS NOT NULL THEN 'DUPLICATE' END, "
+        cur.execute(f"COPY (SELECT m.source_row, "
+                    f"coalesce(m.rule, CASE WHEN d.local_id IS NOT NULL THEN 'DUPLICATE' END, "
                     f"'ORPHAN_ROW') AS rule_id, {pid} AS study_id FROM {flagged} m {join} "
                     f"LEFT JOIN d{i} d USING ({', '.join(keys)}) "
                     f"WHERE m.rule IS NOT NULL OR d.local_id IS NOT NULL OR {pid} IS NULL) "
                     f"TO {quote(out + 'q' + str(i))} (FORMAT PARQUET)")
         for t in ("k", "p", "m", "d") if step == "held" else ("k", "p", "d"):
             cur.execute(f"DROP TABLE {t}{i}")
+        for j in range(len(site["sources"])):
+            cur.execute(f"DROP TABLE s{i}_{j}")
 threads = [threading.Thread(target=work) for _ in range(2)]
 [t.start() for t in threads]
 [t.join() for t in threads]
@@ -314,20 +355,27 @@ def repeat(cmd: list[str], n: int, before=None, cwd: Path | None = None) -> dict
             "stages": middle[4], "cpu": statistics.median(r[5] for r in runs)}
 
 
-def _patient_ids(lab_files: list[str], here: Path) -> list[Path]:
-    """Each site's patient ids for `RAW_CATALOG`'s orphan join, written before the clock
-    starts: the lab file's own distinct ids (standing in for the site's patient table,
-    whose export is CSV, Excel, SPSS or REDCap by site: not read, so the bound stays low)."""
-    import duckdb
+def catalog_sites(config: Path) -> list[dict]:
+    """`RAW_CATALOG`'s sites of a `carpool synth` consortium (whose lab table is each site's
+    long `labs.csv`, its analyte through a code list), from each site's own mapping: its lab
+    file and analyte code list, every other source of its export (path, format, encoding,
+    delimiter, sheet, header row) and the identifiers' source and column."""
+    from etl.compile.mapping import export_dir, site_mapping
+    from etl.config import load_config
 
-    con = duckdb.connect()
+    cfg = load_config(config)
     out = []
-    for i, f in enumerate(lab_files):
-        out.append(here / f"patient_ids.parquet.{i}")
-        lit = [("'" + str(p).replace("'", "''") + "'") for p in (f, out[-1])]
-        con.execute(f"COPY (SELECT DISTINCT trim(patient_id) AS local_id FROM read_csv({lit[0]}, all_varchar=true) "
-                    f"WHERE trim(patient_id) IS NOT NULL) TO {lit[1]} (FORMAT PARQUET)")
-    con.close()
+    for site in cfg.sites:
+        m = site_mapping(cfg, site)
+        folder = export_dir(cfg, site, m)
+        lab = m.tables["lab"]
+        sources = {n: {"path": str(folder / src.path), **src.model_dump(include={"format", "encoding", "delimiter",
+                                                                                  "sheet", "header_row"})}
+                   for n, src in m.sources.items() if n != lab.source}
+        out.append({"labs": str(folder / m.sources[lab.source].path),
+                    "codes": str(m.site_dir / lab.columns["analyte"].codes),
+                    "sources": sources, "id_source": m.identifiers.source,
+                    "id_column": '"' + m.identifiers.local_id.replace('"', '""') + '"'})
     return out
 
 
@@ -410,10 +458,9 @@ def main() -> int:
         bounds = {step: repeat([sys.executable, "-c", RAW_MAPPED, step, key, str(here / f"{step}.parquet."), *pairs], n)
                   for step in ("mapped", "materialized", "checked")}
         spec = json.dumps(catalog_spec(yaml.safe_load(cfg.read_text(encoding="utf-8"))["cutoff_date"]))
-        triples = [str(p) for f, ids in zip(lab_files, _patient_ids(lab_files, here), strict=True)
-                   for p in (f, Path(f).parents[1] / "codes" / "lab_analyte.csv", ids)]
+        sites_json = json.dumps(catalog_sites(cfg))
         bounds |= {step: repeat([sys.executable, "-c", RAW_CATALOG, step, spec, str(here / f"{step}.parquet."),
-                                 *triples], n) for step in ("held", "written_once")}
+                                 sites_json], n) for step in ("held", "written_once")}
         mapped = bounds["mapped"]
         full = repeat([carpool, "--log-json", "refresh", "--full", "--config", str(cfg)], n)
         docs = repeat([carpool, "docs", "--config", str(cfg)], 1)   # once: a second run has nothing stale

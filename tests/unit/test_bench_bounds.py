@@ -40,8 +40,9 @@ def test_the_checked_lower_bound_drops_repeated_keys_and_the_others_keep_every_r
 
 def test_the_catalog_lower_bound_quarantines_each_rule_and_loads_the_rest(tmp_path):
     """Every lab rule of the catalog bound fires on its row, held or written once: the
-    loaded rows are the clean one and the warning's (after the cut-off), each failing row
-    has one quarantine record naming its first rule, and the study id is joined on."""
+    loaded rows are the clean ones and the warning's (after the cut-off), each failing row
+    has one quarantine record naming its first rule, and the study id, from the patient
+    ids of the site's patient-level export, is joined on (P9 is not in it: an orphan)."""
     labs = tmp_path / "labs.csv"
     labs.write_text("patient_id,analyte,result,unit,sample_date\n"
                     "P1,IL6,1.5,pg/mL,2022-01-01\n"        # 1 clean
@@ -61,13 +62,16 @@ def test_the_catalog_lower_bound_quarantines_each_rule_and_loads_the_rest(tmp_pa
                     encoding="utf-8")
     codes = tmp_path / "lab_analyte.csv"
     codes.write_text("source_value,target_value\nIL6,il6\nFERRITIN,ferritin\n", encoding="utf-8")
+    patients = tmp_path / "patients.csv"   # the identifiers' source, decoded before DuckDB reads it
+    patients.write_text("patient_id;age\nP1;40\nP2;50\nPÄ;60\n", encoding="latin-1")
+    sites = json.dumps([{"labs": str(labs), "codes": str(codes), "id_source": "patients", "id_column": '"patient_id"',
+                         "sources": {"patients": {"path": str(patients), "format": "csv", "encoding": "latin-1",
+                                                  "delimiter": ";"}}}])
     con = duckdb.connect()
-    ids = tmp_path / "ids.parquet"
-    con.execute(f"COPY (SELECT * FROM (VALUES ('P1'), ('P2'), ('PÄ')) t(local_id)) TO '{ids}' (FORMAT PARQUET)")
     spec = json.dumps(catalog_spec(date(2023, 3, 1)))
     for step in ("held", "written_once"):
-        subprocess.run([sys.executable, "-c", RAW_CATALOG, step, spec, str(tmp_path / f"{step}."), str(labs),
-                        str(codes), str(ids)], check=True, capture_output=True)
+        subprocess.run([sys.executable, "-c", RAW_CATALOG, step, spec, str(tmp_path / f"{step}."), sites],
+                       check=True, capture_output=True)
         quarantine = dict(con.execute(f"SELECT source_row, rule_id FROM read_parquet('{tmp_path / step}.q0') "
                                       "ORDER BY source_row").fetchall())
         assert quarantine == {2: "DUPLICATE", 3: "DUPLICATE", 4: "REQUIRED_MISSING", 5: "UNKNOWN_CODE",
@@ -75,7 +79,7 @@ def test_the_catalog_lower_bound_quarantines_each_rule_and_loads_the_rest(tmp_pa
                               11: "DATE_BEFORE_MIN", 12: "DATE_AFTER_CUTOFF", 13: "ORPHAN_ROW",
                               14: "ID_CONFUSABLE"}, step
         if step == "held":
-            loaded = con.execute(f"SELECT source_row, value, study_id IS NOT NULL FROM read_parquet('{tmp_path}/held.0') "
-                                 "ORDER BY source_row").fetchall()
+            loaded = con.execute(f"SELECT source_row, value, study_id IS NOT NULL "
+                                 f"FROM read_parquet('{tmp_path}/held.0') ORDER BY source_row").fetchall()
             assert loaded == [(1, 1.5, True), (9, 2000.0, True), (12, 1.0, True)]
     con.close()
