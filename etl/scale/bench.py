@@ -7,6 +7,10 @@
 For each size in BENCH_SIZES it writes a synthetic consortium (`carpool synth`) and times,
 as subprocesses, with the median over BENCH_REPEATS runs:
 - the floor: raw DuckDB `read_csv` -> Parquet of the same lab files;
+- beside it, lower bounds of any refresh: the lab files with row numbers through a minimal
+  mapping (streamed, held, and checked by the duplicate rule), and the catalog lower bound
+  (every lab rule of the catalog, the patient-level exports read, study ids joined on, the
+  quarantine records written), each with its ratio to the floor;
 - `carpool refresh --full` (every site read, mapped, validated; warehouse built; no GX
   Data Docs: `carpool docs` builds them, off the refresh's path), its ratio to the floor,
   its peak memory (largest process, and the whole process tree summed) and where its time
