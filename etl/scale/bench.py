@@ -112,8 +112,9 @@ threads = [threading.Thread(target=work) for _ in range(2)]
 # units), out prefix, then a JSON list of sites from `catalog_sites`, two sites at once.
 # Per site: its patient-level export read (every source but the lab file: CSV by DuckDB,
 # other encodings decoded first, Excel sheets by python-calamine, SPSS by pyreadstat; cells
-# as text, SPSS's typed) and its patient ids taken from the identifiers' source; the study id as two
-# SHA-256 of key and id per patient (HMAC's shape). The lab file WITH ORDINALITY, cells
+# as text, SPSS's typed; a REDCap export as the CSV it is) and its patient ids taken from
+# the identifiers' source; the study id as two SHA-256 of key and id per patient (HMAC's
+# shape). The lab file WITH ORDINALITY, cells
 # trimmed, the analyte and its unit through one join (site code list x canonical units),
 # the value as a number in the canonical unit, the date parsed, and the first failing rule
 # of the row from a CASE over every lab rule (required cells, cell size, non-ASCII id,
@@ -135,12 +136,13 @@ step, spec, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 todo = list(enumerate(json.loads(sys.argv[4])))
 def read_source(cur, name, src):
     # one source of the patient-level export as a DuckDB table of text cells (SPSS's typed)
-    if src["format"] == "csv" and (src.get("encoding") or "utf-8").lower().replace("_", "-") in ("utf-8", "utf8"):
+    csv = src["format"] in ("csv", "redcap")
+    if csv and (src.get("encoding") or "utf-8").lower().replace("_", "-") in ("utf-8", "utf8"):
         cur.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM read_csv({quote(src['path'])}, all_varchar=true, "
                     f"delim={quote(src.get('delimiter') or ',')}, header=true)")
         return
     import pyarrow as pa
-    if src["format"] == "csv":
+    if csv:
         import pyarrow.csv as pacsv
         text = open(src["path"], encoding=src["encoding"], newline="").read()
         delim = src.get("delimiter") or ","
